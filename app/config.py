@@ -1,0 +1,132 @@
+"""Typed configuration, read from the environment; nothing about a deployment is hard-coded."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from app.errors import ConfigError
+
+DEFAULT_DATA_DIR = "./matrix_data"
+DEFAULT_ROOM_NAME_TEMPLATE = "{name}"
+DEFAULT_SPACE_NAME = "Letta Agents"
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Everything a sync needs. Secrets are kept out of `repr`."""
+
+    homeserver_url: str
+    username: str
+    password: str = field(repr=False)
+    letta_url: str
+    admin_username: str | None = None
+    admin_password: str | None = field(default=None, repr=False)
+    letta_token: str | None = field(default=None, repr=False)
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    log_level: str = "INFO"
+    invite_users: tuple[str, ...] = ()
+    mcp_username: str | None = None
+    mcp_password: str | None = field(default=None, repr=False)
+    history_import_limit: int = 15
+    room_name_template: str = DEFAULT_ROOM_NAME_TEMPLATE
+    space_name: str = DEFAULT_SPACE_NAME
+    sync_concurrency: int = 8
+
+    def __post_init__(self) -> None:
+        _check_url("MATRIX_HOMESERVER_URL", self.homeserver_url)
+        _check_url("LETTA_API_URL", self.letta_url)
+        if self.admin_username and self.admin_username != self.username and not self.admin_password:
+            raise ConfigError("MATRIX_ADMIN_PASSWORD is required when MATRIX_ADMIN_USERNAME is set")
+        if bool(self.mcp_username) != bool(self.mcp_password):
+            raise ConfigError("MATRIX_MCP_USERNAME and MATRIX_MCP_PASSWORD must be set together")
+        if self.history_import_limit < 0:
+            raise ConfigError("HISTORY_IMPORT_LIMIT must be 0 or more")
+        if self.sync_concurrency < 1:
+            raise ConfigError("SYNC_CONCURRENCY must be 1 or more")
+        _check_template(self.room_name_template)
+
+    @property
+    def admin_user(self) -> str:
+        return self.admin_username or self.username
+
+    @property
+    def admin_secret(self) -> str:
+        return self.admin_password or self.password
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SyncConfig:
+        """Read the settings from `env` (default `os.environ`); see README for the names."""
+        source = os.environ if env is None else env
+        get = _Reader(source)
+        return cls(
+            homeserver_url=get.required("MATRIX_HOMESERVER_URL"),
+            username=get.required("MATRIX_USERNAME"),
+            password=get.required("MATRIX_PASSWORD"),
+            letta_url=get.required("LETTA_API_URL"),
+            admin_username=get.optional("MATRIX_ADMIN_USERNAME"),
+            admin_password=get.optional("MATRIX_ADMIN_PASSWORD"),
+            letta_token=get.optional("LETTA_TOKEN"),
+            data_dir=Path(get.optional("MATRIX_DATA_DIR") or DEFAULT_DATA_DIR),
+            log_level=(get.optional("LOG_LEVEL") or "INFO").upper(),
+            invite_users=get.user_list("MATRIX_INVITE_USERS"),
+            mcp_username=get.optional("MATRIX_MCP_USERNAME"),
+            mcp_password=get.optional("MATRIX_MCP_PASSWORD"),
+            history_import_limit=get.integer("HISTORY_IMPORT_LIMIT", 15),
+            room_name_template=get.optional("ROOM_NAME_TEMPLATE") or DEFAULT_ROOM_NAME_TEMPLATE,
+            space_name=get.optional("LETTA_SPACE_NAME") or DEFAULT_SPACE_NAME,
+            sync_concurrency=get.integer("SYNC_CONCURRENCY", 8),
+        )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise ConfigError(f"{name} is required but not set")
+        return value
+
+    def integer(self, name: str, default: int) -> int:
+        value = self.optional(name)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+
+    def user_list(self, name: str) -> tuple[str, ...]:
+        users = tuple(
+            part.strip() for part in (self.optional(name) or "").split(",") if part.strip()
+        )
+        for user in users:
+            if not user.startswith("@") or ":" not in user:
+                raise ConfigError(f"{name}: {user!r} is not a Matrix user id like @name:server")
+        return users
+
+
+def _check_url(name: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"{name} must be an http(s) URL such as http://localhost:8008, got {url!r}"
+        )
+
+
+def _check_template(template: str) -> None:
+    try:
+        template.format(name="agent", agent_id="agent-id")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"ROOM_NAME_TEMPLATE may use only {{name}} and {{agent_id}}: {template!r} ({exc})"
+        ) from None

@@ -1,0 +1,179 @@
+"""Every exception the library raises, in one tree.
+
+    SyncError
+    ├── ConfigError                  a setting is missing or invalid
+    ├── StateFileError               a state file cannot be read or written
+    ├── SyncLocked                   another sync holds the data directory
+    ├── TransportError               no HTTP response at all
+    │   ├── ConnectionFailed         refused, reset, DNS, TLS
+    │   └── RequestTimeout           connect, read, write or pool timeout
+    └── ApiError                     an HTTP response we cannot use (.status, .body)
+        ├── MalformedResponse        not JSON, or JSON of the wrong shape
+        ├── LettaError               any Letta error status (.detail)
+        └── MatrixError              any Matrix error status (.errcode, .error, .retry_after_ms)
+            ├── MatrixForbidden      M_FORBIDDEN
+            ├── MatrixNotFound       M_NOT_FOUND
+            ├── MatrixUserInUse      M_USER_IN_USE
+            ├── MatrixInvalidUsername M_INVALID_USERNAME
+            ├── MatrixUnknownToken   M_UNKNOWN_TOKEN, M_MISSING_TOKEN
+            └── MatrixRateLimited    M_LIMIT_EXCEEDED or HTTP 429
+
+`MatrixError.from_response` picks the subclass from one errcode registry, so callers catch the
+precise case they can handle (`except MatrixUserInUse`) instead of comparing strings.
+Messages never include request headers or bodies: those carry access tokens and passwords.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+_BODY_PREVIEW = 200
+
+
+class SyncError(Exception):
+    """Base class of every error raised by this library."""
+
+
+class ConfigError(SyncError):
+    """A configuration value is missing or invalid; the message names it."""
+
+
+class StateFileError(SyncError):
+    """A state file exists but cannot be read, parsed or written."""
+
+
+class SyncLocked(SyncError):
+    """Another sync process holds the lock on the data directory."""
+
+
+class TransportError(SyncError):
+    """The request got no HTTP response.
+
+    `maybe_sent` is False only when the failure happened before any byte of the request left
+    (a refused connection, a connect timeout): such requests are always safe to repeat.
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
+
+
+class ConnectionFailed(TransportError):
+    """The connection was refused, reset or could not be opened."""
+
+
+class RequestTimeout(TransportError):
+    """Connecting, reading or writing took longer than the configured timeout."""
+
+
+class ApiError(SyncError):
+    """A server answered, but not with something the library can use."""
+
+    def __init__(self, status: int, message: str, body: bytes | str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        # Seconds the server asked us to wait (Retry-After), when it asked.
+        self.retry_after: float | None = None
+
+    def body_preview(self) -> str:
+        raw = self.body.decode("utf-8", "replace") if isinstance(self.body, bytes) else self.body
+        return (raw or "")[:_BODY_PREVIEW]
+
+
+class MalformedResponse(ApiError):
+    """The body is not JSON, or its JSON lacks what the API promises."""
+
+    def __init__(self, status: int, problem: str, body: bytes | str | None = None) -> None:
+        super().__init__(status, f"malformed response (HTTP {status}): {problem}", body)
+        self.problem = problem
+
+
+class LettaError(ApiError):
+    """Letta answered with an error status."""
+
+    def __init__(self, status: int, detail: str, body: bytes | str | None = None) -> None:
+        super().__init__(status, f"Letta HTTP {status}: {detail}", body)
+        self.detail = detail
+
+
+class MatrixError(ApiError):
+    """The homeserver answered with an error status.
+
+    `errcode` is None when the body was not a Matrix error (an HTML 502 page from a proxy, say).
+    """
+
+    registry: ClassVar[dict[str, type[MatrixError]]] = {}
+    errcodes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        status: int,
+        errcode: str | None,
+        error: str,
+        *,
+        retry_after_ms: int | None = None,
+        body: bytes | str | None = None,
+    ) -> None:
+        super().__init__(status, f"Matrix HTTP {status} {errcode or 'no errcode'}: {error}", body)
+        self.errcode = errcode
+        self.error = error
+        self.retry_after_ms = retry_after_ms
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for code in cls.errcodes:
+            MatrixError.registry[code] = cls
+
+    @classmethod
+    def from_response(
+        cls, status: int, content: bytes, retry_after_header: float | None = None
+    ) -> MatrixError:
+        """Build the most specific error for an error response, JSON or not."""
+        errcode, error, retry_after_ms = _parse_matrix_error(status, content)
+        if retry_after_ms is None and retry_after_header is not None:
+            retry_after_ms = int(retry_after_header * 1000)
+        error_class = cls.registry.get(errcode or "", MatrixError)
+        if error_class is MatrixError and status == 429:
+            error_class = MatrixRateLimited
+        return error_class(status, errcode, error, retry_after_ms=retry_after_ms, body=content)
+
+
+class MatrixForbidden(MatrixError):
+    errcodes = ("M_FORBIDDEN",)
+
+
+class MatrixNotFound(MatrixError):
+    errcodes = ("M_NOT_FOUND",)
+
+
+class MatrixUserInUse(MatrixError):
+    errcodes = ("M_USER_IN_USE",)
+
+
+class MatrixInvalidUsername(MatrixError):
+    errcodes = ("M_INVALID_USERNAME",)
+
+
+class MatrixUnknownToken(MatrixError):
+    errcodes = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN")
+
+
+class MatrixRateLimited(MatrixError):
+    errcodes = ("M_LIMIT_EXCEEDED",)
+
+
+def _parse_matrix_error(status: int, content: bytes) -> tuple[str | None, str, int | None]:
+    try:
+        data = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        preview = content[:_BODY_PREVIEW].decode("utf-8", "replace").strip()
+        return None, f"non-JSON error body: {preview!r}" if preview else "empty error body", None
+    errcode = data.get("errcode") if isinstance(data.get("errcode"), str) else None
+    error = data.get("error") if isinstance(data.get("error"), str) else ""
+    retry = data.get("retry_after_ms")
+    retry_after_ms = retry if isinstance(retry, int) and not isinstance(retry, bool) else None
+    return errcode, error or "(no error text)", retry_after_ms

@@ -1,0 +1,92 @@
+"""Typed Letta values. Letta data is untrusted: parsing never raises on one bad record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+CONVERSATION_TYPES = frozenset({"user_message", "assistant_message"})
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    name: str
+
+    @classmethod
+    def parse(cls, data: Any) -> Agent | str:
+        """The agent, or a sentence saying why this record is unusable."""
+        if not isinstance(data, dict):
+            return f"agent record is not an object: {type(data).__name__}"
+        agent_id, name = data.get("id"), data.get("name")
+        if not isinstance(agent_id, str) or not agent_id.strip():
+            return "agent record without an id"
+        if not isinstance(name, str) or not name.strip():
+            return f"agent {agent_id!r} has no name"
+        return cls(agent_id, name)
+
+
+@dataclass(frozen=True)
+class AgentList:
+    """All agents Letta listed, de-duplicated, plus the records that could not be used."""
+
+    agents: tuple[Agent, ...]
+    invalid: tuple[str, ...] = ()
+    pages: int = 0
+
+    def by_id(self) -> dict[str, Agent]:
+        return {agent.id: agent for agent in self.agents}
+
+
+@dataclass(frozen=True)
+class LettaMessage:
+    id: str | None
+    message_type: str
+    text: str
+    date: datetime | None = field(default=None, compare=False)
+
+    @property
+    def is_conversation(self) -> bool:
+        return self.message_type in CONVERSATION_TYPES
+
+    @classmethod
+    def parse(cls, data: Any) -> LettaMessage | None:
+        if not isinstance(data, dict) or not isinstance(data.get("message_type"), str):
+            return None
+        message_id = data.get("id")
+        return cls(
+            message_id if isinstance(message_id, str) else None,
+            data["message_type"],
+            content_text(data.get("content")),
+            _parse_date(data.get("date")),
+        )
+
+
+def content_text(content: Any) -> str:
+    """Letta content is a string or a list of parts; text parts are joined by newlines."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [_part_text(part) for part in content]
+        return "\n".join(part for part in parts if part)
+    return ""
+
+
+def _part_text(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, dict) and isinstance(part.get("text"), str):
+        return str(part["text"])
+    return ""
+
+
+def _parse_date(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    # Naive and aware datetimes cannot be compared; Letta's naive dates are UTC.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

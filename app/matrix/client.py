@@ -1,0 +1,237 @@
+"""`MatrixClient`: typed Matrix calls for one identity over a shared `JsonApi`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.errors import (
+    MalformedResponse,
+    MatrixError,
+    MatrixNotFound,
+    MatrixUnknownToken,
+    MatrixUserInUse,
+)
+from app.http import ApiCall, JsonApi, Pacing, retry_after_seconds
+from app.matrix import api
+from app.matrix.types import HierarchyPage, HierarchyRoom, LoginResult, StateEvent, require_str
+from app.retry import RetryPolicy
+from app.transport import Response, Transport
+
+log = logging.getLogger(__name__)
+
+TokenListener = Callable[[LoginResult], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user's login; the password never shows in reprs or logs."""
+
+    user: str
+    password: str = field(repr=False)
+
+
+def matrix_error_from(response: Response) -> MatrixError:
+    return MatrixError.from_response(
+        response.status, response.content, retry_after_seconds(response)
+    )
+
+
+class MatrixClient:
+    """Calls the homeserver as one user.
+
+    Holds an access token and, optionally, the credentials to get a new one: an expired token
+    (401 M_UNKNOWN_TOKEN) triggers exactly one re-login and one repeat of the call, and
+    `on_login` hears about every new token so the caller can persist it instead of logging in
+    (and creating a device) again next time.
+    """
+
+    def __init__(
+        self,
+        http: JsonApi,
+        *,
+        user_id: str | None = None,
+        access_token: str | None = None,
+        credentials: Credentials | None = None,
+        on_login: TokenListener | None = None,
+    ) -> None:
+        self.http = http
+        self.user_id = user_id
+        self.access_token = access_token
+        self.credentials = credentials
+        self._on_login = on_login
+
+    @classmethod
+    def connect(
+        cls,
+        transport: Transport,
+        homeserver_url: str,
+        *,
+        policy: RetryPolicy | None = None,
+        pacing: Pacing | None = None,
+    ) -> MatrixClient:
+        """An anonymous client; use `as_user` to act as someone."""
+        return cls(
+            JsonApi(transport, homeserver_url, matrix_error_from, policy=policy, pacing=pacing)
+        )
+
+    def as_user(
+        self,
+        user_id: str | None,
+        access_token: str | None,
+        credentials: Credentials | None = None,
+        on_login: TokenListener | None = None,
+    ) -> MatrixClient:
+        """Another identity over the same connection pool."""
+        return MatrixClient(
+            self.http,
+            user_id=user_id,
+            access_token=access_token,
+            credentials=credentials,
+            on_login=on_login,
+        )
+
+    def __repr__(self) -> str:
+        return f"MatrixClient(user_id={self.user_id!r}, has_token={self.access_token is not None})"
+
+    async def _call(self, call: ApiCall) -> Any:
+        try:
+            return await self.http.call(call, self.access_token)
+        except MatrixUnknownToken:
+            if self.credentials is None or not call.authenticated:
+                raise
+            log.info("access token of %s expired; logging in again", self.user_id)
+            await self.login(self.credentials.user, self.credentials.password)
+            return await self.http.call(call, self.access_token)
+
+    async def _adopt(self, result: LoginResult) -> LoginResult:
+        self.user_id, self.access_token = result.user_id, result.access_token
+        if self._on_login is not None:
+            await self._on_login(result)
+        return result
+
+    async def login(self, user: str, password: str) -> LoginResult:
+        """Password login; every call creates a device, so prefer re-using tokens."""
+        data = await self.http.call(api.login_password(user, password))
+        return await self._adopt(LoginResult.parse(data, "login"))
+
+    async def register(self, localpart: str, password: str) -> LoginResult:
+        """Register with m.login.dummy; raises `MatrixUserInUse` when the name is taken."""
+        data = await self.http.call(api.register_dummy(localpart, password))
+        return await self._adopt(LoginResult.parse(data, "register"))
+
+    async def username_available(self, localpart: str) -> bool:
+        try:
+            data = await self.http.call(api.register_available(localpart))
+        except MatrixUserInUse:
+            return False
+        return bool(isinstance(data, dict) and data.get("available"))
+
+    async def whoami(self) -> str:
+        return require_str(await self._call(api.whoami()), "user_id", "whoami")
+
+    async def create_room(self, **options: Any) -> str:
+        """Create a room (see `api.create_room` for the options) and return its id."""
+        return require_str(await self._call(api.create_room(**options)), "room_id", "createRoom")
+
+    async def get_state(self, room_id: str) -> list[StateEvent]:
+        data = await self._call(api.get_state(room_id))
+        if not isinstance(data, list):
+            raise MalformedResponse(200, "room state: expected a list of events")
+        return [event for event in map(StateEvent.parse, data) if event is not None]
+
+    async def get_state_event(
+        self, room_id: str, event_type: str, state_key: str = ""
+    ) -> dict[str, Any] | None:
+        """The content of one state event, or None if the room has no such event."""
+        try:
+            data = await self._call(api.get_state_event(room_id, event_type, state_key))
+        except MatrixNotFound:
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def put_state_event(
+        self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
+    ) -> str:
+        data = await self._call(api.put_state_event(room_id, event_type, content, state_key))
+        return require_str(data, "event_id", "put state")
+
+    async def join(self, room_id: str) -> str:
+        """Join a room; joining a room one is already in succeeds."""
+        data = await self._call(api.join(room_id))
+        return data.get("room_id", room_id) if isinstance(data, dict) else room_id
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        await self._call(api.invite(room_id, user_id))
+
+    async def leave(self, room_id: str) -> None:
+        await self._call(api.leave(room_id))
+
+    async def joined_rooms(self) -> list[str]:
+        rooms = (await self._call(api.joined_rooms())).get("joined_rooms")
+        if not isinstance(rooms, list):
+            raise MalformedResponse(200, "joined_rooms: missing list field 'joined_rooms'")
+        return [room for room in rooms if isinstance(room, str)]
+
+    async def joined_members(self, room_id: str) -> dict[str, str | None]:
+        """Joined user ids mapped to their display names in the room."""
+        joined = (await self._call(api.joined_members(room_id))).get("joined")
+        if not isinstance(joined, dict):
+            raise MalformedResponse(200, "joined_members: missing object field 'joined'")
+        return {user: _display_name(info) for user, info in joined.items()}
+
+    async def set_displayname(self, displayname: str) -> None:
+        """Set this client's own display name (homeservers refuse it for other users)."""
+        if self.user_id is None:
+            raise MatrixError(0, None, "set_displayname needs a client with a user id")
+        await self._call(api.set_displayname(self.user_id, displayname))
+
+    async def get_displayname(self, user_id: str) -> str | None:
+        try:
+            data = await self._call(api.get_displayname(user_id))
+        except MatrixNotFound:
+            return None
+        name = data.get("displayname") if isinstance(data, dict) else None
+        return name if isinstance(name, str) else None
+
+    async def send_event(
+        self,
+        room_id: str,
+        content: dict[str, Any],
+        *,
+        event_type: str = "m.room.message",
+        txn_id: str | None = None,
+    ) -> str:
+        """Send a room event; pass a stable `txn_id` to make repeats deliver it once."""
+        txn = txn_id or secrets.token_urlsafe(16)
+        data = await self._call(api.send_event(room_id, event_type, txn, content))
+        return require_str(data, "event_id", "send")
+
+    async def hierarchy_page(
+        self, space_id: str, *, limit: int | None = None, from_token: str | None = None
+    ) -> HierarchyPage:
+        call = api.space_hierarchy(space_id, limit=limit, from_token=from_token)
+        return HierarchyPage.parse(await self._call(call))
+
+    async def space_hierarchy(
+        self, space_id: str, *, limit: int | None = None
+    ) -> AsyncIterator[HierarchyRoom]:
+        """Every room of the space's hierarchy, the space first, following `next_batch`."""
+        seen_tokens: set[str] = set()
+        token: str | None = None
+        while True:
+            page = await self.hierarchy_page(space_id, limit=limit, from_token=token)
+            for room in page.rooms:
+                yield room
+            token = page.next_batch
+            if token is None or token in seen_tokens:
+                return
+            seen_tokens.add(token)
+
+
+def _display_name(info: Any) -> str | None:
+    name = info.get("display_name") if isinstance(info, dict) else None
+    return name if isinstance(name, str) else None

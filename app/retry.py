@@ -1,0 +1,66 @@
+"""When and how long to wait before repeating a request. Pure: no I/O, no clock of its own."""
+
+from __future__ import annotations
+
+import email.utils
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from app.errors import MatrixRateLimited, SyncError, TransportError
+
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with capped exponential backoff and jitter.
+
+    `deadline` bounds the total time spent on one call, waits included, so a sync never hangs
+    on a server that keeps answering 503.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    deadline: float = 120.0
+    jitter: float = 0.25
+
+    def backoff(self, attempt: int, random_fraction: float) -> float:
+        """Delay before attempt `attempt + 1` (attempt counts from 1); jitter spreads clients."""
+        raw = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return raw * (1 - self.jitter + 2 * self.jitter * random_fraction)
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def is_retryable(error: SyncError, status: int | None, idempotent: bool) -> bool:
+    """Whether repeating the request can help and cannot do harm.
+
+    A rate limit is always retried (the server did nothing). A gateway error or a lost response
+    is retried only for idempotent requests, since the first attempt may have taken effect.
+    """
+    if isinstance(error, MatrixRateLimited) or status == 429:
+        return True
+    if isinstance(error, TransportError):
+        return idempotent or not error.maybe_sent
+    return status in RETRYABLE_STATUSES and idempotent
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    reference = now or datetime.now(timezone.utc)
+    return max(0.0, (when - reference).total_seconds())

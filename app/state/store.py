@@ -1,0 +1,209 @@
+"""`MappingStore`: mappings, the space config and access tokens, durable after every change.
+
+Each change is appended to a journal (one JSON line, fsynced): O(1) per change however many
+agents there are. The journal is folded into the JSON files the bridge reads whenever it grows
+as long as the mapping table (amortised O(1)) and when the store is closed, and it is replayed
+on open, so a crash loses no acknowledged change and never leaves a torn file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.errors import StateFileError
+from app.state.files import FILE_MODE, ensure_private_dir, read_json, write_json_atomic
+from app.state.models import AgentMapping, SpaceConfig
+
+log = logging.getLogger(__name__)
+
+MAPPINGS_FILE = "agent_user_mappings.json"
+SPACE_FILE = "letta_space_config.json"
+TOKENS_FILE = "access_tokens.json"
+JOURNAL_FILE = "agent_user_mappings.journal"
+MIN_COMPACT_ENTRIES = 256
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    access_token: str = field(repr=False)
+    device_id: str | None = None
+
+
+class MappingStore:
+    def __init__(self, data_dir: Path, *, durable: bool = True) -> None:
+        self.data_dir = Path(data_dir)
+        self.durable = durable
+        self.mappings: dict[str, AgentMapping] = {}
+        self.space = SpaceConfig()
+        self.tokens: dict[str, StoredToken] = {}
+        self._journal_entries = 0
+        self._journal_fd: int | None = None
+
+    @classmethod
+    def open(cls, data_dir: Path, *, durable: bool = True) -> MappingStore:
+        store = cls(data_dir, durable=durable)
+        store.load()
+        return store
+
+    def __repr__(self) -> str:
+        return f"MappingStore({str(self.data_dir)!r}, {len(self.mappings)} mappings)"
+
+    def path(self, name: str) -> Path:
+        return self.data_dir / name
+
+    def load(self) -> None:
+        """Read both JSON files and the token file, then replay and fold in the journal."""
+        ensure_private_dir(self.data_dir)
+        self.mappings = _load_mappings(self.path(MAPPINGS_FILE))
+        self.space = SpaceConfig.from_json(_as_object(read_json(self.path(SPACE_FILE)), SPACE_FILE))
+        self.tokens = _load_tokens(self.path(TOKENS_FILE))
+        if self._replay_journal():
+            self.compact()
+
+    # Reads -------------------------------------------------------------------------------
+
+    def get(self, agent_id: str) -> AgentMapping | None:
+        return self.mappings.get(agent_id)
+
+    def all(self) -> list[AgentMapping]:
+        return list(self.mappings.values())
+
+    def token(self, user_id: str) -> StoredToken | None:
+        return self.tokens.get(user_id)
+
+    # Writes ------------------------------------------------------------------------------
+
+    def save_mapping(self, mapping: AgentMapping) -> None:
+        """Record `mapping` durably before returning."""
+        self.mappings[mapping.agent_id] = mapping
+        self._append({"kind": "mapping", "agent_id": mapping.agent_id, "data": mapping.to_json()})
+
+    def save_token(self, user_id: str, access_token: str, device_id: str | None) -> None:
+        self.tokens[user_id] = StoredToken(access_token, device_id)
+        self._append(
+            {
+                "kind": "token",
+                "user_id": user_id,
+                "access_token": access_token,
+                "device_id": device_id,
+            }
+        )
+
+    def forget_token(self, user_id: str) -> None:
+        if self.tokens.pop(user_id, None) is not None:
+            self._append({"kind": "forget_token", "user_id": user_id})
+
+    def save_space(self, space: SpaceConfig) -> None:
+        self.space = space
+        write_json_atomic(self.path(SPACE_FILE), space.to_json(), durable=self.durable)
+
+    def compact(self) -> None:
+        """Write the JSON files from memory and empty the journal."""
+        mappings = {agent_id: m.to_json() for agent_id, m in self.mappings.items()}
+        write_json_atomic(self.path(MAPPINGS_FILE), mappings, durable=self.durable)
+        tokens = {
+            user: {"access_token": t.access_token, "device_id": t.device_id}
+            for user, t in self.tokens.items()
+        }
+        write_json_atomic(self.path(TOKENS_FILE), tokens, durable=self.durable)
+        self._close_journal()
+        self.path(JOURNAL_FILE).unlink(missing_ok=True)
+        self._journal_entries = 0
+
+    def close(self) -> None:
+        if self._journal_entries:
+            self.compact()
+        self._close_journal()
+
+    # Journal -----------------------------------------------------------------------------
+
+    def _append(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            fd = self._journal()
+            os.write(fd, line)
+            if self.durable:
+                os.fsync(fd)
+        except OSError as exc:
+            raise StateFileError(
+                f"cannot append to {self.path(JOURNAL_FILE)}: {exc.strerror}"
+            ) from exc
+        self._journal_entries += 1
+        if self._journal_entries >= max(MIN_COMPACT_ENTRIES, len(self.mappings)):
+            self.compact()
+
+    def _journal(self) -> int:
+        if self._journal_fd is None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            self._journal_fd = os.open(self.path(JOURNAL_FILE), flags, FILE_MODE)
+        return self._journal_fd
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+
+    def _replay_journal(self) -> int:
+        try:
+            raw = self.path(JOURNAL_FILE).read_bytes()
+        except FileNotFoundError:
+            return 0
+        applied = 0
+        for number, line in enumerate(raw.splitlines(), start=1):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                # A torn last line is a crash mid-append: the change was never acknowledged.
+                log.warning("ignoring unreadable journal line %d", number)
+                continue
+            applied += self._apply(record)
+        return applied
+
+    def _apply(self, record: Any) -> int:
+        kind = record.get("kind") if isinstance(record, dict) else None
+        if kind == "mapping" and isinstance(record.get("data"), dict):
+            agent_id = str(record.get("agent_id"))
+            self.mappings[agent_id] = AgentMapping.from_json(agent_id, record["data"])
+        elif kind == "token" and isinstance(record.get("access_token"), str):
+            self.tokens[str(record.get("user_id"))] = StoredToken(
+                record["access_token"], record.get("device_id")
+            )
+        elif kind == "forget_token":
+            self.tokens.pop(str(record.get("user_id")), None)
+        else:
+            return 0
+        return 1
+
+
+def _as_object(data: Any, name: str) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise StateFileError(f"{name} must hold a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _load_mappings(path: Path) -> dict[str, AgentMapping]:
+    data = _as_object(read_json(path), MAPPINGS_FILE)
+    mappings = {}
+    for agent_id, record in data.items():
+        if not isinstance(record, dict):
+            raise StateFileError(f"{MAPPINGS_FILE}: entry {agent_id!r} is not an object")
+        mappings[agent_id] = AgentMapping.from_json(agent_id, record)
+    return mappings
+
+
+def _load_tokens(path: Path) -> dict[str, StoredToken]:
+    tokens = {}
+    for user_id, record in _as_object(read_json(path), TOKENS_FILE).items():
+        if isinstance(record, dict) and isinstance(record.get("access_token"), str):
+            device = record.get("device_id")
+            tokens[user_id] = StoredToken(
+                record["access_token"], device if isinstance(device, str) else None
+            )
+    return tokens

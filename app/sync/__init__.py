@@ -1,0 +1,1 @@
+"""Sync orchestration: per-agent steps and the `SyncService` that runs them."""

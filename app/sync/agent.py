@@ -1,0 +1,216 @@
+"""One agent's sync: user, room, space membership, renames and repairs.
+
+Each step checks what is already true before acting (the steady state makes no request for
+an agent), tolerates "already done", and saves the mapping as soon as something changed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.errors import SyncError
+from app.letta import Agent
+from app.matrix import MatrixClient
+from app.state import AgentMapping
+from app.sync import rooms, space
+from app.sync.context import SyncContext
+from app.sync.history import import_history
+from app.sync.naming import agent_localpart, new_password, room_name
+
+log = logging.getLogger(__name__)
+
+
+class RoomJoinFailed(SyncError):
+    """The admin or the bot could not join an agent room; retried on the next sync."""
+
+
+class AgentSync:
+    def __init__(self, ctx: SyncContext, agent: Agent) -> None:
+        self.ctx = ctx
+        self.agent = agent
+        self.step = "mapping"
+        self.mapping = ctx.store.get(agent.id) or self._new_mapping()
+        self._client: MatrixClient | None = None
+        self._user_is_new = False
+
+    def _new_mapping(self) -> AgentMapping:
+        localpart = agent_localpart(self.agent.id)
+        mapping = AgentMapping(
+            agent_id=self.agent.id,
+            agent_name=self.agent.name,
+            matrix_user_id=f"@{localpart}:{self.ctx.server_name}",
+            matrix_password=new_password(),
+        )
+        # Saved before registering: a crash in between never strands an unknown password.
+        self.ctx.store.save_mapping(mapping)
+        return mapping
+
+    def save(self) -> None:
+        self.ctx.store.save_mapping(self.mapping)
+
+    async def client(self) -> MatrixClient:
+        if self._client is None:
+            m = self.mapping
+            self._client = await self.ctx.accounts.agent_client(m.matrix_user_id, m.matrix_password)
+        return self._client
+
+    @property
+    def expected_room_name(self) -> str:
+        return rooms.clip(
+            room_name(self.ctx.config.room_name_template, self.agent.id, self.agent.name)
+        )
+
+    async def run(self) -> None:
+        self.step = "user"
+        await self.ensure_user()
+        self.step = "rename"
+        await self.follow_rename()
+        self.step = "room"
+        created = await self.ensure_room()
+        self.step = "members"
+        await self.ensure_members()
+        self.step = "space"
+        await self.ensure_in_space(parent_already_set=created)
+        if created:
+            self.step = "history"
+            await self.import_history()
+
+    async def ensure_user(self) -> None:
+        if self.mapping.created:
+            return
+        m = self.mapping
+        client = self.ctx.accounts.stored(m.matrix_user_id, m.matrix_password)
+        if client is None:
+            localpart = m.matrix_user_id[1:].split(":", 1)[0]
+            client, self._user_is_new = await self.ctx.accounts.register_agent(
+                localpart, m.matrix_password
+            )
+        self._client = client
+        await client.set_displayname(rooms.clip(self.agent.name))
+        m.created = True
+        self.save()
+        if self._user_is_new:
+            self.ctx.report.users_created.append(self.agent.id)
+
+    async def follow_rename(self) -> None:
+        renamed = self.mapping.agent_name != self.agent.name
+        live = self.ctx.space.rooms.get(self.mapping.room_id or "")
+        stale_room_name = live is not None and live.name != self.expected_room_name
+        if not renamed and not stale_room_name:
+            return
+        client = await self.client()
+        if self.mapping.room_id and self.mapping.room_created:
+            content = {"name": self.expected_room_name}
+            await client.put_state_event(self.mapping.room_id, "m.room.name", content)
+        if renamed:
+            await client.set_displayname(rooms.clip(self.agent.name))
+            self.mapping.agent_name = self.agent.name
+            self.save()
+            self.ctx.report.renamed.append(self.agent.id)
+        else:
+            self.ctx.report.repaired.append(self.agent.id)
+
+    async def ensure_room(self) -> bool:
+        """Make sure the agent has a live room; True when a new room was created."""
+        room_id = self.mapping.room_id
+        if room_id and self.mapping.room_created and await self._room_is_alive(room_id):
+            return False
+        dead = {room_id} if room_id else set()
+        if room_id:
+            await self._drop_dead_room(room_id)
+        if not self._user_is_new:
+            found = await rooms.find_tagged_room(await self.client(), self.agent.id, dead)
+            if found:
+                self._record_room(found)
+                return False
+        self._record_room(await self._create_room())
+        self.ctx.report.rooms_created.append(self.agent.id)
+        return True
+
+    async def _room_is_alive(self, room_id: str) -> bool:
+        if room_id not in self.ctx.admin_rooms:
+            return await rooms.agent_is_in_room(await self.client(), room_id)
+        live = self.ctx.space.rooms.get(room_id)
+        expected = len(self.ctx.members_to_join()) + 1
+        if live is None or live.num_joined_members >= expected:
+            return True
+        # Fewer members than agent + admin + bot: find out whether the agent left.
+        members = await self.ctx.admin.joined_members(room_id)
+        return self.mapping.matrix_user_id in members
+
+    async def _drop_dead_room(self, room_id: str) -> None:
+        log.warning(
+            "room %s of agent %s is gone or abandoned; replacing it", room_id, self.agent.id
+        )
+        if room_id in self.ctx.space.children:
+            await space.remove_child(self.ctx.admin, self.ctx.space, room_id)
+        self.mapping.room_id, self.mapping.room_created = None, False
+        self.mapping.invitation_status = {}
+        self.save()
+        self.ctx.report.repaired.append(self.agent.id)
+
+    def _record_room(self, room_id: str) -> None:
+        self.mapping.room_id, self.mapping.room_created = room_id, True
+        for user in self.ctx.invitees(self.mapping.matrix_user_id):
+            self.mapping.invitation_status.setdefault(user, "invited")
+        self.save()
+
+    async def _create_room(self) -> str:
+        options = rooms.room_create_options(
+            agent_id=self.agent.id,
+            name=self.expected_room_name,
+            invite=self.ctx.invitees(self.mapping.matrix_user_id),
+            space_id=self.ctx.space.space_id,
+            server_name=self.ctx.server_name,
+        )
+        return await (await self.client()).create_room(**options)
+
+    async def ensure_members(self) -> None:
+        room_id = self.mapping.room_id or ""
+        changed = False
+        for member, joined in self.ctx.members_to_join():
+            user_id = member.user_id or ""
+            if room_id in joined and self.mapping.invitation_status.get(user_id) == "joined":
+                continue
+            status = (
+                "joined"
+                if room_id in joined
+                else await rooms.ensure_joined(member, await self.client(), room_id)
+            )
+            if status == "joined":
+                joined.add(room_id)
+            changed = changed or self.mapping.invitation_status.get(user_id) != status
+            self.mapping.invitation_status[user_id] = status
+        if changed:
+            self.save()
+        failed = [
+            user for user, state in self.mapping.invitation_status.items() if state == "failed"
+        ]
+        if failed:
+            raise RoomJoinFailed(f"could not join {', '.join(failed)} to room {room_id}")
+
+    async def ensure_in_space(self, *, parent_already_set: bool) -> None:
+        room_id = self.mapping.room_id or ""
+        view = self.ctx.space
+        if room_id in view.children:
+            return
+        if not parent_already_set:
+            content = space.parent_content(self.ctx.server_name)
+            await (await self.client()).put_state_event(
+                room_id, space.SPACE_PARENT, content, view.space_id
+            )
+        await space.add_child(self.ctx.admin, view, room_id, self.ctx.server_name)
+        if parent_already_set:
+            return
+        (self.ctx.report.migrated if view.created else self.ctx.report.repaired).append(
+            self.agent.id
+        )
+
+    async def import_history(self) -> None:
+        limit = self.ctx.config.history_import_limit
+        room_id = self.mapping.room_id or ""
+        count = await import_history(
+            self.ctx.letta, await self.client(), self.agent.id, room_id, limit
+        )
+        if count:
+            self.ctx.report.history_imported[self.agent.id] = count

@@ -1,0 +1,43 @@
+"""Everything one sync run shares between the per-agent steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import SyncConfig
+from app.letta import LettaClient
+from app.matrix import MatrixClient
+from app.state import MappingStore
+from app.sync.accounts import Accounts
+from app.sync.report import SyncReport
+from app.sync.space import SpaceView
+
+
+@dataclass
+class SyncContext:
+    config: SyncConfig
+    store: MappingStore
+    accounts: Accounts
+    letta: LettaClient
+    admin: MatrixClient
+    bot: MatrixClient
+    server_name: str
+    space: SpaceView
+    # Rooms the admin and the bot are joined to, read once per sync: the bulk check that
+    # replaces a membership probe per room.
+    admin_rooms: set[str]
+    bot_rooms: set[str]
+    report: SyncReport
+
+    def invitees(self, agent_user_id: str) -> list[str]:
+        """Who an agent room invites: admin, bot, configured people; never the agent itself."""
+        people = [self.admin.user_id or "", self.bot.user_id or "", *self.config.invite_users]
+        unique = dict.fromkeys(person for person in people if person and person != agent_user_id)
+        return list(unique)
+
+    def members_to_join(self) -> list[tuple[MatrixClient, set[str]]]:
+        """The accounts this library can join on its own, with the rooms each is in."""
+        pairs = [(self.admin, self.admin_rooms)]
+        if self.bot.user_id != self.admin.user_id:
+            pairs.append((self.bot, self.bot_rooms))
+        return pairs

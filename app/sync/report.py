@@ -1,0 +1,70 @@
+"""What a sync did, for people (`summary`) and for programs (`to_json`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AgentFailure:
+    agent_id: str
+    agent_name: str
+    step: str
+    reason: str
+
+
+@dataclass
+class SyncReport:
+    agents_seen: int = 0
+    space_id: str | None = None
+    space_created: bool = False
+    users_created: list[str] = field(default_factory=list)
+    rooms_created: list[str] = field(default_factory=list)
+    renamed: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    migrated: list[str] = field(default_factory=list)
+    history_imported: dict[str, int] = field(default_factory=dict)
+    removed_from_letta: list[str] = field(default_factory=list)
+    invalid_agents: list[str] = field(default_factory=list)
+    failures: list[AgentFailure] = field(default_factory=list)
+    letta_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.letta_error is None
+
+    @property
+    def migrated_count(self) -> int:
+        return len(self.migrated)
+
+    def fail(self, agent_id: str, agent_name: str, step: str, error: BaseException) -> None:
+        self.failures.append(AgentFailure(agent_id, agent_name, step, describe(error)))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+    def summary(self) -> str:
+        lines = [
+            f"agents seen: {self.agents_seen}",
+            f"space: {self.space_id or '-'}{' (created)' if self.space_created else ''}",
+            f"users created: {len(self.users_created)}",
+            f"rooms created: {len(self.rooms_created)}",
+            f"renamed: {len(self.renamed)}",
+            f"repaired: {len(self.repaired)}",
+            f"migrated into space: {len(self.migrated)}",
+            f"removed from Letta (kept): {len(self.removed_from_letta)}",
+        ]
+        if self.letta_error:
+            lines.append(f"Letta error: {self.letta_error}")
+        lines += [
+            f"FAILED {f.agent_id} ({f.agent_name}) at {f.step}: {f.reason}" for f in self.failures
+        ]
+        return "\n".join(lines)
+
+
+def describe(error: BaseException) -> str:
+    """`Type: message`; library errors never carry secrets in their messages."""
+    return f"{type(error).__name__}: {error}"

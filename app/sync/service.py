@@ -1,0 +1,208 @@
+"""`SyncService`: the public entry point that runs a full sync in a safe order."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+
+import anyio
+
+from app.config import SyncConfig
+from app.errors import SyncError
+from app.http import Pacing
+from app.letta import AgentList, LettaClient
+from app.matrix import MatrixClient
+from app.retry import RetryPolicy
+from app.state import AgentMapping, MappingStore
+from app.state.lock import DataDirLock
+from app.sync.accounts import Accounts
+from app.sync.agent import AgentSync
+from app.sync.context import SyncContext
+from app.sync.naming import server_name_of
+from app.sync.report import SyncReport, describe
+from app.sync.space import ensure_space
+from app.transport import Transport
+
+log = logging.getLogger(__name__)
+
+
+class SyncService:
+    """Keeps Matrix in step with Letta. Use as `async with SyncService(config) as service`.
+
+    Pass `transport` to route HTTP elsewhere (tests pass one built on respx routes); without
+    it the service owns one pooled `HttpxTransport` for its lifetime.
+    """
+
+    def __init__(
+        self,
+        config: SyncConfig,
+        transport: Transport | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        pacing: Pacing | None = None,
+        durable: bool = True,
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        self._owns_transport = transport is None
+        self._policy = retry_policy
+        self._pacing = pacing
+        self._durable = durable
+        self._lock = DataDirLock(config.data_dir)
+        self._store: MappingStore | None = None
+
+    async def __aenter__(self) -> SyncService:
+        self._lock.acquire()
+        try:
+            self._store = MappingStore.open(self.config.data_dir, durable=self._durable)
+        except BaseException:
+            self._lock.release()
+            raise
+        if self._transport is None:
+            from app.transport_httpx import HttpxTransport
+
+            self._transport = HttpxTransport()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._store is not None:
+                self._store.close()
+            if self._owns_transport and self._transport is not None:
+                await self._transport.aclose()
+                self._transport = None
+        finally:
+            self._lock.release()
+
+    @property
+    def store(self) -> MappingStore:
+        if self._store is None:
+            raise SyncError("SyncService is not open: use `async with SyncService(config)`")
+        return self._store
+
+    def mapping(self, agent_id: str) -> AgentMapping | None:
+        return self.store.get(agent_id)
+
+    def mappings(self) -> list[AgentMapping]:
+        return self.store.all()
+
+    def _clients(self) -> tuple[MatrixClient, LettaClient]:
+        assert self._transport is not None
+        matrix = MatrixClient.connect(
+            self._transport, self.config.homeserver_url, policy=self._policy, pacing=self._pacing
+        )
+        letta = LettaClient.connect(
+            self._transport,
+            self.config.letta_url,
+            self.config.letta_token,
+            policy=self._policy,
+            pacing=self._pacing,
+        )
+        return matrix, letta
+
+    async def sync(self) -> SyncReport:
+        """One full sync. Agent failures go into the report; setup failures raise."""
+        report = SyncReport()
+        matrix, letta = self._clients()
+        accounts = Accounts(matrix, self.store)
+        admin, bot = await self._core_users(accounts)
+        listing = await self._list_agents(letta, report)
+        ctx = await self._context(accounts, letta, admin, bot, report)
+        report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
+        if listing is not None:
+            await self._sync_agents(ctx, listing)
+        self.store.compact()
+        return report
+
+    async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
+        c = self.config
+        bot = await accounts.ensure_core_user(c.username, c.password, setting="MATRIX_PASSWORD")
+        admin = bot
+        if c.admin_user != c.username:
+            admin = await accounts.ensure_core_user(
+                c.admin_user, c.admin_secret, setting="MATRIX_ADMIN_PASSWORD"
+            )
+        if c.mcp_username and c.mcp_password:
+            await accounts.ensure_core_user(
+                c.mcp_username, c.mcp_password, setting="MATRIX_MCP_PASSWORD"
+            )
+        for client in (admin, bot):
+            if client.user_id is None:
+                client.user_id = await client.whoami()
+        return admin, bot
+
+    async def _list_agents(self, letta: LettaClient, report: SyncReport) -> AgentList | None:
+        try:
+            listing = await letta.list_agents()
+        except SyncError as exc:
+            report.letta_error = describe(exc)
+            log.error("cannot list Letta agents: %s", report.letta_error)
+            return None
+        report.invalid_agents = list(listing.invalid)
+        if not listing.agents and self.store.mappings:
+            # An empty list while agents are mapped is far likelier an outage than mass deletion.
+            report.letta_error = "Letta listed no agents although mappings exist; nothing changed"
+            log.error(report.letta_error)
+            return None
+        return listing
+
+    async def _context(
+        self,
+        accounts: Accounts,
+        letta: LettaClient,
+        admin: MatrixClient,
+        bot: MatrixClient,
+        report: SyncReport,
+    ) -> SyncContext:
+        admin_rooms = set(await admin.joined_rooms())
+        bot_rooms = admin_rooms if bot.user_id == admin.user_id else set(await bot.joined_rooms())
+        invitees = [u for u in (bot.user_id or "", *self.config.invite_users) if u != admin.user_id]
+        space = await ensure_space(admin, bot, self.store, admin_rooms, invitees)
+        server_name = server_name_of(admin.user_id or "")
+        return SyncContext(
+            self.config,
+            self.store,
+            accounts,
+            letta,
+            admin,
+            bot,
+            server_name,
+            space,
+            admin_rooms,
+            bot_rooms,
+            report,
+        )
+
+    async def _sync_agents(self, ctx: SyncContext, listing: AgentList) -> None:
+        ctx.report.agents_seen = len(listing.agents)
+        seen = {agent.id for agent in listing.agents}
+        ctx.report.removed_from_letta = [a for a in self.store.mappings if a not in seen]
+        limiter = anyio.CapacityLimiter(self.config.sync_concurrency)
+
+        async def one(step: AgentSync) -> None:
+            async with limiter:
+                try:
+                    await step.run()
+                except Exception as exc:  # one agent's failure must never stop the others
+                    log.warning(
+                        "agent %s failed at %s: %s", step.agent.id, step.step, describe(exc)
+                    )
+                    ctx.report.fail(step.agent.id, step.agent.name, step.step, exc)
+
+        async with anyio.create_task_group() as group:
+            for agent in listing.agents:
+                group.start_soon(one, AgentSync(ctx, agent))
+
+
+async def run_agent_sync(config: SyncConfig, transport: Transport | None = None) -> SyncReport:
+    """Compatibility entry point for the old `run_agent_sync` call site: one full sync."""
+    async with SyncService(config, transport) as service:
+        return await service.sync()
+
+
+__all__ = ["SyncService", "run_agent_sync"]

@@ -1,0 +1,113 @@
+"""The "Letta Agents" space: created once, re-validated, recreated when gone."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.errors import MatrixError
+from app.matrix import HierarchyRoom, MatrixClient
+from app.state import MappingStore, SpaceConfig
+
+log = logging.getLogger(__name__)
+
+SPACE_CHILD = "m.space.child"
+SPACE_PARENT = "m.space.parent"
+HIERARCHY_PAGE = 100
+
+
+@dataclass
+class SpaceView:
+    """What the space holds now, read in bulk (no per-room probes)."""
+
+    space_id: str
+    created: bool
+    children: set[str] = field(default_factory=set)
+    rooms: dict[str, HierarchyRoom] = field(default_factory=dict)
+
+
+def space_create_options(name: str, invite: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "topic": "Rooms of the Letta agents",
+        "preset": "private_chat",
+        "invite": invite,
+        "creation_content": {"type": "m.space"},
+        "initial_state": [
+            {
+                "type": "m.room.guest_access",
+                "state_key": "",
+                "content": {"guest_access": "forbidden"},
+            },
+            {
+                "type": "m.room.history_visibility",
+                "state_key": "",
+                "content": {"history_visibility": "shared"},
+            },
+        ],
+        "power_level_content_override": {"events": {SPACE_CHILD: 50}},
+    }
+
+
+async def ensure_space(
+    admin: MatrixClient,
+    bot: MatrixClient,
+    store: MappingStore,
+    admin_rooms: set[str],
+    invitees: list[str],
+) -> SpaceView:
+    """The space id, re-using the stored one while the admin is still joined to it."""
+    stored = store.space.space_id
+    if stored and (stored in admin_rooms or await _rejoin(admin, stored)):
+        return await read_space(admin, stored)
+    if stored:
+        log.warning("space %s is gone or the admin left it; creating a new one", stored)
+    space_id = await admin.create_room(**space_create_options(store.space.name, invitees))
+    store.save_space(SpaceConfig(space_id, time.time(), store.space.name, store.space.extra))
+    admin_rooms.add(space_id)
+    if bot.user_id != admin.user_id:
+        await bot.join(space_id)
+    return SpaceView(space_id, created=True)
+
+
+async def _rejoin(admin: MatrixClient, space_id: str) -> bool:
+    try:
+        await admin.join(space_id)
+    except MatrixError:
+        return False
+    return True
+
+
+async def read_space(admin: MatrixClient, space_id: str) -> SpaceView:
+    view = SpaceView(space_id, created=False)
+    async for room in admin.space_hierarchy(space_id, limit=HIERARCHY_PAGE):
+        if room.room_id == space_id:
+            view.children.update(
+                event.state_key
+                for event in room.children_state
+                if event.type == SPACE_CHILD and event.content.get("via")
+            )
+        else:
+            view.rooms[room.room_id] = room
+    return view
+
+
+def child_content(server_name: str) -> dict[str, Any]:
+    return {"via": [server_name], "suggested": False}
+
+
+def parent_content(server_name: str) -> dict[str, Any]:
+    return {"via": [server_name], "canonical": True}
+
+
+async def add_child(admin: MatrixClient, view: SpaceView, room_id: str, server_name: str) -> None:
+    await admin.put_state_event(view.space_id, SPACE_CHILD, child_content(server_name), room_id)
+    view.children.add(room_id)
+
+
+async def remove_child(admin: MatrixClient, view: SpaceView, room_id: str) -> None:
+    # An m.space.child event with empty content is how a child is removed.
+    await admin.put_state_event(view.space_id, SPACE_CHILD, {}, room_id)
+    view.children.discard(room_id)

@@ -1,0 +1,67 @@
+"""`Transport` over one shared `httpx.AsyncClient`: the only production module importing httpx."""
+
+from __future__ import annotations
+
+import httpx
+
+from app.errors import ConnectionFailed, RequestTimeout, TransportError
+from app.transport import Request, Response
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DEFAULT_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+
+
+class HttpxTransport:
+    """Sends requests through a pooled `httpx.AsyncClient`.
+
+    Pass `client` to share one (tests pass a client built on `httpx.MockTransport`); the
+    transport then leaves closing it to the caller. Without one it owns a client with explicit
+    timeouts and connection limits.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=timeout, limits=limits)
+
+    async def send(self, request: Request) -> Response:
+        extensions = {}
+        if request.timeout is not None:
+            extensions["timeout"] = httpx.Timeout(request.timeout).as_dict()
+        try:
+            response = await self._client.request(
+                request.method,
+                httpx.URL(request.url),
+                headers=request.headers,
+                json=request.json,
+                extensions=extensions,
+            )
+        except httpx.ConnectTimeout as exc:
+            raise RequestTimeout(_describe(request, exc), maybe_sent=False) from exc
+        except httpx.ConnectError as exc:
+            raise ConnectionFailed(_describe(request, exc), maybe_sent=False) from exc
+        except httpx.TimeoutException as exc:
+            raise RequestTimeout(_describe(request, exc)) from exc
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(_describe(request, exc)) from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(_describe(request, exc)) from exc
+        return Response(response.status_code, dict(response.headers), response.content)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    def __repr__(self) -> str:
+        return f"HttpxTransport(owns_client={self._owns_client})"
+
+
+def _describe(request: Request, exc: Exception) -> str:
+    # Only method, URL path and the exception's class: never headers or body (tokens, passwords).
+    path = request.url.split("?", 1)[0]
+    return f"{request.method} {path}: {type(exc).__name__}"
