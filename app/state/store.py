@@ -50,19 +50,27 @@ class MappingStore:
         store.load()
         return store
 
+    @classmethod
+    def read(cls, data_dir: Path) -> MappingStore:
+        """A snapshot for display: journal applied in memory, nothing written or created."""
+        store = cls(data_dir)
+        store.load(write=False)
+        return store
+
     def __repr__(self) -> str:
         return f"MappingStore({str(self.data_dir)!r}, {len(self.mappings)} mappings)"
 
     def path(self, name: str) -> Path:
         return self.data_dir / name
 
-    def load(self) -> None:
+    def load(self, *, write: bool = True) -> None:
         """Read both JSON files and the token file, then replay and fold in the journal."""
-        ensure_private_dir(self.data_dir)
+        if write:
+            ensure_private_dir(self.data_dir)
         self.mappings = _load_mappings(self.path(MAPPINGS_FILE))
         self.space = SpaceConfig.from_json(_as_object(read_json(self.path(SPACE_FILE)), SPACE_FILE))
         self.tokens = _load_tokens(self.path(TOKENS_FILE))
-        if self._replay_journal():
+        if self._replay_journal() and write:
             self.compact()
 
     # Reads -------------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""Command line: `letta-matrix-sync sync|status` (also `python -m app`).
+
+Exit codes: 0 every agent in order, 1 some agent failed (see the report), 2 configuration or
+setup problem (the message names it), 3 another sync holds the data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+import anyio
+
+from app.config import SyncConfig
+from app.errors import ConfigError, StateFileError, SyncError, SyncLocked
+from app.state import MappingStore
+from app.sync.report import SyncReport
+from app.sync.service import SyncService
+
+EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="letta-matrix-sync",
+        description="Keep a Matrix homeserver in step with the agents of a Letta server.",
+        epilog="Configuration comes from environment variables; see README.md.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    sync = commands.add_parser("sync", help="run one full sync and print the report")
+    sync.add_argument("--json", action="store_true", help="print the report as JSON")
+    status = commands.add_parser("status", help="show the mappings and space from the state files")
+    status.add_argument("--json", action="store_true", help="print as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        config = SyncConfig.from_env()
+        _setup_logging(config.log_level)
+        if args.command == "sync":
+            return anyio.run(_sync, config, args.json, out)
+        return _status(config, args.json, out)
+    except SyncLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except (ConfigError, StateFileError, SyncError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL at INFO; keep the noise (and any query string) out.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+async def _sync(config: SyncConfig, as_json: bool, out: TextIO) -> int:
+    async with SyncService(config) as service:
+        report = await service.sync()
+    _print_report(report, as_json, out)
+    return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def _print_report(report: SyncReport, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        json.dump(report.to_json(), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(report.summary() + "\n")
+
+
+def _status(config: SyncConfig, as_json: bool, out: TextIO) -> int:
+    store = MappingStore.read(config.data_dir)
+    rows = [
+        {
+            "agent_id": m.agent_id,
+            "agent_name": m.agent_name,
+            "matrix_user_id": m.matrix_user_id,
+            "room_id": m.room_id,
+            "in_order": m.in_order,
+            "invitation_status": m.invitation_status,
+        }
+        for m in store.all()
+    ]
+    if as_json:
+        json.dump({"space": store.space.space_id, "agents": rows}, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    out.write(f"space: {store.space.space_id or '-'} ({store.space.name})\n")
+    for row in rows:
+        flag = "ok " if row["in_order"] else "!! "
+        out.write(f"{flag}{row['agent_id']}  {row['agent_name']}  {row['room_id'] or '-'}\n")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

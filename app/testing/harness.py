@@ -1,0 +1,78 @@
+"""`SyncHarness`: a `SyncService` wired to the in-process fake homeserver and fake Letta.
+
+Everything goes through the real `HttpxTransport` over `httpx.MockTransport(router.async_handler)`
+with `router = respx.MockRouter(using=None)`: nothing is patched, and a bridge's own respx
+routes can be added to the same router.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import respx
+
+from app.config import SyncConfig
+from app.sync.report import SyncReport
+from app.sync.service import SyncService
+from app.testing.clock import FakeClock
+from app.testing.fake_homeserver import FakeHomeserver
+from app.testing.fake_letta import FakeLetta
+from app.transport_httpx import HttpxTransport
+
+BOT = "letta"
+ADMIN = "admin"
+
+
+@dataclass
+class SyncHarness:
+    data_dir: Path
+    homeserver: FakeHomeserver = field(default_factory=lambda: FakeHomeserver(seed=1))
+    letta: FakeLetta = field(default_factory=FakeLetta)
+    router: respx.MockRouter = field(
+        default_factory=lambda: respx.MockRouter(using=None, assert_all_called=False)
+    )
+    clock: FakeClock = field(default_factory=FakeClock)
+
+    def __post_init__(self) -> None:
+        self.homeserver.mount(self.router)
+        self.letta.mount(self.router)
+        self.base_config = SyncConfig(
+            homeserver_url=self.homeserver.base_url,
+            username=BOT,
+            password="bot-secret-password",
+            admin_username=ADMIN,
+            admin_password="admin-secret-password",
+            letta_url=self.letta.base_url,
+            data_dir=self.data_dir,
+        )
+
+    def user_id(self, localpart: str) -> str:
+        return f"@{localpart}:{self.homeserver.server_name}"
+
+    @property
+    def admin_id(self) -> str:
+        return self.user_id(ADMIN)
+
+    @property
+    def bot_id(self) -> str:
+        return self.user_id(BOT)
+
+    def transport(self) -> HttpxTransport:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(self.router.async_handler))
+        return HttpxTransport(client)
+
+    def config(self, **overrides: Any) -> SyncConfig:
+        return replace(self.base_config, **overrides)
+
+    def service(self, **overrides: Any) -> SyncService:
+        return SyncService(
+            self.config(**overrides), self.transport(), pacing=self.clock.pacing(), durable=False
+        )
+
+    async def sync(self, **overrides: Any) -> SyncReport:
+        """One full sync through a fresh service, as a new process would run it."""
+        async with self.service(**overrides) as service:
+            return await service.sync()

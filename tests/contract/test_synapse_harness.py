@@ -1,0 +1,101 @@
+"""Smoke test of the Synapse harness, and of the facts DESIGN.md relies on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from app.testing.synapse import SynapseServer
+
+CLIENT = "/_matrix/client/v3"
+
+
+@pytest.fixture
+def http(synapse: SynapseServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=synapse.base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def admin(synapse: SynapseServer) -> tuple[str, str]:
+    return synapse.register_admin(f"admin-{uuid.uuid4().hex[:8]}", "admin-pw")
+
+
+def _register(http: httpx.Client, localpart: str) -> httpx.Response:
+    body = {"username": localpart, "password": "pw", "auth": {"type": "m.login.dummy"}}
+    return http.post(f"{CLIENT}/register", json=body)
+
+
+def test_versions_answers(synapse: SynapseServer, http: httpx.Client) -> None:
+    assert synapse.base_url.startswith("http://127.0.0.1:")
+    assert synapse.server_name == "localhost"
+    answer = http.get("/_matrix/client/versions")
+    assert answer.status_code == 200
+    assert answer.json()["versions"]
+
+
+def test_register_dummy_returns_token(http: httpx.Client) -> None:
+    localpart = f"user-{uuid.uuid4().hex[:8]}"
+    answer = _register(http, localpart)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["user_id"] == f"@{localpart}:localhost"
+    whoami = http.get(
+        f"{CLIENT}/account/whoami",
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+    )
+    assert whoami.json()["user_id"] == body["user_id"]
+    again = _register(http, localpart)
+    assert (again.status_code, again.json()["errcode"]) == (400, "M_USER_IN_USE")
+
+
+def test_admin_sees_devices_and_displayname(
+    synapse: SynapseServer, http: httpx.Client, admin: tuple[str, str]
+) -> None:
+    _, admin_token = admin
+    localpart = f"dev-{uuid.uuid4().hex[:8]}"
+    user_id = _register(http, localpart).json()["user_id"]
+    assert synapse.count_devices(user_id, admin_token) == 1
+    login = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": localpart},
+        "password": "pw",
+    }
+    assert http.post(f"{CLIENT}/login", json=login).status_code == 200
+    assert synapse.count_devices(user_id, admin_token) == 2
+    assert synapse.user_displayname(user_id, admin_token) == localpart
+
+
+def test_admin_sees_room_state_and_members(
+    synapse: SynapseServer, http: httpx.Client, admin: tuple[str, str]
+) -> None:
+    admin_id, admin_token = admin
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    created = http.post(f"{CLIENT}/createRoom", json={"name": "Harness"}, headers=auth)
+    room_id = created.json()["room_id"]
+    state = synapse.room_state(room_id, admin_token)
+    names = [e["content"]["name"] for e in state if e["type"] == "m.room.name"]
+    assert names == ["Harness"]
+    assert synapse.room_members(room_id, admin_token) == [admin_id]
+
+
+def test_state_of_missing_room_is_403(http: httpx.Client, admin: tuple[str, str]) -> None:
+    _, admin_token = admin
+    missing = quote("!doesnotexist:localhost", safe="")
+    answer = http.get(
+        f"{CLIENT}/rooms/{missing}/state", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert (answer.status_code, answer.json()["errcode"]) == (403, "M_FORBIDDEN")
+
+
+def test_register_available_reports_taken_name(http: httpx.Client) -> None:
+    localpart = f"taken-{uuid.uuid4().hex[:8]}"
+    url = f"{CLIENT}/register/available"
+    assert http.get(url, params={"username": localpart}).json() == {"available": True}
+    assert _register(http, localpart).status_code == 200
+    taken = http.get(url, params={"username": localpart})
+    assert (taken.status_code, taken.json()["errcode"]) == (400, "M_USER_IN_USE")
