@@ -1,0 +1,236 @@
+"""A stateful in-memory Matrix homeserver that answers like Synapse 1.163 on the points we use.
+
+Core: ``FakeHomeserver.handle(FakeRequest) -> FakeResponse`` (no httpx). Adapter:
+``FakeHomeserver.mount(router)`` registers one named respx route per endpoint.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from app.testing import fake_homeserver_account as account
+from app.testing import fake_homeserver_rooms as rooms
+from app.testing import fake_homeserver_space as space
+from app.testing import fake_homeserver_state as state
+from app.testing.fake_homeserver_model import (
+    Call,
+    HomeserverState,
+    JsonDict,
+    Room,
+    Session,
+    matrix_error,
+)
+from app.testing.fake_http import FakeRequest, FakeResponse
+from app.testing.fake_routing import Endpoint, RoutedFake, RouteHandler
+
+HsHandler = Callable[[HomeserverState, Call], FakeResponse]
+
+_V3 = "/_matrix/client/v3"
+_ROOM = _V3 + "/rooms/(?P<room_id>[^/]+)"
+_STATE_EVENT = _ROOM + "/state/(?P<event_type>[^/]+)(?:/(?P<state_key>.*))?"
+
+# (kind, method, path regex, handler, needs an access token)
+_ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
+    ("matrix.versions", "GET", "/_matrix/client/versions", account.versions, False),
+    ("matrix.register", "POST", _V3 + "/register", account.register, False),
+    (
+        "matrix.register_available",
+        "GET",
+        _V3 + "/register/available",
+        account.register_available,
+        False,
+    ),
+    ("matrix.login", "POST", _V3 + "/login", account.login, False),
+    ("matrix.whoami", "GET", _V3 + "/account/whoami", account.whoami, True),
+    (
+        "matrix.displayname",
+        "PUT",
+        _V3 + "/profile/(?P<user_id>.+)/displayname",
+        account.set_displayname,
+        True,
+    ),
+    (
+        "matrix.get_displayname",
+        "GET",
+        _V3 + "/profile/(?P<user_id>.+)/displayname",
+        account.get_displayname,
+        False,
+    ),
+    ("matrix.createRoom", "POST", _V3 + "/createRoom", rooms.create_room, True),
+    (
+        "matrix.join",
+        "POST",
+        _V3 + "/(?:join/(?P<target>[^/]+)|rooms/(?P<room_id>[^/]+)/join)",
+        rooms.join,
+        True,
+    ),
+    ("matrix.leave", "POST", _ROOM + "/leave", rooms.leave, True),
+    ("matrix.invite", "POST", _ROOM + "/invite", rooms.invite, True),
+    ("matrix.joined_rooms", "GET", _V3 + "/joined_rooms", rooms.joined_rooms, True),
+    ("matrix.joined_members", "GET", _ROOM + "/joined_members", rooms.joined_members, True),
+    ("matrix.get_state", "GET", _ROOM + "/state", state.get_state, True),
+    ("matrix.get_state_event", "GET", _STATE_EVENT, state.get_state_event, True),
+    ("matrix.put_state", "PUT", _STATE_EVENT, state.put_state, True),
+    (
+        "matrix.send",
+        "PUT",
+        _ROOM + "/send/(?P<event_type>[^/]+)/(?P<txn_id>[^/]+)",
+        state.send,
+        True,
+    ),
+    (
+        "matrix.hierarchy",
+        "GET",
+        "/_matrix/client/v1/rooms/(?P<room_id>[^/]+)/hierarchy",
+        space.hierarchy,
+        True,
+    ),
+)
+
+
+class FakeHomeserver(RoutedFake):
+    """In-memory homeserver; see the module docstring and ``DESIGN.md`` for the facts it models.
+
+    ``seed`` makes room ids, event ids, tokens and device ids reproducible.
+    """
+
+    def __init__(
+        self,
+        server_name: str = "localhost",
+        base_url: str = "http://localhost:8008",
+        seed: int | None = None,
+    ) -> None:
+        self.server_name = server_name
+        self._hs = HomeserverState(server_name, random.Random(seed))
+        endpoints = [
+            Endpoint(kind, method, pattern, self._bind(handler, needs_auth))
+            for kind, method, pattern, handler, needs_auth in _ROUTES
+        ]
+        super().__init__(base_url, endpoints)
+
+    # -- counters -------------------------------------------------------------------------
+
+    @property
+    def logins(self) -> int:
+        """Successful password logins (``POST /login``)."""
+        return self._hs.logins
+
+    @property
+    def devices_created(self) -> int:
+        """Devices created by registration and login."""
+        return self._hs.devices_created
+
+    # -- core -----------------------------------------------------------------------------
+
+    def unrecognized(self, request: FakeRequest, method_mismatch: bool) -> FakeResponse:
+        if method_mismatch:
+            return matrix_error(405, "M_UNRECOGNIZED", "Unrecognized request")
+        return matrix_error(404, "M_UNRECOGNIZED", "Unrecognized request")
+
+    def _bind(self, handler: HsHandler, needs_auth: bool) -> RouteHandler:
+        def run(request: FakeRequest, params: dict[str, str]) -> FakeResponse:
+            session: Session | None = None
+            if needs_auth:
+                found = self._authenticate(request)
+                if isinstance(found, FakeResponse):
+                    return found
+                session = found
+            return handler(self._hs, Call(request, params, session))
+
+        return run
+
+    def _authenticate(self, request: FakeRequest) -> Session | FakeResponse:
+        token = request.bearer_token() or request.query.get("access_token")
+        if not token:
+            return matrix_error(401, "M_MISSING_TOKEN", "Missing access token")
+        session = self._hs.sessions.get(token)
+        if session is None or token in self._hs.expired:
+            return matrix_error(
+                401, "M_UNKNOWN_TOKEN", "Invalid access token passed.", soft_logout=False
+            )
+        return session
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def expire_token(self, token: str) -> None:
+        """From now on ``token`` answers 401 M_UNKNOWN_TOKEN."""
+        self._hs.expired.add(token)
+
+    # -- test conveniences (no HTTP, not counted) ----------------------------------------
+
+    def register_user(self, localpart: str, password: str) -> str:
+        """Create a user directly; raises ``ValueError`` if the localpart is invalid or taken."""
+        problem = self._hs.check_localpart(localpart)
+        if problem is not None:
+            raise ValueError(f"cannot register {localpart!r}: {problem.json}")
+        return self._hs.create_user(localpart, password).user_id
+
+    def user_token(self, user_id: str) -> str:
+        """Issue an access token for ``user_id`` without counting a login or a device."""
+        return self._hs.open_session(user_id, count_device=False).token
+
+    def has_user(self, user_id: str) -> bool:
+        return user_id in self._hs.users
+
+    def password(self, user_id: str) -> str:
+        return self._hs.users[user_id].password
+
+    def devices(self, user_id: str) -> set[str]:
+        return set(self._hs.users[user_id].devices)
+
+    def displayname(self, user_id: str) -> str | None:
+        user = self._hs.users.get(user_id)
+        return None if user is None else user.displayname
+
+    def create_room(self, creator: str, body: Mapping[str, Any] | None = None) -> str:
+        """Create a room as ``creator`` with a ``createRoom`` body; returns the room id."""
+        problem = rooms.check_create_body(self._hs, body or {})
+        if problem is not None:
+            raise ValueError(f"invalid createRoom body: {problem.json}")
+        return rooms.build_room(self._hs, creator, body or {}).room_id
+
+    def room(self, room_id: str) -> Room:
+        """The live room record (raises ``KeyError`` for an unknown or deleted room)."""
+        return self._hs.rooms[room_id]
+
+    def room_ids(self) -> list[str]:
+        return list(self._hs.rooms)
+
+    def rooms_of(self, user_id: str) -> list[str]:
+        """Ids of the rooms ``user_id`` is joined to."""
+        return [room_id for room_id, room in self._hs.rooms.items() if room.is_joined(user_id)]
+
+    def state(self, room_id: str, event_type: str, state_key: str = "") -> JsonDict | None:
+        """Content of a current state event, or ``None``."""
+        return self.room(room_id).content(event_type, state_key)
+
+    def set_state(
+        self,
+        room_id: str,
+        event_type: str,
+        content: JsonDict,
+        state_key: str = "",
+        sender: str = "",
+    ) -> str:
+        """Write a state event directly (no permission check); returns the event id."""
+        room = self.room(room_id)
+        event = self._hs.set_state(room, event_type, state_key, content, sender or room.creator)
+        return event.event_id
+
+    def members(self, room_id: str) -> dict[str, str]:
+        """user id -> membership ("join", "invite", "leave")."""
+        return dict(self.room(room_id).members)
+
+    def force_join(self, room_id: str, user_id: str) -> None:
+        self._hs.set_membership(self.room(room_id), user_id, "join", user_id)
+
+    def force_leave(self, room_id: str, user_id: str) -> None:
+        self._hs.set_membership(self.room(room_id), user_id, "leave", user_id)
+
+    def delete_room(self, room_id: str) -> None:
+        """The room vanishes with all its members; later requests get 403 or 404."""
+        self._hs.rooms.pop(room_id, None)
+        for alias in [a for a, target in self._hs.aliases.items() if target == room_id]:
+            del self._hs.aliases[alias]

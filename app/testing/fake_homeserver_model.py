@@ -1,0 +1,270 @@
+"""State records of the fake homeserver: users, sessions, rooms and the id factories."""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.testing.fake_http import FakeRequest, FakeResponse
+
+JsonDict = dict[str, Any]
+
+LOCALPART_RE = re.compile(r"[a-z0-9._=\-/+]+")
+_URLSAFE = string.ascii_letters + string.digits + "-_"
+_BASE_TS = 1_700_000_000_000
+
+
+def matrix_error(status: int, errcode: str, error: str, **extra: Any) -> FakeResponse:
+    """A Matrix error response ``{"errcode", "error", ...}``."""
+    return FakeResponse(status, {"errcode": errcode, "error": error, **extra})
+
+
+def ok(body: Any = None) -> FakeResponse:
+    """A 200 response; ``None`` becomes ``{}``."""
+    return FakeResponse(200, {} if body is None else body)
+
+
+def _as_int(value: Any, default: int) -> int:
+    """A power level as an int (Synapse also accepts numeric strings)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass
+class User:
+    user_id: str
+    password: str
+    displayname: str | None
+    devices: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    user_id: str
+    device_id: str
+
+
+@dataclass
+class StateEvent:
+    type: str
+    state_key: str
+    content: JsonDict
+    sender: str
+    event_id: str
+    origin_server_ts: int
+
+    def to_json(self, room_id: str) -> JsonDict:
+        return {
+            "type": self.type,
+            "state_key": self.state_key,
+            "content": self.content,
+            "sender": self.sender,
+            "event_id": self.event_id,
+            "room_id": room_id,
+            "origin_server_ts": self.origin_server_ts,
+        }
+
+
+@dataclass
+class TimelineEvent:
+    """A non-state event sent through ``PUT /send`` (state changes are not listed here)."""
+
+    event_id: str
+    type: str
+    sender: str
+    content: JsonDict
+    txn_id: str | None
+    origin_server_ts: int
+
+
+@dataclass
+class Room:
+    room_id: str
+    creator: str
+    members: dict[str, str] = field(default_factory=dict)
+    state: dict[tuple[str, str], StateEvent] = field(default_factory=dict)
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    txns: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def content(self, event_type: str, state_key: str = "") -> JsonDict | None:
+        event = self.state.get((event_type, state_key))
+        return None if event is None else event.content
+
+    def is_joined(self, user_id: str) -> bool:
+        return self.members.get(user_id) == "join"
+
+    def joined(self) -> list[str]:
+        return [user for user, membership in self.members.items() if membership == "join"]
+
+    def _string(self, event_type: str, key: str) -> str | None:
+        value = (self.content(event_type) or {}).get(key)
+        return value if isinstance(value, str) else None
+
+    @property
+    def name(self) -> str | None:
+        return self._string("m.room.name", "name")
+
+    @property
+    def topic(self) -> str | None:
+        return self._string("m.room.topic", "topic")
+
+    @property
+    def join_rule(self) -> str:
+        return self._string("m.room.join_rules", "join_rule") or "invite"
+
+    @property
+    def room_type(self) -> str | None:
+        return self._string("m.room.create", "type")
+
+    def power_level(self, user_id: str) -> int:
+        levels = self.content("m.room.power_levels") or {}
+        users = levels.get("users") or {}
+        return _as_int(users.get(user_id, levels.get("users_default")), 0)
+
+    def required_level(self, event_type: str, is_state: bool) -> int:
+        levels = self.content("m.room.power_levels") or {}
+        events = levels.get("events") or {}
+        default_key = "state_default" if is_state else "events_default"
+        fallback = _as_int(levels.get(default_key), 50 if is_state else 0)
+        return _as_int(events.get(event_type), fallback)
+
+    def action_level(self, action: str) -> int:
+        levels = self.content("m.room.power_levels") or {}
+        return _as_int(levels.get(action), 0 if action == "invite" else 50)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler receives: the request, the path groups and the caller's session."""
+
+    request: FakeRequest
+    params: dict[str, str]
+    session: Session | None = None
+
+    @property
+    def user_id(self) -> str:
+        if self.session is None:
+            raise RuntimeError("this endpoint was registered without authentication")
+        return self.session.user_id
+
+    def body(self) -> JsonDict:
+        payload = self.request.json
+        return payload if isinstance(payload, dict) else {}
+
+
+@dataclass
+class HomeserverState:
+    """Everything the fake homeserver knows; handlers mutate it."""
+
+    server_name: str
+    rng: random.Random
+    users: dict[str, User] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    expired: set[str] = field(default_factory=set)
+    rooms: dict[str, Room] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    batches: dict[str, tuple[str, str, int | None, int]] = field(default_factory=dict)
+    logins: int = 0
+    devices_created: int = 0
+    clock: int = 0
+
+    def _random(self, alphabet: str, length: int) -> str:
+        return "".join(self.rng.choice(alphabet) for _ in range(length))
+
+    def new_room_id(self) -> str:
+        return "!" + self._random(_URLSAFE, 43)
+
+    def new_event_id(self) -> str:
+        return "$" + self._random(_URLSAFE, 43)
+
+    def new_opaque(self, prefix: str = "") -> str:
+        return prefix + self._random(string.ascii_letters + string.digits, 24)
+
+    def now(self) -> int:
+        """A strictly increasing fake timestamp in milliseconds."""
+        self.clock += 1
+        return _BASE_TS + self.clock
+
+    def user_id_for(self, name: str) -> str:
+        """``name`` or ``@name:server`` as a full user id (localpart lower-cased)."""
+        if name.startswith("@"):
+            localpart, _, server = name[1:].partition(":")
+            return f"@{localpart.lower()}:{server or self.server_name}"
+        return f"@{name.lower()}:{self.server_name}"
+
+    def check_localpart(self, localpart: str) -> FakeResponse | None:
+        """The error Synapse gives for an unusable localpart, or ``None`` if it is free."""
+        if not LOCALPART_RE.fullmatch(localpart):
+            return matrix_error(
+                400,
+                "M_INVALID_USERNAME",
+                "User ID can only contain characters a-z, 0-9, or '=_-./+'",
+            )
+        if localpart.startswith("_"):
+            return matrix_error(400, "M_INVALID_USERNAME", "User ID may not begin with _")
+        if len(self.user_id_for(localpart)) > 255:
+            return matrix_error(400, "M_INVALID_USERNAME", "User ID may not be longer than 255")
+        if self.user_id_for(localpart) in self.users:
+            return matrix_error(400, "M_USER_IN_USE", "User ID already taken.")
+        return None
+
+    def create_user(self, localpart: str, password: str) -> User:
+        user = User(self.user_id_for(localpart), password, displayname=localpart)
+        self.users[user.user_id] = user
+        return user
+
+    def open_session(
+        self, user_id: str, device_id: str | None = None, count_device: bool = True
+    ) -> Session:
+        """Issue a token; a new device unless ``device_id`` is already one of the user's."""
+        user = self.users[user_id]
+        if device_id is not None and device_id in user.devices:
+            self._drop_device_tokens(user_id, device_id)
+        else:
+            device_id = device_id or self._random(string.ascii_uppercase, 10)
+            user.devices.add(device_id)
+            self.devices_created += int(count_device)
+        session = Session(self.new_opaque("syt_"), user_id, device_id)
+        self.sessions[session.token] = session
+        return session
+
+    def _drop_device_tokens(self, user_id: str, device_id: str) -> None:
+        for token, session in list(self.sessions.items()):
+            if session.user_id == user_id and session.device_id == device_id:
+                del self.sessions[token]
+
+    def set_state(
+        self, room: Room, event_type: str, state_key: str, content: JsonDict, sender: str
+    ) -> StateEvent:
+        """Store a state event; an identical event is de-duplicated like Synapse does."""
+        current = room.state.get((event_type, state_key))
+        if current is not None and current.content == content and current.sender == sender:
+            return current
+        event = StateEvent(
+            event_type, state_key, dict(content), sender, self.new_event_id(), self.now()
+        )
+        room.state[(event_type, state_key)] = event
+        if event_type == "m.room.member":
+            room.members[state_key] = str(content.get("membership", "leave"))
+        return event
+
+    def set_membership(self, room: Room, user_id: str, membership: str, sender: str) -> None:
+        content: JsonDict = {"membership": membership}
+        user = self.users.get(user_id)
+        if membership == "join" and user is not None and user.displayname is not None:
+            content["displayname"] = user.displayname
+        self.set_state(room, "m.room.member", user_id, content, sender)
+
+    def joined_room(self, call: Call) -> Room | FakeResponse:
+        """The room of ``call.params['room_id']`` if the caller is joined, else a 403."""
+        room_id = call.params["room_id"]
+        room = self.rooms.get(room_id)
+        if room is None or not room.is_joined(call.user_id):
+            return matrix_error(403, "M_FORBIDDEN", f"User {call.user_id} not in room {room_id}")
+        return room

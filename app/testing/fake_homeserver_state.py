@@ -1,0 +1,93 @@
+"""Room state and message endpoints of the fake homeserver."""
+
+from __future__ import annotations
+
+from app.testing.fake_homeserver_model import (
+    Call,
+    HomeserverState,
+    Room,
+    TimelineEvent,
+    matrix_error,
+    ok,
+)
+from app.testing.fake_http import FakeResponse
+
+
+def _permission_error(room: Room, user_id: str, event_type: str, is_state: bool) -> FakeResponse:
+    user_level = room.power_level(user_id)
+    needed = room.required_level(event_type, is_state)
+    return matrix_error(
+        403,
+        "M_FORBIDDEN",
+        "You don't have permission to post that to the room. "
+        f"user_level ({user_level}) < send_level ({needed})",
+    )
+
+
+def _may_send(room: Room, user_id: str, event_type: str, is_state: bool) -> bool:
+    return room.power_level(user_id) >= room.required_level(event_type, is_state)
+
+
+def get_state(hs: HomeserverState, call: Call) -> FakeResponse:
+    """All current state; 403 (never 404) when the room is unknown or the caller not joined."""
+    room = hs.joined_room(call)
+    if isinstance(room, FakeResponse):
+        return room
+    return ok([event.to_json(room.room_id) for event in room.state.values()])
+
+
+def get_state_event(hs: HomeserverState, call: Call) -> FakeResponse:
+    room = hs.joined_room(call)
+    if isinstance(room, FakeResponse):
+        return room
+    key = (call.params["event_type"], call.params.get("state_key", ""))
+    event = room.state.get(key)
+    if event is None:
+        return matrix_error(404, "M_NOT_FOUND", "Event not found.")
+    if call.request.query.get("format") == "event":
+        return ok(event.to_json(room.room_id))
+    return ok(event.content)
+
+
+def put_state(hs: HomeserverState, call: Call) -> FakeResponse:
+    """Needs membership and ``events[type]`` (or ``state_default``) power; dedupes no-ops."""
+    room = hs.joined_room(call)
+    if isinstance(room, FakeResponse):
+        return room
+    content = call.request.json
+    if not isinstance(content, dict):
+        return matrix_error(400, "M_NOT_JSON", "Content not JSON.")
+    event_type = call.params["event_type"]
+    if not _may_send(room, call.user_id, event_type, is_state=True):
+        return _permission_error(room, call.user_id, event_type, is_state=True)
+    state_key = call.params.get("state_key", "")
+    event = hs.set_state(room, event_type, state_key, content, call.user_id)
+    return ok({"event_id": event.event_id})
+
+
+def send(hs: HomeserverState, call: Call) -> FakeResponse:
+    """Send a message event; a repeated (token, path) transaction returns the first event id."""
+    room = hs.joined_room(call)
+    if isinstance(room, FakeResponse):
+        return room
+    content = call.request.json
+    if not isinstance(content, dict):
+        return matrix_error(400, "M_NOT_JSON", "Content not JSON.")
+    assert call.session is not None
+    txn_key = (call.session.token, call.request.path)
+    if txn_key in room.txns:
+        return ok({"event_id": room.txns[txn_key]})
+    event_type = call.params["event_type"]
+    if not _may_send(room, call.user_id, event_type, is_state=False):
+        return _permission_error(room, call.user_id, event_type, is_state=False)
+    event = TimelineEvent(
+        hs.new_event_id(),
+        event_type,
+        call.user_id,
+        dict(content),
+        call.params["txn_id"],
+        hs.now(),
+    )
+    room.timeline.append(event)
+    room.txns[txn_key] = event.event_id
+    return ok({"event_id": event.event_id})

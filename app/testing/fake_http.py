@@ -1,0 +1,87 @@
+"""Framework-free request/response values shared by the fake servers, plus a respx adapter.
+
+The fakes implement ``handle(FakeRequest) -> FakeResponse`` without touching httpx, so the
+same state machine can be served through respx (in-process) or a real local HTTP server.
+Only :func:`respx_side_effect` and the two converters below know about httpx.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+FakeHandler = Callable[["FakeRequest"], "FakeResponse"]
+
+
+@dataclass(frozen=True)
+class FakeRequest:
+    """One HTTP request as the fakes see it.
+
+    ``path`` is the *decoded* path (``%21`` already turned into ``!``), ``headers`` has
+    lower-case keys, ``json`` is the parsed body or ``None`` when the body is empty or not JSON.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any | None = None
+
+    def bearer_token(self) -> str | None:
+        """The token of an ``Authorization: Bearer`` header, if any."""
+        value = self.headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return token.strip()
+
+
+@dataclass(frozen=True)
+class FakeResponse:
+    """One HTTP response: a status, a JSON-serialisable body and extra headers."""
+
+    status: int
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _parse_body(content: bytes) -> Any | None:
+    if not content:
+        return None
+    try:
+        return jsonlib.loads(content)
+    except ValueError:
+        return None
+
+
+def fake_request_from_httpx(request: httpx.Request) -> FakeRequest:
+    """Convert an httpx request (body already read) into a :class:`FakeRequest`."""
+    return FakeRequest(
+        method=request.method.upper(),
+        path=request.url.path,
+        query={key: request.url.params[key] for key in request.url.params},
+        headers={key.lower(): value for key, value in request.headers.items()},
+        json=_parse_body(request.content),
+    )
+
+
+def httpx_response_from_fake(response: FakeResponse) -> httpx.Response:
+    """Convert a :class:`FakeResponse` into an httpx response with a JSON body."""
+    return httpx.Response(response.status, json=response.json, headers=response.headers)
+
+
+def respx_side_effect(handler: FakeHandler) -> Callable[..., httpx.Response]:
+    """Wrap ``handler`` as a respx side effect.
+
+    respx passes the named groups of a ``path__regex`` as keyword arguments; they are ignored
+    because the handler parses the decoded path itself.
+    """
+
+    def side_effect(request: httpx.Request, **_groups: Any) -> httpx.Response:
+        return httpx_response_from_fake(handler(fake_request_from_httpx(request)))
+
+    return side_effect

@@ -1,0 +1,90 @@
+"""Sync scenarios shared by the respx tier (tests/sync) and the Synapse tier (tests/contract)."""
+
+from __future__ import annotations
+
+from worlds import World, mappings, space_file
+
+
+def assert_agent_in_order(world: World, agent_id: str, name: str, space_id: str) -> str:
+    mapping = mappings(world)[agent_id]
+    user_id, room_id = mapping["matrix_user_id"], mapping["room_id"]
+    assert mapping["agent_name"] == name
+    assert world.displayname(user_id) == name
+    assert {user_id, world.admin_id, world.bot_id} <= world.joined(room_id)
+    assert world.state(room_id, "m.room.name") == {"name": name}
+    parent = world.state(room_id, "m.space.parent", space_id)
+    assert parent is not None and parent["via"] == [world.server_name]
+    child = world.state(space_id, "m.space.child", room_id)
+    assert child is not None and child["via"] == [world.server_name]
+    assert mapping["invitation_status"] == {world.admin_id: "joined", world.bot_id: "joined"}
+    assert mapping["created"] is True and mapping["room_created"] is True
+    return str(room_id)
+
+
+async def full_sync_from_empty_state(world: World) -> None:
+    names = {world.letta.add_agent(f"Scenario agent {n}"): f"Scenario agent {n}" for n in range(3)}
+
+    report = await world.sync()
+
+    assert report.ok, report.failures
+    assert sorted(report.users_created) == sorted(names)
+    assert sorted(report.rooms_created) == sorted(names)
+    space_id = space_file(world)["space_id"]
+    assert space_id == report.space_id
+    create = world.state(space_id, "m.room.create")
+    assert create is not None and create.get("type") == "m.space"
+    assert world.joined(space_id) >= {world.admin_id, world.bot_id}
+    for agent_id, name in names.items():
+        assert_agent_in_order(world, agent_id, name, space_id)
+
+
+async def second_sync_creates_nothing(world: World) -> None:
+    agent_id = world.letta.add_agent("Steady agent")
+    await world.sync()
+    user_id = mappings(world)[agent_id]["matrix_user_id"]
+    devices = world.devices(user_id)
+    before = mappings(world)
+
+    report = await world.sync()
+
+    assert report.ok, report.failures
+    assert not report.users_created and not report.rooms_created and not report.repaired
+    assert not report.space_created
+    assert mappings(world) == before
+    assert world.devices(user_id) == devices
+
+
+async def rename_follows_on_next_sync(world: World) -> None:
+    agent_id = world.letta.add_agent("Old name")
+    first = await world.sync()
+    world.letta.rename(agent_id, "New name")
+
+    report = await world.sync()
+
+    assert report.renamed == [agent_id]
+    assert first.space_id is not None
+    assert_agent_in_order(world, agent_id, "New name", first.space_id)
+
+
+async def room_the_agent_left_is_replaced(world: World) -> None:
+    agent_id = world.letta.add_agent("Leaver")
+    first = await world.sync()
+    old_room = mappings(world)[agent_id]["room_id"]
+    world.leave(mappings(world)[agent_id]["matrix_user_id"], old_room)
+
+    report = await world.sync()
+
+    assert report.ok, report.failures
+    assert agent_id in report.repaired
+    assert first.space_id is not None
+    new_room = assert_agent_in_order(world, agent_id, "Leaver", first.space_id)
+    assert new_room != old_room
+    assert not world.state(first.space_id, "m.space.child", old_room)
+
+
+SCENARIOS = [
+    full_sync_from_empty_state,
+    second_sync_creates_nothing,
+    rename_follows_on_next_sync,
+    room_the_agent_left_is_replaced,
+]

@@ -1,0 +1,20 @@
+"""The shared scenarios on the in-process fakes (respx routes through HttpxTransport)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+from scenarios import SCENARIOS
+from worlds import FakeWorld, World
+
+from app.testing.harness import SyncHarness
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+async def test_scenario(
+    scenario: Callable[[World], Awaitable[None]], sync_harness: SyncHarness
+) -> None:
+    await scenario(FakeWorld(sync_harness))

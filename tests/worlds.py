@@ -1,0 +1,123 @@
+"""Two worlds the same scenarios run in: the in-process fakes and a real Synapse.
+
+A world runs syncs and answers questions about what the homeserver holds, so a scenario
+asserts outcomes and never how many times something was called.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from app import SyncConfig, SyncReport, SyncService
+from app.testing.fake_letta import FakeLetta
+from app.testing.harness import SyncHarness
+from app.testing.synapse import SynapseServer
+
+
+class World(Protocol):
+    letta: FakeLetta
+    data_dir: Path
+    admin_id: str
+    bot_id: str
+    server_name: str
+
+    async def sync(self, **overrides: Any) -> SyncReport: ...
+
+    def joined(self, room_id: str) -> set[str]: ...
+
+    def state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None: ...
+
+    def displayname(self, user_id: str) -> str | None: ...
+
+    def devices(self, user_id: str) -> int: ...
+
+    def leave(self, user_id: str, room_id: str) -> None: ...
+
+
+def mappings(world: World) -> dict[str, Any]:
+    return dict(json.loads((world.data_dir / "agent_user_mappings.json").read_text()))
+
+
+def space_file(world: World) -> dict[str, Any]:
+    return dict(json.loads((world.data_dir / "letta_space_config.json").read_text()))
+
+
+class FakeWorld:
+    def __init__(self, harness: SyncHarness) -> None:
+        self.harness = harness
+        self.letta = harness.letta
+        self.data_dir = harness.data_dir
+        self.admin_id = harness.admin_id
+        self.bot_id = harness.bot_id
+        self.server_name = harness.homeserver.server_name
+
+    async def sync(self, **overrides: Any) -> SyncReport:
+        return await self.harness.sync(**overrides)
+
+    def joined(self, room_id: str) -> set[str]:
+        members = self.harness.homeserver.members(room_id)
+        return {user for user, state in members.items() if state == "join"}
+
+    def state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
+        return self.harness.homeserver.state(room_id, event_type, state_key)
+
+    def displayname(self, user_id: str) -> str | None:
+        return self.harness.homeserver.displayname(user_id)
+
+    def devices(self, user_id: str) -> int:
+        return len(self.harness.homeserver.devices(user_id))
+
+    def leave(self, user_id: str, room_id: str) -> None:
+        self.harness.homeserver.force_leave(room_id, user_id)
+
+
+class SynapseWorld:
+    """A fresh bot, admin and data directory on a shared real Synapse."""
+
+    def __init__(self, synapse: SynapseServer, letta: FakeLetta, letta_url: str, data_dir: Path) -> None:
+        self.synapse = synapse
+        self.letta = letta
+        self.data_dir = data_dir
+        suffix = uuid.uuid4().hex[:8]
+        self.server_name = synapse.server_name
+        self.admin_id = f"@admin{suffix}:{self.server_name}"
+        self.bot_id = f"@bot{suffix}:{self.server_name}"
+        _, self._inspector = synapse.register_admin(f"inspector{suffix}", "inspector-password")
+        self.config = SyncConfig(
+            homeserver_url=synapse.base_url,
+            username=f"bot{suffix}",
+            password="bot-password-" + suffix,
+            admin_username=f"admin{suffix}",
+            admin_password="admin-password-" + suffix,
+            letta_url=letta_url,
+            data_dir=data_dir,
+        )
+
+    async def sync(self, **overrides: Any) -> SyncReport:
+        async with SyncService(replace(self.config, **overrides)) as service:
+            return await service.sync()
+
+    def joined(self, room_id: str) -> set[str]:
+        return set(self.synapse.room_members(room_id, self._inspector))
+
+    def state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
+        for event in self.synapse.room_state(room_id, self._inspector):
+            if event.get("type") == event_type and event.get("state_key") == state_key:
+                return dict(event.get("content") or {})
+        return None
+
+    def displayname(self, user_id: str) -> str | None:
+        return self.synapse.user_displayname(user_id, self._inspector)
+
+    def devices(self, user_id: str) -> int:
+        return self.synapse.count_devices(user_id, self._inspector)
+
+    def leave(self, user_id: str, room_id: str) -> None:
+        tokens = json.loads((self.data_dir / "access_tokens.json").read_text())
+        token = tokens[user_id]["access_token"]
+        quoted = room_id.replace("!", "%21")
+        self.synapse.request("POST", f"/_matrix/client/v3/rooms/{quoted}/leave", {}, token=token)
