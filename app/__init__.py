@@ -1,9 +1,9 @@
 """Keep a Matrix homeserver in step with the agents of a Letta server.
 
-    from app import SyncConfig, SyncService
+from app import SyncConfig, SyncService
 
-    async with SyncService(SyncConfig.from_env()) as service:
-        report = await service.sync()
+async with SyncService(SyncConfig.from_env()) as service:
+    report = await service.sync()
 """
 
 from app.config import SyncConfig

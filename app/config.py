@@ -35,6 +35,7 @@ class SyncConfig:
     room_name_template: str = DEFAULT_ROOM_NAME_TEMPLATE
     space_name: str = DEFAULT_SPACE_NAME
     sync_concurrency: int = 8
+    letta_page_size: int = 100
 
     def __post_init__(self) -> None:
         _check_url("MATRIX_HOMESERVER_URL", self.homeserver_url)

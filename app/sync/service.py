@@ -138,7 +138,7 @@ class SyncService:
 
     async def _list_agents(self, letta: LettaClient, report: SyncReport) -> AgentList | None:
         try:
-            listing = await letta.list_agents()
+            listing = await letta.list_agents(self.config.letta_page_size)
         except SyncError as exc:
             report.letta_error = describe(exc)
             log.error("cannot list Letta agents: %s", report.letta_error)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from scenarios import SCENARIOS
-from worlds import FakeWorld, World
 
 from app.testing.harness import SyncHarness
+
+from scenarios import SCENARIOS
+from worlds import FakeWorld, World
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,110 @@
+"""The Letta Agents space: creation, persistence, re-validation, recreation and migration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app import AgentMapping
+from app.testing.harness import SyncHarness
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_space_is_created_once_with_the_required_settings(sync_harness: SyncHarness) -> None:
+    h = sync_harness
+    person = "@alice:localhost"
+    h.homeserver.register_user("alice", "alice-password")
+
+    report = await h.sync(invite_users=(person,))
+
+    hs, space = h.homeserver, report.space_id
+    assert space is not None and report.space_created
+    assert hs.state(space, "m.room.create")["type"] == "m.space"
+    assert hs.state(space, "m.room.name") == {"name": "Letta Agents"}
+    assert hs.state(space, "m.room.join_rules")["join_rule"] == "invite"
+    assert hs.state(space, "m.room.guest_access") == {"guest_access": "forbidden"}
+    assert hs.state(space, "m.room.history_visibility") == {"history_visibility": "shared"}
+    assert hs.state(space, "m.room.power_levels")["events"]["m.space.child"] == 50
+    assert hs.members(space) == {h.admin_id: "join", h.bot_id: "join", person: "invite"}
+
+
+async def test_a_second_service_instance_reuses_the_stored_space(sync_harness: SyncHarness) -> None:
+    first = await sync_harness.sync()
+    rooms = set(sync_harness.homeserver.room_ids())
+
+    second = await sync_harness.sync()
+
+    assert second.space_id == first.space_id and not second.space_created
+    assert set(sync_harness.homeserver.room_ids()) == rooms
+    stored = json.loads((sync_harness.data_dir / "letta_space_config.json").read_text())
+    assert stored["space_id"] == first.space_id
+
+
+async def test_a_vanished_space_is_recreated_and_every_room_migrated(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    ids = [h.letta.add_agent(f"A{n}") for n in range(3)]
+    first = await h.sync()
+    assert first.space_id is not None
+    h.homeserver.delete_room(first.space_id)
+
+    report = await h.sync()
+
+    assert report.space_created and report.space_id != first.space_id
+    assert sorted(report.migrated) == sorted(ids) and report.migrated_count == 3
+    for agent_id in ids:
+        room = stored_mappings(h)[agent_id]["room_id"]
+        assert h.homeserver.state(report.space_id, "m.space.child", room)["via"] == ["localhost"]
+        assert h.homeserver.state(room, "m.space.parent", report.space_id)["canonical"] is True
+
+
+async def test_existing_rooms_without_a_space_are_migrated_into_it(
+    sync_harness: SyncHarness,
+) -> None:
+    """An old deployment: users and rooms exist, mapped in the old file, but no space yet."""
+    h = sync_harness
+    hs = h.homeserver
+    admin = hs.register_user("admin", "admin-secret-password")
+    bot = hs.register_user("letta", "bot-secret-password")
+    h.data_dir.mkdir(parents=True)
+    old_file = {}
+    for n in range(2):
+        agent_id = h.letta.add_agent(f"Legacy {n}")
+        localpart = agent_id.replace("-", "_")
+        user = hs.register_user(localpart, f"pw{n}")
+        room = hs.create_room(
+            user, {"name": f"Legacy {n}", "preset": "trusted_private_chat", "invite": [admin, bot]}
+        )
+        hs.force_join(room, admin)
+        hs.force_join(room, bot)
+        hs.set_state(room, "m.room.name", {"name": f"Legacy {n}"}, sender=user)
+        hs.force_join(room, user)
+        old_file[agent_id] = AgentMapping(
+            agent_id,
+            f"Legacy {n}",
+            user,
+            f"pw{n}",
+            True,
+            room,
+            True,
+            {admin: "joined", bot: "joined"},
+        ).to_json()
+    (h.data_dir / "agent_user_mappings.json").write_text(json.dumps(old_file))
+    rooms_before = set(hs.room_ids())
+
+    report = await h.sync()
+
+    assert report.ok, report.failures
+    assert report.migrated_count == 2 and not report.rooms_created
+    assert set(hs.room_ids()) - rooms_before == {report.space_id}
+    for entry in old_file.values():
+        room = entry["room_id"]
+        assert hs.state(report.space_id, "m.space.child", room) is not None
+        assert hs.state(room, "m.space.parent", report.space_id) is not None
+
+
+def stored_mappings(h: SyncHarness) -> dict[str, dict[str, object]]:
+    return dict(json.loads((h.data_dir / "agent_user_mappings.json").read_text()))
