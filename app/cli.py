@@ -9,17 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TextIO
 
 import anyio
 
-from app.config import SyncConfig
-from app.errors import ConfigError, StateFileError, SyncError, SyncLocked
+from app.config import DEFAULT_DATA_DIR, SyncConfig
+from app.errors import SyncError, SyncLocked
 from app.state import MappingStore
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
+from app.transport import Transport
 
 EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -38,21 +41,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    transport: Transport | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run the command line; `env` and `transport` are injectable for tests and embedding."""
+    out, err = out or sys.stdout, err or sys.stderr
     args = build_parser().parse_args(argv)
     try:
-        config = SyncConfig.from_env()
+        if args.command == "status":
+            return _status(_data_dir(env), args.json, out)
+        config = SyncConfig.from_env(env)
         _setup_logging(config.log_level)
-        if args.command == "sync":
-            return anyio.run(_sync, config, args.json, out)
-        return _status(config, args.json, out)
+        return anyio.run(_sync, config, transport, args.json, out)
     except SyncLocked as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=err)
         return EXIT_LOCKED
-    except (ConfigError, StateFileError, SyncError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except SyncError as exc:
+        print(f"error: {exc}", file=err)
         return EXIT_SETUP
+
+
+def _data_dir(env: Mapping[str, str] | None) -> Path:
+    source = os.environ if env is None else env
+    return Path(source.get("MATRIX_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
 def _setup_logging(level: str) -> None:
@@ -65,8 +81,8 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-async def _sync(config: SyncConfig, as_json: bool, out: TextIO) -> int:
-    async with SyncService(config) as service:
+async def _sync(config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO) -> int:
+    async with SyncService(config, transport) as service:
         report = await service.sync()
     _print_report(report, as_json, out)
     return EXIT_OK if report.ok else EXIT_FAILURES
@@ -80,8 +96,8 @@ def _print_report(report: SyncReport, as_json: bool, out: TextIO) -> None:
         out.write(report.summary() + "\n")
 
 
-def _status(config: SyncConfig, as_json: bool, out: TextIO) -> int:
-    store = MappingStore.read(config.data_dir)
+def _status(data_dir: Path, as_json: bool, out: TextIO) -> int:
+    store = MappingStore.read(data_dir)
     rows = [
         {
             "agent_id": m.agent_id,
