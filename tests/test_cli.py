@@ -1,0 +1,114 @@
+"""The command line: exit codes, report output and status, through an injected transport."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.testing.harness import SyncHarness
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> SyncHarness:
+    return SyncHarness(tmp_path / "data")
+
+
+def env_for(h: SyncHarness, **extra: str) -> dict[str, str]:
+    return {
+        "MATRIX_HOMESERVER_URL": h.homeserver.base_url,
+        "MATRIX_USERNAME": "letta",
+        "MATRIX_PASSWORD": "bot-secret-password",
+        "MATRIX_ADMIN_USERNAME": "admin",
+        "MATRIX_ADMIN_PASSWORD": "admin-secret-password",
+        "LETTA_API_URL": h.letta.base_url,
+        "MATRIX_DATA_DIR": str(h.data_dir),
+        **extra,
+    }
+
+
+def run(h: SyncHarness, argv: list[str], **env: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, env=env_for(h, **env), transport=h.transport(), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_sync_prints_the_report_and_exits_zero(harness: SyncHarness) -> None:
+    harness.letta.add_agent("Cli agent")
+
+    code, out, _ = run(harness, ["sync"])
+
+    assert code == 0
+    assert "rooms created: 1" in out
+
+
+def test_sync_json_report(harness: SyncHarness) -> None:
+    agent_id = harness.letta.add_agent("Json agent")
+
+    code, out, _ = run(harness, ["sync", "--json"])
+
+    report = json.loads(out)
+    assert code == 0 and report["ok"] is True
+    assert report["rooms_created"] == [agent_id]
+
+
+def test_exit_one_when_an_agent_failed(harness: SyncHarness) -> None:
+    assert run(harness, ["sync"])[0] == 0  # space and core users first
+    agent_id = harness.letta.add_agent("Doomed")
+    harness.homeserver.fail_next(
+        "createRoom", 400, {"errcode": "M_UNKNOWN", "error": "no rooms today"}
+    )
+
+    code, out, _ = run(harness, ["sync"])
+
+    assert code == 1
+    assert agent_id in out and "no rooms today" in out
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"MATRIX_HOMESERVER_URL": ""}, "MATRIX_HOMESERVER_URL"),
+        ({"MATRIX_HOMESERVER_URL": "localhost:8008"}, "MATRIX_HOMESERVER_URL"),
+        ({"LETTA_API_URL": ""}, "LETTA_API_URL"),
+        ({"HISTORY_IMPORT_LIMIT": "many"}, "HISTORY_IMPORT_LIMIT"),
+        ({"ROOM_NAME_TEMPLATE": "{nope}"}, "ROOM_NAME_TEMPLATE"),
+    ],
+)
+def test_configuration_errors_exit_two_naming_the_problem(
+    harness: SyncHarness, env: dict[str, str], needle: str
+) -> None:
+    code, out, err = run(harness, ["sync"], **env)
+
+    assert code == 2
+    assert needle in err and "Traceback" not in err
+    assert out == ""
+
+
+def test_wrong_admin_password_exits_two(harness: SyncHarness) -> None:
+    harness.homeserver.register_user("admin", "the-real-password")
+
+    code, _, err = run(harness, ["sync"])
+
+    assert code == 2 and "MATRIX_ADMIN_PASSWORD" in err
+    assert "admin-secret-password" not in err and "the-real-password" not in err
+
+
+def test_status_lists_mappings_and_flags_agents_not_in_order(harness: SyncHarness) -> None:
+    good = harness.letta.add_agent("Good")
+    run(harness, ["sync"])
+    bad = harness.letta.add_agent("Bad")
+    harness.homeserver.fail_next("createRoom", 400, {"errcode": "M_UNKNOWN", "error": "x"})
+    run(harness, ["sync"])
+
+    code, out, _ = run(harness, ["status", "--json"])
+
+    status = json.loads(out)
+    assert code == 0
+    in_order = {row["agent_id"]: row["in_order"] for row in status["agents"]}
+    assert in_order == {good: True, bad: False}
+    text = run(harness, ["status"])[1]
+    assert f"!! {bad}" in text and f"ok {good}" in text
