@@ -127,7 +127,7 @@ def _check_url(name: str, url: str) -> None:
 def _check_template(template: str) -> None:
     try:
         template.format(name="agent", agent_id="agent-id")
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise ConfigError(
             f"ROOM_NAME_TEMPLATE may use only {{name}} and {{agent_id}}: {template!r} ({exc})"
         ) from None

@@ -43,8 +43,9 @@ class ApiCall:
 
     method: str
     path: str
-    body: Any = None
-    query: dict[str, str] = field(default_factory=dict)
+    # Bodies carry passwords (login, register): keep them out of reprs and tracebacks.
+    body: Any = field(default=None, repr=False)
+    query: dict[str, str] = field(default_factory=dict, repr=False)
     idempotent: bool = True
     authenticated: bool = True
 

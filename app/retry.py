@@ -27,8 +27,11 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, random_fraction: float) -> float:
         """Delay before attempt `attempt + 1` (attempt counts from 1); jitter spreads clients."""
-        raw = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return raw * (1 - self.jitter + 2 * self.jitter * random_fraction)
+        exponent = min(attempt - 1, 64)  # 2**64 already exceeds any sane cap
+        raw = (
+            self.base_delay * 2.0**exponent * (1 - self.jitter + 2 * self.jitter * random_fraction)
+        )
+        return min(self.max_delay, raw)
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)

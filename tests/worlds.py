@@ -29,7 +29,9 @@ class World(Protocol):
 
     def joined(self, room_id: str) -> set[str]: ...
 
-    def state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None: ...
+    def state(
+        self, room_id: str, event_type: str, state_key: str = ""
+    ) -> dict[str, Any] | None: ...
 
     def displayname(self, user_id: str) -> str | None: ...
 
@@ -78,7 +80,9 @@ class FakeWorld:
 class SynapseWorld:
     """A fresh bot, admin and data directory on a shared real Synapse."""
 
-    def __init__(self, synapse: SynapseServer, letta: FakeLetta, letta_url: str, data_dir: Path) -> None:
+    def __init__(
+        self, synapse: SynapseServer, letta: FakeLetta, letta_url: str, data_dir: Path
+    ) -> None:
         self.synapse = synapse
         self.letta = letta
         self.data_dir = data_dir

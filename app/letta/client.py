@@ -66,12 +66,14 @@ class LettaClient:
         """Every agent, following the `after` cursor until a short or repeated page."""
         agents: dict[str, Agent] = {}
         invalid: list[str] = []
+        seen_ids: set[str] = set()
         cursor: str | None = None
         pages = 0
         while pages < MAX_PAGES:
             records = _agent_records(await self._get("/v1/agents", _page_query(page_size, cursor)))
             pages += 1
-            new_ids = _collect(records, agents, invalid)
+            new_ids = _new_record_ids(records, seen_ids)
+            _collect(records, agents, invalid)
             last_id = _last_id(records)
             if len(records) < page_size or not new_ids or last_id is None or last_id == cursor:
                 break
@@ -113,16 +115,21 @@ def _agent_records(data: Any) -> list[Any]:
     return data
 
 
-def _collect(records: list[Any], agents: dict[str, Agent], invalid: list[str]) -> list[str]:
-    new_ids = []
+def _new_record_ids(records: list[Any], seen: set[str]) -> list[str]:
+    """Ids not seen before, valid agents or not: a page of unusable records still advances."""
+    ids = [r["id"] for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)]
+    new: list[str] = [record_id for record_id in ids if record_id not in seen]
+    seen.update(new)
+    return new
+
+
+def _collect(records: list[Any], agents: dict[str, Agent], invalid: list[str]) -> None:
     for record in records:
         parsed = Agent.parse(record)
         if isinstance(parsed, str):
             invalid.append(parsed)
         elif parsed.id not in agents:
             agents[parsed.id] = parsed
-            new_ids.append(parsed.id)
-    return new_ids
 
 
 def _last_id(records: list[Any]) -> str | None:

@@ -171,14 +171,16 @@ class MatrixClient:
         await self._call(api.leave(room_id))
 
     async def joined_rooms(self) -> list[str]:
-        rooms = (await self._call(api.joined_rooms())).get("joined_rooms")
+        data = await self._call(api.joined_rooms())
+        rooms = data.get("joined_rooms") if isinstance(data, dict) else None
         if not isinstance(rooms, list):
             raise MalformedResponse(200, "joined_rooms: missing list field 'joined_rooms'")
         return [room for room in rooms if isinstance(room, str)]
 
     async def joined_members(self, room_id: str) -> dict[str, str | None]:
         """Joined user ids mapped to their display names in the room."""
-        joined = (await self._call(api.joined_members(room_id))).get("joined")
+        data = await self._call(api.joined_members(room_id))
+        joined = data.get("joined") if isinstance(data, dict) else None
         if not isinstance(joined, dict):
             raise MalformedResponse(200, "joined_members: missing object field 'joined'")
         return {user: _display_name(info) for user, info in joined.items()}
@@ -186,7 +188,7 @@ class MatrixClient:
     async def set_displayname(self, displayname: str) -> None:
         """Set this client's own display name (homeservers refuse it for other users)."""
         if self.user_id is None:
-            raise MatrixError(0, None, "set_displayname needs a client with a user id")
+            raise ValueError("set_displayname needs a client that knows its user id")
         await self._call(api.set_displayname(self.user_id, displayname))
 
     async def get_displayname(self, user_id: str) -> str | None:

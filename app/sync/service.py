@@ -19,6 +19,7 @@ from app.sync.accounts import Accounts
 from app.sync.agent import AgentSync
 from app.sync.context import SyncContext
 from app.sync.naming import server_name_of
+from app.sync.progress import NoProgress, SyncProgress
 from app.sync.report import SyncReport, describe
 from app.sync.space import ensure_space
 from app.transport import Transport
@@ -105,9 +106,10 @@ class SyncService:
         )
         return matrix, letta
 
-    async def sync(self) -> SyncReport:
+    async def sync(self, progress: SyncProgress | None = None) -> SyncReport:
         """One full sync. Agent failures go into the report; setup failures raise."""
         report = SyncReport()
+        progress = progress or NoProgress()
         matrix, letta = self._clients()
         accounts = Accounts(matrix, self.store)
         admin, bot = await self._core_users(accounts)
@@ -115,7 +117,8 @@ class SyncService:
         ctx = await self._context(accounts, letta, admin, bot, report)
         report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
         if listing is not None:
-            await self._sync_agents(ctx, listing)
+            progress.started(len(listing.agents))
+            await self._sync_agents(ctx, listing, progress)
         self.store.compact()
         return report
 
@@ -178,7 +181,9 @@ class SyncService:
             report,
         )
 
-    async def _sync_agents(self, ctx: SyncContext, listing: AgentList) -> None:
+    async def _sync_agents(
+        self, ctx: SyncContext, listing: AgentList, progress: SyncProgress
+    ) -> None:
         ctx.report.agents_seen = len(listing.agents)
         seen = {agent.id for agent in listing.agents}
         ctx.report.removed_from_letta = [a for a in self.store.mappings if a not in seen]

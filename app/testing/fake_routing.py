@@ -6,12 +6,13 @@ import re
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import respx
-
 from app.testing.fake_http import FakeRequest, FakeResponse, respx_side_effect
+
+if TYPE_CHECKING:  # respx is a test dependency; the in-process demo runs without it
+    import respx
 
 RouteHandler = Callable[[FakeRequest, dict[str, str]], FakeResponse]
 

@@ -6,12 +6,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from scenarios import SCENARIOS
-from worlds import SynapseWorld, World
 
 from app.testing.fake_letta import FakeLetta
 from app.testing.letta_http import LettaHTTPServer
 from app.testing.synapse import SynapseServer
+
+from scenarios import SCENARIOS
+from worlds import SynapseWorld, World
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,102 @@
+"""A dry run: what the next sync would do, with no write to Matrix or to the state files.
+
+Only stored access tokens are used (a login would create a device, which is a write); when
+the admin has none, Matrix is not consulted and the plan says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from app.config import SyncConfig
+from app.errors import MatrixError, SyncError
+from app.letta import Agent, LettaClient
+from app.matrix import MatrixClient
+from app.state import AgentMapping, MappingStore
+from app.sync.accounts import Accounts
+from app.sync.report import describe
+from app.sync.space import SpaceView, read_space
+from app.transport import Transport
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    agent_id: str
+    agent_name: str
+    action: str  # create, create_room, rename, repair, migrate, ok
+    detail: str = ""
+
+
+@dataclass
+class SyncPlan:
+    space: str  # keep, create, unknown
+    matrix_checked: bool
+    actions: list[PlannedAction] = field(default_factory=list)
+    removed_from_letta: list[str] = field(default_factory=list)
+    letta_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def count(self, action: str) -> int:
+        return sum(1 for planned in self.actions if planned.action == action)
+
+
+async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
+    store = MappingStore.read(config.data_dir)
+    matrix = MatrixClient.connect(transport, config.homeserver_url)
+    admin = Accounts(matrix, store).stored(config.admin_user, config.admin_secret)
+    view, admin_rooms = await _matrix_view(admin, store.space.space_id)
+    space = "unknown" if admin is None else ("keep" if view is not None else "create")
+    plan = SyncPlan(space=space, matrix_checked=admin is not None)
+    letta = LettaClient.connect(transport, config.letta_url, config.letta_token)
+    try:
+        agents = (await letta.list_agents(config.letta_page_size)).agents
+    except SyncError as exc:
+        plan.letta_error = describe(exc)
+        return plan
+    seen = {agent.id for agent in agents}
+    plan.removed_from_letta = [a for a in store.mappings if a not in seen] if agents else []
+    for agent in agents:
+        plan.actions.append(_plan_agent(agent, store.get(agent.id), view, admin_rooms, plan))
+    return plan
+
+
+async def _matrix_view(
+    admin: MatrixClient | None, space_id: str | None
+) -> tuple[SpaceView | None, set[str] | None]:
+    if admin is None:
+        return None, None
+    rooms = set(await admin.joined_rooms())
+    if not space_id or space_id not in rooms:
+        return None, rooms
+    try:
+        return await read_space(admin, space_id), rooms
+    except MatrixError:
+        return None, rooms
+
+
+def _plan_agent(
+    agent: Agent,
+    mapping: AgentMapping | None,
+    view: SpaceView | None,
+    admin_rooms: set[str] | None,
+    plan: SyncPlan,
+) -> PlannedAction:
+    def act(action: str, detail: str = "") -> PlannedAction:
+        return PlannedAction(agent.id, agent.name, action, detail)
+
+    if mapping is None or not mapping.created:
+        return act("create", "user, room, space membership")
+    if not mapping.room_id or not mapping.room_created:
+        return act("create_room")
+    if mapping.agent_name != agent.name:
+        return act("rename", f"{mapping.agent_name!r} -> {agent.name!r}")
+    if admin_rooms is not None and mapping.room_id not in admin_rooms:
+        return act("repair", "admin not in the room, or the room is gone")
+    if plan.space == "create":
+        return act("migrate", "into the new space")
+    if view is not None and mapping.room_id not in view.children:
+        return act("repair", "room missing from the space")
+    return act("ok")

@@ -1,0 +1,51 @@
+"""Small helpers for the respx-over-HttpxTransport tests: an instant clock and a transport."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import respx
+
+from app.http import Pacing
+from app.transport_httpx import HttpxTransport
+
+HOMESERVER = "http://localhost:8008"
+LETTA = "http://localhost:8283"
+
+
+class FakeClock:
+    """Monotonic time that only moves when someone sleeps; records every requested wait."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def pacing(self) -> Pacing:
+        # random() == 0.5 makes the jitter factor exactly 1, so waits are the raw backoff.
+        return Pacing(sleep=self.sleep, monotonic=self.monotonic, random=lambda: 0.5)
+
+
+def make_router(base_url: str, *, assert_all_called: bool = False) -> respx.MockRouter:
+    return respx.MockRouter(using=None, assert_all_called=assert_all_called, base_url=base_url)
+
+
+def make_transport(router: respx.MockRouter) -> HttpxTransport:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler))
+    return HttpxTransport(client)
+
+
+def matrix_error(status: int, errcode: str, error: str = "nope", **extra: Any) -> httpx.Response:
+    return httpx.Response(status, json={"errcode": errcode, "error": error, **extra})
+
+
+def body_of(request: httpx.Request) -> Any:
+    return json.loads(request.content)

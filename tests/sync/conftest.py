@@ -1,1 +1,0 @@
-pytest_plugins = ["app.testing.fixtures"]

@@ -1,0 +1,369 @@
+"""LettaClient over HttpxTransport on respx routes: paging, parsing and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from app.errors import LettaError, MalformedResponse
+from app.letta import Agent, LettaClient, LettaMessage
+from app.retry import RetryPolicy
+
+from helpers import LETTA, FakeClock, make_router, make_transport
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "letta-secret-token"
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    with make_router(LETTA, assert_all_called=True) as mock_router:
+        yield mock_router
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def connect(
+    router: respx.MockRouter,
+    clock: FakeClock,
+    token: str | None = TOKEN,
+    policy: RetryPolicy | None = None,
+) -> LettaClient:
+    return LettaClient.connect(
+        make_transport(router), LETTA, token=token, policy=policy, pacing=clock.pacing()
+    )
+
+
+@pytest.fixture
+def letta(router: respx.MockRouter, clock: FakeClock) -> LettaClient:
+    return connect(router, clock)
+
+
+def agents(*ids: str) -> list[dict[str, Any]]:
+    return [{"id": agent_id, "name": f"Agent {agent_id}"} for agent_id in ids]
+
+
+def paged(pages: dict[str | None, Any]) -> Any:
+    """A side effect answering by the `after` cursor; an unknown cursor fails the test."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=pages[request.url.params.get("after")])
+
+    return handler
+
+
+def queries(route: respx.Route) -> list[dict[str, str]]:
+    return [dict(call.request.url.params) for call in route.calls]
+
+
+# --- list_agents ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["bare-list", "data-object"])
+async def test_list_agents_single_page_shapes(
+    router: respx.MockRouter, letta: LettaClient, wrap: bool
+) -> None:
+    records = agents("a1", "a2")
+    route = router.get("/v1/agents").respond(200, json={"data": records} if wrap else records)
+    listing = await letta.list_agents()
+    assert listing.agents == (Agent("a1", "Agent a1"), Agent("a2", "Agent a2"))
+    assert (listing.invalid, listing.pages) == ((), 1)
+    assert queries(route) == [{"limit": "100"}]
+
+
+async def test_list_agents_follows_after_cursor(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    route = router.get("/v1/agents").mock(
+        side_effect=paged({None: agents("a", "b"), "b": agents("c", "d"), "d": agents("e")})
+    )
+    listing = await letta.list_agents(page_size=2)
+    assert [agent.id for agent in listing.agents] == ["a", "b", "c", "d", "e"]
+    assert listing.pages == 3
+    assert queries(route) == [
+        {"limit": "2"},
+        {"limit": "2", "after": "b"},
+        {"limit": "2", "after": "d"},
+    ]
+
+
+async def test_list_agents_stops_on_empty_page(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    route = router.get("/v1/agents").mock(
+        side_effect=paged({None: {"data": agents("a", "b")}, "b": {"data": []}})
+    )
+    listing = await letta.list_agents(page_size=2)
+    assert [agent.id for agent in listing.agents] == ["a", "b"]
+    assert route.call_count == 2
+
+
+async def test_list_agents_deduplicates_overlapping_pages(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    route = router.get("/v1/agents").mock(
+        side_effect=paged({None: agents("a", "b"), "b": agents("b", "c"), "c": agents("d")})
+    )
+    listing = await letta.list_agents(page_size=2)
+    assert [agent.id for agent in listing.agents] == ["a", "b", "c", "d"]
+    assert [query.get("after") for query in queries(route)] == [None, "b", "c"]
+
+
+async def test_list_agents_same_page_forever_terminates(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    # A server that ignores the cursor and answers the first page again and again.
+    route = router.get("/v1/agents").respond(200, json=agents("a", "b"))
+    listing = await letta.list_agents(page_size=2)
+    assert [agent.id for agent in listing.agents] == ["a", "b"]
+    assert listing.pages == 2
+    assert route.call_count == 2
+
+
+async def test_list_agents_reports_invalid_records(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    router.get("/v1/agents").respond(
+        200,
+        json=[
+            {"id": "good", "name": "Good"},
+            {"name": "no id"},
+            {"id": "nameless", "name": None},
+            {"id": "  ", "name": "blank id"},
+            "not an object",
+            None,
+        ],
+    )
+    listing = await letta.list_agents()
+    assert listing.agents == (Agent("good", "Good"),)
+    assert listing.by_id() == {"good": Agent("good", "Good")}
+    assert listing.invalid == (
+        "agent record without an id",
+        "agent 'nameless' has no name",
+        "agent record without an id",
+        "agent record is not an object: str",
+        "agent record is not an object: NoneType",
+    )
+
+
+async def test_list_agents_full_page_of_invalid_records_does_not_stop_paging(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    nameless = [{"id": "x1", "name": None}, {"id": "x2", "name": None}]
+    route = router.get("/v1/agents").mock(
+        side_effect=paged({None: nameless, "x2": agents("c")}),
+    )
+    listing = await letta.list_agents(page_size=2)
+    assert [agent.id for agent in listing.agents] == ["c"]
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize("body", [{"agents": []}, "text", {"data": {"id": "a"}}])
+async def test_list_agents_wrong_shape_is_malformed(
+    router: respx.MockRouter, letta: LettaClient, body: Any
+) -> None:
+    router.get("/v1/agents").respond(200, json=body)
+    with pytest.raises(MalformedResponse):
+        await letta.list_agents()
+
+
+async def test_bearer_token_sent_when_configured(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    route = router.get("/v1/agents").respond(200, json=[])
+    await letta.list_agents()
+    assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_no_authorization_header_without_token(
+    router: respx.MockRouter, clock: FakeClock
+) -> None:
+    route = router.get("/v1/agents").respond(200, json=[])
+    await connect(router, clock, token=None).list_agents()
+    assert "Authorization" not in route.calls.last.request.headers
+
+
+def test_repr_hides_token(clock: FakeClock) -> None:
+    text = repr(connect(make_router(LETTA), clock))
+    assert TOKEN not in text and "has_token=True" in text
+
+
+# --- get_agent ------------------------------------------------------------------------------
+
+
+async def test_get_agent(router: respx.MockRouter, letta: LettaClient) -> None:
+    route = router.get("/v1/agents/agent-1").respond(200, json={"id": "agent-1", "name": "One"})
+    assert await letta.get_agent("agent-1") == Agent("agent-1", "One")
+    assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_get_agent_percent_encodes_id(router: respx.MockRouter, letta: LettaClient) -> None:
+    route = router.get(path="/v1/agents/a/b?c#d").respond(200, json={"id": "a/b?c#d", "name": "X"})
+    assert await letta.get_agent("a/b?c#d") == Agent("a/b?c#d", "X")
+    request = route.calls.last.request
+    assert request.url.raw_path == b"/v1/agents/a%2Fb%3Fc%23d"
+    assert request.url.query == b""
+
+
+async def test_get_agent_404_is_letta_error(router: respx.MockRouter, letta: LettaClient) -> None:
+    route = router.get("/v1/agents/missing").respond(404, json={"detail": "Agent not found"})
+    with pytest.raises(LettaError) as caught:
+        await letta.get_agent("missing")
+    assert (caught.value.status, caught.value.detail) == (404, "Agent not found")
+    assert "Agent not found" in str(caught.value)
+    assert route.call_count == 1
+
+
+async def test_get_agent_invalid_record_is_malformed(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    router.get("/v1/agents/a").respond(200, json={"id": "a", "name": None})
+    with pytest.raises(MalformedResponse, match="has no name"):
+        await letta.get_agent("a")
+
+
+# --- recent_messages ------------------------------------------------------------------------
+
+MESSAGES = "/v1/agents/agent-1/messages"
+
+
+def message(message_id: str, kind: str, content: Any, date: str | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = {"id": message_id, "message_type": kind, "content": content}
+    if date is not None:
+        record["date"] = date
+    return record
+
+
+async def test_recent_messages_query_and_oldest_first(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    newest_first = [
+        message("m3", "assistant_message", "third", "2024-05-01T10:00:03Z"),
+        message(
+            "m2",
+            "user_message",
+            [{"type": "text", "text": "a"}, "b", {"x": 1}],
+            "2024-05-01T10:00:02",
+        ),
+        message("m1", "system_message", "first", "2024-05-01T10:00:01+00:00"),
+    ]
+    route = router.get(MESSAGES).respond(200, json=newest_first)
+    result = await letta.recent_messages("agent-1", 3)
+    assert queries(route) == [{"limit": "3", "order": "desc"}]
+    assert [(m.id, m.text) for m in result] == [("m1", "first"), ("m2", "a\nb"), ("m3", "third")]
+    assert result[1] == LettaMessage("m2", "user_message", "a\nb")
+    assert result[1].date == datetime(2024, 5, 1, 10, 0, 2, tzinfo=timezone.utc)
+    assert [m.is_conversation for m in result] == [False, True, True]
+
+
+async def test_recent_messages_data_wrapper_without_dates(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    router.get(path="/v1/agents/a/b/messages").respond(
+        200,
+        json={
+            "data": [
+                message("new", "assistant_message", "later"),
+                {"id": "skip", "content": "no type"},
+                message("old", "user_message", "earlier"),
+            ]
+        },
+    )
+    result = await letta.recent_messages("a/b", 5)
+    assert [m.id for m in result] == ["old", "new"]
+
+
+async def test_recent_messages_trims_to_limit(router: respx.MockRouter, letta: LettaClient) -> None:
+    router.get(MESSAGES).respond(
+        200,
+        json=[
+            message("m3", "user_message", "3", "2024-01-01T00:00:03Z"),
+            message("m2", "user_message", "2", "2024-01-01T00:00:02Z"),
+            message("m1", "user_message", "1", "2024-01-01T00:00:01Z"),
+        ],
+    )
+    assert [m.id for m in await letta.recent_messages("agent-1", 2)] == ["m2", "m3"]
+
+
+async def test_recent_messages_wrong_shape_is_malformed(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    router.get(MESSAGES).respond(200, json={"messages": []})
+    with pytest.raises(MalformedResponse):
+        await letta.recent_messages("agent-1", 3)
+
+
+# --- retries and errors ---------------------------------------------------------------------
+
+
+async def test_503_then_success_is_retried(
+    router: respx.MockRouter, clock: FakeClock, letta: LettaClient
+) -> None:
+    route = router.get("/v1/agents").mock(
+        side_effect=[httpx.Response(503, json={"detail": "busy"}), httpx.Response(200, json=[])]
+    )
+    listing = await letta.list_agents()
+    assert (listing.agents, listing.pages) == ((), 1)
+    assert route.call_count == 2
+    assert clock.sleeps == [0.5]
+
+
+async def test_429_retry_after_header_is_honoured(
+    router: respx.MockRouter, clock: FakeClock, letta: LettaClient
+) -> None:
+    route = router.get("/v1/agents/a").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "3"}, json={"detail": "slow"}),
+            httpx.Response(200, json={"id": "a", "name": "A"}),
+        ]
+    )
+    assert await letta.get_agent("a") == Agent("a", "A")
+    assert clock.sleeps == [3.0]
+    assert route.call_count == 2
+
+
+async def test_persistent_503_raises_letta_error(
+    router: respx.MockRouter, clock: FakeClock
+) -> None:
+    client = connect(router, clock, policy=RetryPolicy(max_attempts=2))
+    route = router.get("/v1/agents").respond(503, json={"detail": "down for maintenance"})
+    with pytest.raises(LettaError) as caught:
+        await client.list_agents()
+    assert (caught.value.status, caught.value.detail) == (503, "down for maintenance")
+    assert route.call_count == 2
+
+
+async def test_html_error_body_is_readable(
+    router: respx.MockRouter, clock: FakeClock, letta: LettaClient
+) -> None:
+    html = b"<html><body><h1>500 Internal Server Error</h1></body></html>"
+    route = router.get("/v1/agents").respond(
+        500, content=html, headers={"Content-Type": "text/html"}
+    )
+    with pytest.raises(LettaError) as caught:
+        await letta.list_agents()
+    error = caught.value
+    assert error.status == 500
+    assert "non-JSON error body" in error.detail and "500 Internal Server Error" in error.detail
+    assert "500 Internal Server Error" in str(error)
+    assert error.body == html
+    assert TOKEN not in str(error)
+    # 500 is not a gateway error: sent once, no waiting.
+    assert route.call_count == 1
+    assert clock.sleeps == []
+
+
+async def test_empty_error_body(router: respx.MockRouter, letta: LettaClient) -> None:
+    router.get("/v1/agents").respond(400)
+    with pytest.raises(LettaError) as caught:
+        await letta.list_agents()
+    assert (caught.value.status, caught.value.detail) == (400, "empty error body")
