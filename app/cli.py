@@ -1,4 +1,4 @@
-"""Command line: `letta-matrix-sync sync|status` (also `python -m app`).
+"""Command line: `letta-matrix-sync sync|plan|status|demo` (also `python -m app`).
 
 Exit codes: 0 every agent in order, 1 some agent failed (see the report), 2 configuration or
 setup problem (the message names it), 3 another sync holds the data directory.
@@ -17,12 +17,15 @@ from typing import TextIO
 
 import anyio
 
+from app.cli_output import Output
 from app.config import DEFAULT_DATA_DIR, SyncConfig
+from app.demo import run_demo
 from app.errors import SyncError, SyncLocked
 from app.state import MappingStore
-from app.sync.report import SyncReport
+from app.sync.plan import make_plan
 from app.sync.service import SyncService
 from app.transport import Transport
+from app.transport_httpx import HttpxTransport
 
 EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -36,8 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     sync = commands.add_parser("sync", help="run one full sync and print the report")
     sync.add_argument("--json", action="store_true", help="print the report as JSON")
+    plan = commands.add_parser(
+        "plan", help="dry run: what a sync would create, rename, repair or migrate (no writes)"
+    )
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     status = commands.add_parser("status", help="show the mappings and space from the state files")
     status.add_argument("--json", action="store_true", help="print as JSON")
+    commands.add_parser(
+        "demo", help="a full sync against an in-process fake homeserver and Letta (no setup)"
+    )
     return parser
 
 
@@ -55,8 +65,13 @@ def main(
     try:
         if args.command == "status":
             return _status(_data_dir(env), args.json, out)
+        if args.command == "demo":
+            _setup_logging("WARNING")
+            return anyio.run(run_demo, Output(out))
         config = SyncConfig.from_env(env)
         _setup_logging(config.log_level)
+        if args.command == "plan":
+            return anyio.run(_plan, config, transport, args.json, out)
         return anyio.run(_sync, config, transport, args.json, out)
     except SyncLocked as exc:
         print(f"error: {exc}", file=err)
@@ -82,18 +97,45 @@ def _setup_logging(level: str) -> None:
 
 
 async def _sync(config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO) -> int:
+    output = Output(out, force_plain=as_json)
     async with SyncService(config, transport) as service:
-        report = await service.sync()
-    _print_report(report, as_json, out)
+        with output.progress() as progress:
+            report = await service.sync(progress)
+    if as_json:
+        _dump(report.to_json(), out)
+    else:
+        output.line(report.summary())
     return EXIT_OK if report.ok else EXIT_FAILURES
 
 
-def _print_report(report: SyncReport, as_json: bool, out: TextIO) -> None:
+async def _plan(config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO) -> int:
+    own = transport is None
+    transport = transport or HttpxTransport()
+    try:
+        plan = await make_plan(config, transport)
+    finally:
+        if own:
+            await transport.aclose()
     if as_json:
-        json.dump(report.to_json(), out, indent=2)
-        out.write("\n")
-    else:
-        out.write(report.summary() + "\n")
+        _dump(plan.to_json(), out)
+        return EXIT_OK
+    output = Output(out)
+    output.line(f"space: {plan.space}")
+    if not plan.matrix_checked:
+        output.line("Matrix not checked: no stored admin token (run a sync first)")
+    if plan.letta_error:
+        output.line(f"Letta error: {plan.letta_error}")
+    rows = [
+        (a.action, a.agent_id, a.agent_name, a.detail) for a in plan.actions if a.action != "ok"
+    ]
+    output.table("Planned changes", ["action", "agent id", "name", "detail"], rows)
+    output.line(f"{plan.count('ok')} agents already in order")
+    return EXIT_OK
+
+
+def _dump(data: object, out: TextIO) -> None:
+    json.dump(data, out, indent=2)
+    out.write("\n")
 
 
 def _status(data_dir: Path, as_json: bool, out: TextIO) -> int:
@@ -110,8 +152,7 @@ def _status(data_dir: Path, as_json: bool, out: TextIO) -> int:
         for m in store.all()
     ]
     if as_json:
-        json.dump({"space": store.space.space_id, "agents": rows}, out, indent=2)
-        out.write("\n")
+        _dump({"space": store.space.space_id, "agents": rows}, out)
         return EXIT_OK
     out.write(f"space: {store.space.space_id or '-'} ({store.space.name})\n")
     for row in rows:

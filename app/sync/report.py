@@ -55,6 +55,7 @@ class SyncReport:
             f"renamed: {len(self.renamed)}",
             f"repaired: {len(self.repaired)}",
             f"migrated into space: {len(self.migrated)}",
+            f"history messages imported: {sum(self.history_imported.values())}",
             f"removed from Letta (kept): {len(self.removed_from_letta)}",
         ]
         if self.letta_error:

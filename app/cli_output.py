@@ -1,0 +1,90 @@
+"""Terminal output: rich tables and a progress bar on a terminal, plain lines otherwise.
+
+rich is optional (`pip install 'letta-matrix-sync[cli]'`); without it, or when stdout is not
+a terminal, everything degrades to plain text that logs and pipes read well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TextIO
+
+from app.sync.progress import NoProgress, SyncProgress
+
+try:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+except ImportError:  # pragma: no cover - exercised only without the optional extra
+    Console = None  # type: ignore[assignment,misc]
+
+
+class Output:
+    def __init__(self, stream: TextIO, *, force_plain: bool = False) -> None:
+        self.stream = stream
+        fancy = Console is not None and not force_plain and stream.isatty()
+        self._console = Console(file=stream) if fancy else None
+
+    def line(self, text: str = "") -> None:
+        if self._console is not None:
+            self._console.print(text, markup=False, highlight=False)
+        else:
+            self.stream.write(text + "\n")
+
+    def heading(self, text: str) -> None:
+        if self._console is not None:
+            self._console.rule(text)
+        else:
+            self.line(f"== {text}")
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if self._console is not None:
+            table = Table(title=title)
+            for column in columns:
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(*(str(cell) for cell in row))
+            self._console.print(table)
+            return
+        self.line(title)
+        self.line("  " + " | ".join(columns))
+        for row in rows:
+            self.line("  " + " | ".join(str(cell) for cell in row))
+
+    def progress(self) -> ProgressDisplay:
+        return ProgressDisplay(self._console)
+
+
+class ProgressDisplay:
+    """A context manager yielding a `SyncProgress`: a bar on a terminal, nothing otherwise
+    (the library's log lines already say what happens)."""
+
+    def __init__(self, console: Any) -> None:
+        self._console = console
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> SyncProgress:
+        if self._console is None:
+            return NoProgress()
+        self._bar = Progress(
+            TextColumn("syncing agents"), BarColumn(), MofNCompleteColumn(), console=self._console
+        )
+        self._bar.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(exc_type, exc, tb)
+
+    def started(self, total_agents: int) -> None:
+        self._task = self._bar.add_task("agents", total=total_agents)
+
+    def agent_done(self, agent_id: str, agent_name: str, ok: bool) -> None:
+        self._bar.advance(self._task)

@@ -1,0 +1,67 @@
+"""`plan` (a dry run that writes nothing) and `demo` (no server, no configuration)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+from test_cli import run
+
+from app.cli import main
+from app.testing.harness import SyncHarness
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def test_plan_reports_what_a_sync_would_do_and_writes_nothing(tmp_path: Path) -> None:
+    h = SyncHarness(tmp_path / "data")
+    renamed, doomed, fine = (h.letta.add_agent(n) for n in ("Old", "Doomed", "Fine"))
+    assert run(h, ["sync"])[0] == 0
+    h.letta.rename(renamed, "New")
+    new = h.letta.add_agent("Newcomer")
+    doomed_room = json.loads((h.data_dir / "agent_user_mappings.json").read_text())[doomed][
+        "room_id"
+    ]
+    h.homeserver.delete_room(doomed_room)
+    files_before = snapshot(h.data_dir)
+    rooms_before = set(h.homeserver.room_ids())
+    counts_before = dict(h.homeserver.requests_by_kind)
+
+    code, out, _ = run(h, ["plan", "--json"])
+
+    plan = json.loads(out)
+    actions = {a["agent_id"]: a["action"] for a in plan["actions"]}
+    assert code == 0 and plan["matrix_checked"] and plan["space"] == "keep"
+    assert actions == {renamed: "rename", doomed: "repair", fine: "ok", new: "create"}
+    assert snapshot(h.data_dir) == files_before
+    assert set(h.homeserver.room_ids()) == rooms_before
+    writes = {k: v for k, v in h.homeserver.requests_by_kind.items() if counts_before.get(k) != v}
+    assert set(writes) <= {"matrix.joined_rooms", "matrix.hierarchy"}
+
+
+def test_plan_without_any_state_plans_to_create_everything(tmp_path: Path) -> None:
+    h = SyncHarness(tmp_path / "data")
+    h.letta.add_agent("First")
+
+    code, out, _ = run(h, ["plan"])
+
+    assert code == 0
+    assert "Matrix not checked" in out and "create" in out
+    assert sum(h.homeserver.requests_by_kind.values()) == 0
+
+
+def test_demo_runs_with_no_server_and_no_configuration() -> None:
+    out, err = io.StringIO(), io.StringIO()
+
+    code = main(["demo"], env={}, out=out, err=err)
+
+    text = out.getvalue()
+    assert code == 0, err.getvalue()
+    assert "users created: 12" in text and "rooms created: 12" in text
+    assert "renamed: Scout Prime, Librarian" in text
+    steady = int(re.search(r"requests for 12 agents: (\d+)", text).group(1))  # type: ignore[union-attr]
+    assert steady <= 5
