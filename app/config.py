@@ -82,6 +82,27 @@ class SyncConfig:
             sync_concurrency=get.integer("SYNC_CONCURRENCY", 8),
         )
 
+    @classmethod
+    def from_legacy(cls, legacy: object, env: Mapping[str, str] | None = None) -> SyncConfig:
+        """Adapt the old bridge's config object (`homeserver_url`, `username`, `password`,
+        `letta_api_url`, `letta_token`, `log_level` attributes); the rest comes from `env`."""
+        source = dict(os.environ if env is None else env)
+        for attribute, variable in _LEGACY_ATTRIBUTES.items():
+            value = getattr(legacy, attribute, None)
+            if isinstance(value, str) and value:
+                source[variable] = value
+        return cls.from_env(source)
+
+
+_LEGACY_ATTRIBUTES = {
+    "homeserver_url": "MATRIX_HOMESERVER_URL",
+    "username": "MATRIX_USERNAME",
+    "password": "MATRIX_PASSWORD",
+    "letta_api_url": "LETTA_API_URL",
+    "letta_token": "LETTA_TOKEN",
+    "log_level": "LOG_LEVEL",
+}
+
 
 class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:

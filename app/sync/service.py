@@ -204,8 +204,16 @@ class SyncService:
                 group.start_soon(one, AgentSync(ctx, agent))
 
 
-async def run_agent_sync(config: SyncConfig, transport: Transport | None = None) -> SyncReport:
-    """Compatibility entry point for the old `run_agent_sync` call site: one full sync."""
+async def run_agent_sync(
+    config: SyncConfig | object, transport: Transport | None = None
+) -> SyncReport:
+    """Compatibility entry point for the old `run_agent_sync(config)` call site: one full sync.
+
+    Accepts a `SyncConfig` or the old bridge's config object (see `SyncConfig.from_legacy`).
+    Returns the report (the old version returned its manager object).
+    """
+    if not isinstance(config, SyncConfig):
+        config = SyncConfig.from_legacy(config)
     async with SyncService(config, transport) as service:
         return await service.sync()
 
