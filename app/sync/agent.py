@@ -63,10 +63,11 @@ class AgentSync:
     async def run(self) -> None:
         self.step = "user"
         await self.ensure_user()
-        self.step = "rename"
-        await self.follow_rename()
+        # The room comes before the rename: renaming a room that is gone would fail forever.
         self.step = "room"
         created = await self.ensure_room()
+        self.step = "rename"
+        await self.follow_rename()
         self.step = "members"
         await self.ensure_members()
         self.step = "space"

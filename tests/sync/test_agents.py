@@ -291,3 +291,20 @@ async def test_configured_people_are_invited_to_every_agent_room(sync_harness: S
     room = stored(h)[agent_id]["room_id"]
     assert h.homeserver.members(room)["@alice:localhost"] == "invite"
     assert stored(h)[agent_id]["invitation_status"]["@alice:localhost"] == "invited"
+
+
+async def test_rename_of_an_agent_whose_room_vanished_still_converges(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    agent_id = h.letta.add_agent("Before")
+    await h.sync()
+    h.homeserver.delete_room(stored(h)[agent_id]["room_id"])
+    h.letta.rename(agent_id, "After")
+
+    report = await h.sync()
+
+    mapping = stored(h)[agent_id]
+    assert report.ok, report.failures
+    assert h.homeserver.state(mapping["room_id"], "m.room.name") == {"name": "After"}
+    assert h.homeserver.displayname(mapping["matrix_user_id"]) == "After"
