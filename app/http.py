@@ -118,6 +118,9 @@ class JsonApi:
     ) -> float | None:
         if attempt >= self.policy.max_attempts or not is_retryable(error, status, call.idempotent):
             return None
+        unreachable = isinstance(error, TransportError) and not error.maybe_sent
+        if unreachable and attempt >= self.policy.max_connect_attempts:
+            return None
         delay = self.policy.backoff(attempt, self.pacing.random())
         server_wait = _server_requested_wait(error)
         if server_wait is not None:

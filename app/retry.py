@@ -20,6 +20,8 @@ class RetryPolicy:
     """
 
     max_attempts: int = 5
+    # A server that refuses connections is usually down, not busy: give up sooner.
+    max_connect_attempts: int = 3
     base_delay: float = 0.5
     max_delay: float = 30.0
     deadline: float = 120.0
@@ -34,7 +36,7 @@ class RetryPolicy:
         return min(self.max_delay, raw)
 
 
-NO_RETRY = RetryPolicy(max_attempts=1)
+NO_RETRY = RetryPolicy(max_attempts=1, max_connect_attempts=1)
 
 
 def is_retryable(error: SyncError, status: int | None, idempotent: bool) -> bool:

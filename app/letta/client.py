@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
 
 from app.errors import LettaError, MalformedResponse
 from app.http import ApiCall, JsonApi, Pacing, retry_after_seconds
 from app.letta.types import Agent, AgentList, LettaMessage
+from app.paths import segment
 from app.retry import RetryPolicy
 from app.transport import Response, Transport
 
@@ -80,17 +80,17 @@ class LettaClient:
             cursor = last_id
         else:
             log.warning("Letta agent listing stopped after %d pages", MAX_PAGES)
-        return AgentList(tuple(agents.values()), tuple(invalid), pages)
+        return AgentList(tuple(agents.values()), tuple(invalid), pages, frozenset(seen_ids))
 
     async def get_agent(self, agent_id: str) -> Agent:
-        parsed = Agent.parse(await self._get(f"/v1/agents/{quote(agent_id, safe='')}"))
+        parsed = Agent.parse(await self._get(f"/v1/agents/{segment(agent_id)}"))
         if isinstance(parsed, str):
             raise MalformedResponse(200, parsed)
         return parsed
 
     async def recent_messages(self, agent_id: str, limit: int) -> list[LettaMessage]:
         """The agent's last `limit` messages, oldest first."""
-        path = f"/v1/agents/{quote(agent_id, safe='')}/messages"
+        path = f"/v1/agents/{segment(agent_id)}/messages"
         data = await self._get(path, {"limit": str(limit), "order": "desc"})
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]

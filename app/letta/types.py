@@ -22,18 +22,26 @@ class Agent:
         agent_id, name = data.get("id"), data.get("name")
         if not isinstance(agent_id, str) or not agent_id.strip():
             return "agent record without an id"
+        if not _is_valid_unicode(agent_id):
+            return f"agent id {agent_id.encode('utf-8', 'replace')!r} is not valid Unicode"
         if not isinstance(name, str) or not name.strip():
             return f"agent {agent_id!r} has no name"
-        return cls(agent_id, name)
+        # A lone surrogate is valid JSON but cannot be written as UTF-8: replace it.
+        return cls(agent_id, name.encode("utf-8", "replace").decode("utf-8"))
 
 
 @dataclass(frozen=True)
 class AgentList:
-    """All agents Letta listed, de-duplicated, plus the records that could not be used."""
+    """All agents Letta listed, de-duplicated, plus the records that could not be used.
+
+    `listed_ids` holds every id Letta listed, usable or not: an agent whose record is broken
+    still exists and must not be reported as removed.
+    """
 
     agents: tuple[Agent, ...]
     invalid: tuple[str, ...] = ()
     pages: int = 0
+    listed_ids: frozenset[str] = frozenset()
 
     def by_id(self) -> dict[str, Agent]:
         return {agent.id: agent for agent in self.agents}
@@ -61,6 +69,14 @@ class LettaMessage:
             content_text(data.get("content")),
             _parse_date(data.get("date")),
         )
+
+
+def _is_valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def content_text(content: Any) -> str:

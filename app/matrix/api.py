@@ -8,17 +8,12 @@ percent-encoded, whatever characters an untrusted agent id or name brings.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from app.http import ApiCall
+from app.paths import segment
 
 V3 = "/_matrix/client/v3"
 V1 = "/_matrix/client/v1"
-
-
-def segment(value: str) -> str:
-    """One path segment, percent-encoded (`/`, `?`, `#`, `%`, `:` and non-ASCII included)."""
-    return quote(value, safe="")
 
 
 def path(prefix: str, *parts: str) -> str:

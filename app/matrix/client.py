@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from app.errors import (
     MalformedResponse,
     MatrixError,
@@ -63,6 +65,7 @@ class MatrixClient:
         self.access_token = access_token
         self.credentials = credentials
         self._on_login = on_login
+        self._relogin_lock: anyio.Lock | None = None
 
     @classmethod
     def connect(
@@ -98,14 +101,27 @@ class MatrixClient:
         return f"MatrixClient(user_id={self.user_id!r}, has_token={self.access_token is not None})"
 
     async def _call(self, call: ApiCall) -> Any:
+        token = self.access_token
         try:
-            return await self.http.call(call, self.access_token)
+            return await self.http.call(call, token)
         except MatrixUnknownToken:
             if self.credentials is None or not call.authenticated:
                 raise
+            await self._relogin_once(token)
+            return await self.http.call(call, self.access_token)
+
+    async def _relogin_once(self, expired: str | None) -> None:
+        """Log in again unless a concurrent call already replaced the expired token.
+
+        Many calls can fail on the same expired token at once; each login would create a device.
+        """
+        if self._relogin_lock is None:
+            self._relogin_lock = anyio.Lock()
+        async with self._relogin_lock:
+            if self.access_token != expired or self.credentials is None:
+                return
             log.info("access token of %s expired; logging in again", self.user_id)
             await self.login(self.credentials.user, self.credentials.password)
-            return await self.http.call(call, self.access_token)
 
     async def _adopt(self, result: LoginResult) -> LoginResult:
         self.user_id, self.access_token = result.user_id, result.access_token

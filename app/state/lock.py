@@ -37,8 +37,7 @@ class DataDirLock:
                 holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
                 os.close(fd)
                 raise SyncLocked(
-                    f"another sync (pid {holder}) is using {self.path.parent}; "
-                    "try again when it ends"
+                    f"another sync (pid {holder}) holds {self.path}; try again when it ends"
                 ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode("ascii"))

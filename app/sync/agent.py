@@ -19,6 +19,9 @@ from app.sync.naming import agent_localpart, new_password, room_name
 
 log = logging.getLogger(__name__)
 
+# Extra mapping field, set while a new room still awaits its history import.
+HISTORY_PENDING = "history_import_pending"
+
 
 class RoomJoinFailed(SyncError):
     """The admin or the bot could not join an agent room; retried on the next sync."""
@@ -72,7 +75,7 @@ class AgentSync:
         await self.ensure_members()
         self.step = "space"
         await self.ensure_in_space(parent_already_set=created)
-        if created:
+        if self.mapping.extra.get(HISTORY_PENDING):
             self.step = "history"
             await self.import_history()
 
@@ -124,7 +127,11 @@ class AgentSync:
             if found:
                 self._record_room(found)
                 return False
-        self._record_room(await self._create_room())
+        room_id = await self._create_room()
+        # Recorded with the room, so a failed import is retried by the next sync.
+        if self.ctx.config.history_import_limit > 0:
+            self.mapping.extra[HISTORY_PENDING] = True
+        self._record_room(room_id)
         self.ctx.report.rooms_created.append(self.agent.id)
         return True
 
@@ -213,5 +220,7 @@ class AgentSync:
         count = await import_history(
             self.ctx.letta, await self.client(), self.agent.id, room_id, limit
         )
+        self.mapping.extra.pop(HISTORY_PENDING, None)
+        self.save()
         if count:
             self.ctx.report.history_imported[self.agent.id] = count

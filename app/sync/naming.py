@@ -8,21 +8,22 @@ import secrets
 
 # Matrix caps a full user id at 255 bytes; leave room for "@", ":" and a long server name.
 MAX_LOCALPART = 180
+_READABLE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _INVALID = re.compile(r"[^a-z0-9_]")
 
 
 def agent_localpart(agent_id: str) -> str:
     """A stable, valid localpart: `agent-<uuid>` becomes `agent_<uuid with underscores>`.
 
-    Only a-z, 0-9 and `_` survive. When anything else had to change (case, symbols, non-ASCII)
-    or the id is too long, a short hash of the raw id is appended so distinct ids stay distinct.
+    Ids of lowercase letters, digits and `-` keep that readable form. Any other id gets a
+    hashed form `<cleaned id>.<hash>`: the `.` never occurs in a readable form, so distinct ids
+    never share a localpart, and the result never starts with `_` (reserved by Synapse).
     """
-    base = _INVALID.sub("_", agent_id.lower())
-    lossless = agent_id.replace("-", "_") == base
-    if lossless and 0 < len(base) <= MAX_LOCALPART:
-        return base
-    digest = hashlib.sha256(agent_id.encode("utf-8")).hexdigest()[:12]
-    return f"{base[: MAX_LOCALPART - len(digest) - 1]}_{digest}".lstrip("_") or digest
+    if _READABLE.fullmatch(agent_id) and len(agent_id) <= MAX_LOCALPART:
+        return agent_id.replace("-", "_")
+    digest = hashlib.sha256(agent_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    base = _INVALID.sub("_", agent_id.lower()).strip("_")[: MAX_LOCALPART - len(digest) - 1]
+    return f"{base or 'agent'}.{digest}"
 
 
 def localpart_of(login: str) -> str:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 import anyio
 
 from app.config import SyncConfig
-from app.errors import SyncError
+from app.errors import ConfigError, LettaError, MalformedResponse, SyncError, TransportError
 from app.http import Pacing
-from app.letta import AgentList, LettaClient
+from app.letta import Agent, AgentList, LettaClient
 from app.matrix import MatrixClient
 from app.retry import RetryPolicy
 from app.state import AgentMapping, MappingStore
@@ -112,15 +114,27 @@ class SyncService:
         progress = progress or NoProgress()
         matrix, letta = self._clients()
         accounts = Accounts(matrix, self.store)
-        admin, bot = await self._core_users(accounts)
+        with self._naming_the_homeserver():
+            admin, bot = await self._core_users(accounts)
         listing = await self._list_agents(letta, report)
-        ctx = await self._context(accounts, letta, admin, bot, report)
+        with self._naming_the_homeserver():
+            ctx = await self._context(accounts, letta, admin, bot, report)
         report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
         if listing is not None:
             progress.started(len(listing.agents))
             await self._sync_agents(ctx, listing, progress)
         self.store.compact()
         return report
+
+    @contextmanager
+    def _naming_the_homeserver(self) -> Iterator[None]:
+        """Setup steps that only talk to the homeserver: say which setting to check."""
+        try:
+            yield
+        except TransportError as exc:
+            url = self.config.homeserver_url
+            message = f"cannot reach the homeserver (MATRIX_HOMESERVER_URL={url}): {exc}"
+            raise type(exc)(message, maybe_sent=exc.maybe_sent) from exc
 
     async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
         c = self.config
@@ -142,6 +156,11 @@ class SyncService:
     async def _list_agents(self, letta: LettaClient, report: SyncReport) -> AgentList | None:
         try:
             listing = await letta.list_agents(self.config.letta_page_size)
+        except (MalformedResponse, LettaError) as exc:
+            _raise_if_misconfigured(exc)
+            report.letta_error = describe(exc)
+            log.error("cannot list Letta agents: %s", report.letta_error)
+            return None
         except SyncError as exc:
             report.letta_error = describe(exc)
             log.error("cannot list Letta agents: %s", report.letta_error)
@@ -185,23 +204,40 @@ class SyncService:
         self, ctx: SyncContext, listing: AgentList, progress: SyncProgress
     ) -> None:
         ctx.report.agents_seen = len(listing.agents)
-        seen = {agent.id for agent in listing.agents}
+        seen = {agent.id for agent in listing.agents} | listing.listed_ids
         ctx.report.removed_from_letta = [a for a in self.store.mappings if a not in seen]
         limiter = anyio.CapacityLimiter(self.config.sync_concurrency)
 
-        async def one(step: AgentSync) -> None:
+        async def one(agent: Agent) -> None:
             async with limiter:
-                try:
-                    await step.run()
-                except Exception as exc:  # one agent's failure must never stop the others
-                    log.warning(
-                        "agent %s failed at %s: %s", step.agent.id, step.step, describe(exc)
-                    )
-                    ctx.report.fail(step.agent.id, step.agent.name, step.step, exc)
+                ok = await _sync_one(ctx, agent)
+            progress.agent_done(agent.id, agent.name, ok)
 
         async with anyio.create_task_group() as group:
             for agent in listing.agents:
-                group.start_soon(one, AgentSync(ctx, agent))
+                group.start_soon(one, agent)
+
+
+def _raise_if_misconfigured(exc: MalformedResponse | LettaError) -> None:
+    """A wrong URL or token is a setup error (exit 2), not a Letta outage to report."""
+    if isinstance(exc, LettaError) and exc.status in (401, 403):
+        raise ConfigError(f"Letta refused the credentials (check LETTA_TOKEN): {exc}") from exc
+    if isinstance(exc, MalformedResponse) or exc.status in (404, 405):
+        raise ConfigError(f"LETTA_API_URL does not answer like a Letta server: {exc}") from exc
+
+
+async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
+    """One agent's whole sync; its failure goes into the report and never stops the others."""
+    step: AgentSync | None = None
+    try:
+        step = AgentSync(ctx, agent)
+        await step.run()
+    except Exception as exc:
+        where = step.step if step is not None else "mapping"
+        log.warning("agent %s failed at %s: %s", agent.id, where, describe(exc))
+        ctx.report.fail(agent.id, agent.name, where, exc)
+        return False
+    return True
 
 
 async def run_agent_sync(

@@ -14,6 +14,10 @@ from app.state import MappingStore, SpaceConfig
 log = logging.getLogger(__name__)
 
 SPACE_CHILD = "m.space.child"
+# State event in the space itself, so a space whose id was never saved can be found again.
+SPACE_TAG = "ai.letta.space"
+# Extra field of the space config while a createRoom for the space is in flight.
+CREATING = "creation_started_at"
 SPACE_PARENT = "m.space.parent"
 HIERARCHY_PAGE = 100
 
@@ -46,6 +50,7 @@ def space_create_options(name: str, invite: list[str]) -> dict[str, Any]:
                 "state_key": "",
                 "content": {"history_visibility": "shared"},
             },
+            {"type": SPACE_TAG, "state_key": "", "content": {"name": name}},
         ],
         "power_level_content_override": {"events": {SPACE_CHILD: 50}},
     }
@@ -64,12 +69,33 @@ async def ensure_space(
         return await read_space(admin, stored)
     if stored:
         log.warning("space %s is gone or the admin left it; creating a new one", stored)
-    space_id = await admin.create_room(**space_create_options(store.space.name, invitees))
-    store.save_space(SpaceConfig(space_id, time.time(), store.space.name, store.space.extra))
+    extra = {key: value for key, value in store.space.extra.items() if key != CREATING}
+    space_id = None
+    if CREATING in store.space.extra:
+        # The last run died between createRoom and saving the id: find that space.
+        space_id = await _find_tagged_space(admin, admin_rooms)
+    if space_id is None:
+        store.save_space(
+            SpaceConfig(
+                stored, store.space.created_at, store.space.name, {**extra, CREATING: time.time()}
+            )
+        )
+        space_id = await admin.create_room(**space_create_options(store.space.name, invitees))
+    store.save_space(SpaceConfig(space_id, time.time(), store.space.name, extra))
     admin_rooms.add(space_id)
     if bot.user_id != admin.user_id:
         await bot.join(space_id)
     return SpaceView(space_id, created=True)
+
+
+async def _find_tagged_space(admin: MatrixClient, admin_rooms: set[str]) -> str | None:
+    for room_id in sorted(admin_rooms):
+        try:
+            if await admin.get_state_event(room_id, SPACE_TAG) is not None:
+                return room_id
+        except MatrixError:
+            continue
+    return None
 
 
 async def _rejoin(admin: MatrixClient, space_id: str) -> bool:

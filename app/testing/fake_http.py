@@ -71,7 +71,10 @@ def fake_request_from_httpx(request: httpx.Request) -> FakeRequest:
 
 def httpx_response_from_fake(response: FakeResponse) -> httpx.Response:
     """Convert a :class:`FakeResponse` into an httpx response with a JSON body."""
-    return httpx.Response(response.status, json=response.json, headers=response.headers)
+    # ensure_ascii, like most servers: a lone surrogate travels as a valid "\ud800" escape.
+    body = b"" if response.json is None else jsonlib.dumps(response.json).encode("ascii")
+    headers = {"content-type": "application/json", **response.headers}
+    return httpx.Response(response.status, content=body, headers=headers)
 
 
 def respx_side_effect(handler: FakeHandler) -> Callable[..., httpx.Response]:

@@ -1,0 +1,116 @@
+"""Bad configuration through the CLI: exit code 2, one clear line on stderr, no traceback.
+
+`app.cli.main` runs in-process with an injected transport onto the fakes. The CLI's retry
+policy sleeps for real, so only answers it does not retry are used here. (The unreachable
+homeserver, which needs a real socket, is in test_unreachable_homeserver.py.)
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from reliability_support import Effect, FrontDoor, harness_with_door, respond
+
+from app.cli import main
+from app.testing.harness import SyncHarness
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
+ADMIN_PASSWORD = "admin-secret-password"
+
+
+def env_for(h: SyncHarness, **overrides: str) -> dict[str, str]:
+    return {
+        "MATRIX_HOMESERVER_URL": h.homeserver.base_url,
+        "MATRIX_USERNAME": "letta",
+        "MATRIX_PASSWORD": "bot-secret-password",
+        "MATRIX_ADMIN_USERNAME": "admin",
+        "MATRIX_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "LETTA_API_URL": h.letta.base_url,
+        "MATRIX_DATA_DIR": str(h.data_dir),
+        **overrides,
+    }
+
+
+def run_cli(
+    h: SyncHarness, capsys: pytest.CaptureFixture[str], **overrides: str
+) -> tuple[int, str, list[str]]:
+    """Exit code, stdout, and the lines the CLI itself wrote to stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["sync"], env=env_for(h, **overrides), transport=h.transport(), out=out, err=err)
+    process_err = capsys.readouterr().err
+    assert "Traceback" not in process_err and "Traceback" not in err.getvalue()
+    return code, out.getvalue(), err.getvalue().splitlines()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[SyncHarness, FrontDoor]:
+    return harness_with_door(tmp_path / "data")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MATRIX_HOMESERVER_URL", "localhost:8008"),
+        ("MATRIX_HOMESERVER_URL", "matrix.example.org"),
+        ("MATRIX_HOMESERVER_URL", "ftp://localhost:8008"),
+        ("LETTA_API_URL", "localhost:8283"),
+    ],
+)
+def test_url_without_http_scheme_exits_2_naming_the_variable(
+    world: tuple[SyncHarness, FrontDoor],
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+) -> None:
+    h, _ = world
+
+    code, out, err = run_cli(h, capsys, **{variable: value})
+
+    assert code == 2 and out == ""
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert variable in err[0] and value in err[0]
+    assert sum(h.homeserver.requests_by_kind.values()) == 0  # nothing was sent
+
+
+@pytest.mark.parametrize(
+    ("variable", "account"),
+    [("MATRIX_ADMIN_PASSWORD", "admin"), ("MATRIX_PASSWORD", "letta")],
+)
+def test_wrong_password_exits_2_naming_the_setting(
+    world: tuple[SyncHarness, FrontDoor],
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    account: str,
+) -> None:
+    h, _ = world
+    h.homeserver.register_user(account, "the-real-password-elsewhere")
+
+    code, out, err = run_cli(h, capsys, **{variable: "a-wrong-password-3141"})
+
+    assert code == 2 and out == ""
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert variable in err[0] and account in err[0]
+    assert "a-wrong-password-3141" not in err[0]
+    assert "the-real-password-elsewhere" not in err[0]
+
+
+LETTA_HTML: dict[str, Effect] = {
+    "html_200": respond(200, raw=b"<!doctype html><html><title>Letta ADE</title></html>"),
+    "html_404": respond(404, raw=b"<html><body>404 Not Found</body></html>"),
+}
+
+
+@pytest.mark.parametrize("answer", list(LETTA_HTML))
+def test_letta_url_answering_html_exits_2_with_one_line(
+    world: tuple[SyncHarness, FrontDoor], capsys: pytest.CaptureFixture[str], answer: str
+) -> None:
+    h, door = world
+    door.letta("GET", r"^/v1/agents/?$", LETTA_HTML[answer], forever=True)
+
+    code, _, err = run_cli(h, capsys)
+
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("error: ") and "LETTA_API_URL" in err[0]
