@@ -200,7 +200,7 @@ class FakeHomeserver(RoutedFake):
 
     def rooms_of(self, user_id: str) -> list[str]:
         """Ids of the rooms ``user_id`` is joined to."""
-        return [room_id for room_id, room in self._hs.rooms.items() if room.is_joined(user_id)]
+        return self._hs.joined_rooms_of(user_id)
 
     def state(self, room_id: str, event_type: str, state_key: str = "") -> JsonDict | None:
         """Content of a current state event, or ``None``."""
@@ -231,6 +231,6 @@ class FakeHomeserver(RoutedFake):
 
     def delete_room(self, room_id: str) -> None:
         """The room vanishes with all its members; later requests get 403 or 404."""
-        self._hs.rooms.pop(room_id, None)
+        self._hs.forget_room(room_id)
         for alias in [a for a, target in self._hs.aliases.items() if target == room_id]:
             del self._hs.aliases[alias]

@@ -119,9 +119,8 @@ def set_displayname(hs: HomeserverState, call: Call) -> FakeResponse:
     if not isinstance(name, str):
         return matrix_error(400, "M_BAD_JSON", "Missing key 'displayname'")
     hs.users[target].displayname = name
-    for room in hs.rooms.values():
-        if room.is_joined(target):
-            hs.set_membership(room, target, "join", target)
+    for room_id in hs.joined_rooms_of(target):
+        hs.set_membership(hs.rooms[room_id], target, "join", target)
     return ok()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 import string
@@ -170,11 +171,19 @@ class HomeserverState:
     rooms: dict[str, Room] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     batches: dict[str, tuple[str, str, int | None, int]] = field(default_factory=dict)
+    # Pagination sessions keep the hierarchy they started with (as Synapse caches it), so a
+    # page costs O(page) instead of a fresh walk of the whole space.
+    hierarchy_snapshots: dict[str, list[JsonDict]] = field(default_factory=dict)
+    # user id -> ids of the rooms they are joined to (an ordered set), kept by set_state.
+    joined_index: dict[str, dict[str, None]] = field(default_factory=dict)
     logins: int = 0
     devices_created: int = 0
     clock: int = 0
 
     def _random(self, alphabet: str, length: int) -> str:
+        if alphabet == _URLSAFE:  # the common case, done in one call rather than per character
+            raw = base64.urlsafe_b64encode(self.rng.randbytes(length)).decode("ascii")
+            return raw.rstrip("=")[:length]
         return "".join(self.rng.choice(alphabet) for _ in range(length))
 
     def new_room_id(self) -> str:
@@ -251,8 +260,22 @@ class HomeserverState:
         )
         room.state[(event_type, state_key)] = event
         if event_type == "m.room.member":
-            room.members[state_key] = str(content.get("membership", "leave"))
+            membership = str(content.get("membership", "leave"))
+            room.members[state_key] = membership
+            rooms = self.joined_index.setdefault(state_key, {})
+            if membership == "join":
+                rooms[room.room_id] = None
+            else:
+                rooms.pop(room.room_id, None)
         return event
+
+    def joined_rooms_of(self, user_id: str) -> list[str]:
+        return list(self.joined_index.get(user_id, {}))
+
+    def forget_room(self, room_id: str) -> None:
+        room = self.rooms.pop(room_id, None)
+        for user_id in room.members if room is not None else ():
+            self.joined_index.get(user_id, {}).pop(room_id, None)
 
     def set_membership(self, room: Room, user_id: str, membership: str, sender: str) -> None:
         content: JsonDict = {"membership": membership}

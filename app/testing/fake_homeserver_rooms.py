@@ -190,8 +190,7 @@ def invite(hs: HomeserverState, call: Call) -> FakeResponse:
 
 
 def joined_rooms(hs: HomeserverState, call: Call) -> FakeResponse:
-    rooms = [room_id for room_id, room in hs.rooms.items() if room.is_joined(call.user_id)]
-    return ok({"joined_rooms": rooms})
+    return ok({"joined_rooms": hs.joined_rooms_of(call.user_id)})
 
 
 def joined_members(hs: HomeserverState, call: Call) -> FakeResponse:

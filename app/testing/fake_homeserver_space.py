@@ -134,10 +134,14 @@ def hierarchy(hs: HomeserverState, call: Call) -> FakeResponse:
     if isinstance(offset, FakeResponse):
         return offset
     size = _DEFAULT_LIMIT if limit is None else limit
-    rooms = walk(hs, space, call.user_id, max_depth)
+    previous = call.request.query.get("from")
+    rooms = hs.hierarchy_snapshots.pop(previous, None) if previous else None
+    if rooms is None:
+        rooms = walk(hs, space, call.user_id, max_depth)
     body: JsonDict = {"rooms": rooms[offset : offset + size]}
     if offset + size < len(rooms):
         token = hs.new_opaque()
         hs.batches[token] = (call.user_id, space.room_id, max_depth, offset + size)
+        hs.hierarchy_snapshots[token] = rooms
         body["next_batch"] = token
     return ok(body)
