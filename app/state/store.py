@@ -1,9 +1,15 @@
 """`MappingStore`: mappings, the space config and access tokens, durable after every change.
 
-Each change is appended to a journal (one JSON line, fsynced): O(1) per change however many
-agents there are. The journal is folded into the JSON files the bridge reads whenever it grows
-as long as the mapping table (amortised O(1)) and when the store is closed, and it is replayed
-on open, so a crash loses no acknowledged change and never leaves a torn file.
+Each change is appended to a journal (one JSON line): O(1) per change however many agents
+there are. The journal is folded into the JSON files the bridge reads whenever it grows as
+long as the mapping table (amortised O(1)) and when the store is closed, and it is replayed on
+open, so a crash loses no acknowledged change and never leaves a torn file.
+
+Durability: every append reaches the kernel before `save_*` returns, so a killed process
+(SIGKILL included) loses nothing. Surviving power loss needs an fsync: records that cannot be
+recovered from the homeserver (a password about to be registered) ask for one with
+`fsync=True`; the rest are fsynced in groups of `FSYNC_EVERY` and at compaction. Tokens and
+room ids lost to a power cut are recovered by logging in and by the room tag.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ SPACE_FILE = "letta_space_config.json"
 TOKENS_FILE = "access_tokens.json"
 JOURNAL_FILE = "agent_user_mappings.journal"
 MIN_COMPACT_ENTRIES = 256
+FSYNC_EVERY = 64
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class MappingStore:
         self.space = SpaceConfig()
         self.tokens: dict[str, StoredToken] = {}
         self._journal_entries = 0
+        self._unsynced = 0
         self._journal_fd: int | None = None
 
     @classmethod
@@ -86,10 +94,11 @@ class MappingStore:
 
     # Writes ------------------------------------------------------------------------------
 
-    def save_mapping(self, mapping: AgentMapping) -> None:
-        """Record `mapping` durably before returning."""
+    def save_mapping(self, mapping: AgentMapping, *, fsync: bool = False) -> None:
+        """Record `mapping` before returning; `fsync=True` also survives a power cut."""
         self.mappings[mapping.agent_id] = mapping
-        self._append({"kind": "mapping", "agent_id": mapping.agent_id, "data": mapping.to_json()})
+        record = {"kind": "mapping", "agent_id": mapping.agent_id, "data": mapping.to_json()}
+        self._append(record, fsync=fsync)
 
     def save_token(self, user_id: str, access_token: str, device_id: str | None) -> None:
         self.tokens[user_id] = StoredToken(access_token, device_id)
@@ -121,7 +130,7 @@ class MappingStore:
         write_json_atomic(self.path(TOKENS_FILE), tokens, durable=self.durable)
         self._close_journal()
         self.path(JOURNAL_FILE).unlink(missing_ok=True)
-        self._journal_entries = 0
+        self._journal_entries = self._unsynced = 0
 
     def close(self) -> None:
         if self._journal_entries:
@@ -130,13 +139,20 @@ class MappingStore:
 
     # Journal -----------------------------------------------------------------------------
 
-    def _append(self, record: dict[str, Any]) -> None:
+    @property
+    def has_pending_changes(self) -> bool:
+        """Changes in the journal that the JSON files do not show yet."""
+        return self._journal_entries > 0
+
+    def _append(self, record: dict[str, Any], *, fsync: bool = False) -> None:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         try:
             fd = self._journal()
             os.write(fd, line)
-            if self.durable:
+            self._unsynced += 1
+            if self.durable and (fsync or self._unsynced >= FSYNC_EVERY):
                 os.fsync(fd)
+                self._unsynced = 0
         except OSError as exc:
             raise StateFileError(
                 f"cannot append to {self.path(JOURNAL_FILE)}: {exc.strerror}"

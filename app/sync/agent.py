@@ -44,8 +44,9 @@ class AgentSync:
             matrix_user_id=f"@{localpart}:{self.ctx.server_name}",
             matrix_password=new_password(),
         )
-        # Saved before registering: a crash in between never strands an unknown password.
-        self.ctx.store.save_mapping(mapping)
+        # Saved (and fsynced) before registering: a crash or power cut in between never
+        # strands an account whose password nobody knows.
+        self.ctx.store.save_mapping(mapping, fsync=True)
         return mapping
 
     def save(self) -> None:

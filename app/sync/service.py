@@ -123,7 +123,8 @@ class SyncService:
         if listing is not None:
             progress.started(len(listing.agents))
             await self._sync_agents(ctx, listing, progress)
-        self.store.compact()
+        if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
+            self.store.compact()
         return report
 
     @contextmanager

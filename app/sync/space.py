@@ -19,7 +19,7 @@ SPACE_TAG = "ai.letta.space"
 # Extra field of the space config while a createRoom for the space is in flight.
 CREATING = "creation_started_at"
 SPACE_PARENT = "m.space.parent"
-HIERARCHY_PAGE = 100
+HIERARCHY_PAGE = 50  # Synapse's maximum page size
 
 
 @dataclass

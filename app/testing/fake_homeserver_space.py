@@ -14,6 +14,7 @@ from app.testing.fake_homeserver_model import (
 from app.testing.fake_http import FakeResponse
 
 _DEFAULT_LIMIT = 50
+_MAX_LIMIT = 50  # Synapse caps the page size at 50 whatever the client asks for
 
 
 def child_links(room: Room) -> list[StateEvent]:
@@ -133,7 +134,7 @@ def hierarchy(hs: HomeserverState, call: Call) -> FakeResponse:
     offset = _start_offset(hs, call, max_depth)
     if isinstance(offset, FakeResponse):
         return offset
-    size = _DEFAULT_LIMIT if limit is None else limit
+    size = _DEFAULT_LIMIT if limit is None else min(limit, _MAX_LIMIT)
     previous = call.request.query.get("from")
     rooms = hs.hierarchy_snapshots.pop(previous, None) if previous else None
     if rooms is None:

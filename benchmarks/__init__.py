@@ -1,0 +1,1 @@
+"""Benchmarks of the sync service (not tests): run `python benchmarks/run.py`."""
