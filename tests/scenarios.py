@@ -82,9 +82,27 @@ async def room_the_agent_left_is_replaced(world: World) -> None:
     assert not world.state(first.space_id, "m.space.child", old_room)
 
 
+async def room_left_by_the_agent_and_the_admin_is_replaced(world: World) -> None:
+    """The admin no longer sees the room, and the agent may still read its old state."""
+    agent_id = world.letta.add_agent("Deserted")
+    first = await world.sync()
+    mapping = mappings(world)[agent_id]
+    old_room = mapping["room_id"]
+    world.leave(mapping["matrix_user_id"], old_room)
+    world.leave(world.admin_id, old_room)
+
+    report = await world.sync()
+
+    assert report.ok, report.failures
+    assert first.space_id is not None
+    new_room = assert_agent_in_order(world, agent_id, "Deserted", first.space_id)
+    assert new_room != old_room
+
+
 SCENARIOS = [
     full_sync_from_empty_state,
     second_sync_creates_nothing,
     rename_follows_on_next_sync,
     room_the_agent_left_is_replaced,
+    room_left_by_the_agent_and_the_admin_is_replaced,
 ]

@@ -15,7 +15,7 @@ from app.state import AgentMapping
 from app.sync import rooms, space
 from app.sync.context import SyncContext
 from app.sync.history import import_history
-from app.sync.naming import agent_localpart, new_password, room_name
+from app.sync.naming import agent_localpart, localpart_of, new_password, room_name
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,11 @@ class AgentSync:
         created = await self.ensure_room()
         self.step = "rename"
         await self.follow_rename()
-        self.step = "members"
-        await self.ensure_members()
+        # Space before members: a member that cannot join must not keep the room out of it.
         self.step = "space"
         await self.ensure_in_space(parent_already_set=created)
+        self.step = "members"
+        await self.ensure_members()
         if self.mapping.extra.get(HISTORY_PENDING):
             self.step = "history"
             await self.import_history()
@@ -86,7 +87,7 @@ class AgentSync:
         m = self.mapping
         client = self.ctx.accounts.stored(m.matrix_user_id, m.matrix_password)
         if client is None:
-            localpart = m.matrix_user_id[1:].split(":", 1)[0]
+            localpart = localpart_of(m.matrix_user_id)
             client, self._user_is_new = await self.ctx.accounts.register_agent(
                 localpart, m.matrix_password
             )
@@ -140,10 +141,11 @@ class AgentSync:
         if room_id not in self.ctx.admin_rooms:
             return await rooms.agent_is_in_room(await self.client(), room_id)
         live = self.ctx.space.rooms.get(room_id)
-        expected = len(self.ctx.members_to_join()) + 1
-        if live is None or live.num_joined_members >= expected:
+        # Only the agent, admin, bot and invited people can be in this invite-only room; with
+        # more members than all of them but one, the agent is certainly still there.
+        others = len(self.ctx.members_to_join()) + len(self.ctx.config.invite_users)
+        if live is not None and live.num_joined_members > others:
             return True
-        # Fewer members than agent + admin + bot: find out whether the agent left.
         members = await self.ctx.admin.joined_members(room_id)
         return self.mapping.matrix_user_id in members
 
@@ -192,9 +194,9 @@ class AgentSync:
             self.mapping.invitation_status[user_id] = status
         if changed:
             self.save()
-        failed = [
-            user for user, state in self.mapping.invitation_status.items() if state == "failed"
-        ]
+        managed = [member.user_id or "" for member, _ in self.ctx.members_to_join()]
+        states = self.mapping.invitation_status
+        failed = [user for user in managed if states.get(user) == "failed"]
         if failed:
             raise RoomJoinFailed(f"could not join {', '.join(failed)} to room {room_id}")
 

@@ -57,16 +57,17 @@ async def find_tagged_room(agent: MatrixClient, agent_id: str, exclude: set[str]
 
 
 async def agent_is_in_room(agent: MatrixClient, room_id: str) -> bool:
-    """Whether the room exists with the agent in it.
+    """Whether the room exists with the agent joined to it.
 
-    Synapse answers 403 both for a room that does not exist and for one the caller is not in,
-    so a 403 means "not usable by this agent", never "it exists".
+    Synapse answers 403 both for a room that does not exist and for one the caller never
+    joined, so a 403 means "not usable", never "it exists". A user who left may still read
+    the state as it was when they left: only their own membership tells.
     """
     try:
-        await agent.get_state_event(room_id, "m.room.create")
+        member = await agent.get_state_event(room_id, "m.room.member", agent.user_id or "")
     except MatrixForbidden:
         return False
-    return True
+    return member is not None and member.get("membership") == "join"
 
 
 async def ensure_joined(member: MatrixClient, inviter: MatrixClient, room_id: str) -> str:

@@ -37,7 +37,13 @@ def get_state(hs: HomeserverState, call: Call) -> FakeResponse:
 
 
 def get_state_event(hs: HomeserverState, call: Call) -> FakeResponse:
-    room = hs.joined_room(call)
+    """Like Synapse, a user who left may still read state (Synapse gives the state as of the
+    leave; the fake gives the current state, close enough for membership checks)."""
+    left = hs.rooms.get(call.params["room_id"])
+    if left is not None and left.members.get(call.user_id) == "leave":
+        room: Room | FakeResponse = left
+    else:
+        room = hs.joined_room(call)
     if isinstance(room, FakeResponse):
         return room
     key = (call.params["event_type"], call.params.get("state_key", ""))
