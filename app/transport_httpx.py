@@ -51,6 +51,9 @@ class HttpxTransport:
             raise ConnectionFailed(_describe(request, exc)) from exc
         except httpx.HTTPError as exc:
             raise TransportError(_describe(request, exc)) from exc
+        except (httpx.InvalidURL, UnicodeEncodeError) as exc:
+            # The request could not even be built: nothing was sent.
+            raise TransportError(_describe(request, exc), maybe_sent=False) from exc
         return Response(response.status_code, dict(response.headers), response.content)
 
     async def aclose(self) -> None:

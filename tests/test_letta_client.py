@@ -73,27 +73,45 @@ async def test_list_agents_single_page_shapes(
     router: respx.MockRouter, letta: LettaClient, wrap: bool
 ) -> None:
     records = agents("a1", "a2")
-    route = router.get("/v1/agents").respond(200, json={"data": records} if wrap else records)
+    first = {"data": records, "has_more": False} if wrap else records
+    route = router.get("/v1/agents").mock(side_effect=paged({None: first, "a2": []}))
     listing = await letta.list_agents()
     assert listing.agents == (Agent("a1", "Agent a1"), Agent("a2", "Agent a2"))
-    assert (listing.invalid, listing.pages) == ((), 1)
-    assert queries(route) == [{"limit": "100"}]
+    # `has_more: false` ends the list at once; a bare list needs an empty page to say so,
+    # because a short page may only mean that the server caps `limit` below ours.
+    expected = [{"limit": "100"}] if wrap else [{"limit": "100"}, {"limit": "100", "after": "a2"}]
+    assert (listing.invalid, listing.pages) == ((), len(expected))
+    assert queries(route) == expected
 
 
 async def test_list_agents_follows_after_cursor(
     router: respx.MockRouter, letta: LettaClient
 ) -> None:
     route = router.get("/v1/agents").mock(
-        side_effect=paged({None: agents("a", "b"), "b": agents("c", "d"), "d": agents("e")})
+        side_effect=paged(
+            {None: agents("a", "b"), "b": agents("c", "d"), "d": agents("e"), "e": []}
+        )
     )
     listing = await letta.list_agents(page_size=2)
     assert [agent.id for agent in listing.agents] == ["a", "b", "c", "d", "e"]
-    assert listing.pages == 3
+    assert listing.pages == 4
     assert queries(route) == [
         {"limit": "2"},
         {"limit": "2", "after": "b"},
         {"limit": "2", "after": "d"},
+        {"limit": "2", "after": "e"},
     ]
+
+
+async def test_list_agents_goes_on_when_the_server_caps_the_page_size(
+    router: respx.MockRouter, letta: LettaClient
+) -> None:
+    route = router.get("/v1/agents").mock(
+        side_effect=paged({None: agents("a"), "a": agents("b"), "b": []})
+    )
+    listing = await letta.list_agents(page_size=100)
+    assert [agent.id for agent in listing.agents] == ["a", "b"]
+    assert route.call_count == 3
 
 
 async def test_list_agents_stops_on_empty_page(
@@ -111,11 +129,13 @@ async def test_list_agents_deduplicates_overlapping_pages(
     router: respx.MockRouter, letta: LettaClient
 ) -> None:
     route = router.get("/v1/agents").mock(
-        side_effect=paged({None: agents("a", "b"), "b": agents("b", "c"), "c": agents("d")})
+        side_effect=paged(
+            {None: agents("a", "b"), "b": agents("b", "c"), "c": agents("d"), "d": []}
+        )
     )
     listing = await letta.list_agents(page_size=2)
     assert [agent.id for agent in listing.agents] == ["a", "b", "c", "d"]
-    assert [query.get("after") for query in queries(route)] == [None, "b", "c"]
+    assert [query.get("after") for query in queries(route)] == [None, "b", "c", "d"]
 
 
 async def test_list_agents_same_page_forever_terminates(
@@ -160,11 +180,11 @@ async def test_list_agents_full_page_of_invalid_records_does_not_stop_paging(
 ) -> None:
     nameless = [{"id": "x1", "name": None}, {"id": "x2", "name": None}]
     route = router.get("/v1/agents").mock(
-        side_effect=paged({None: nameless, "x2": agents("c")}),
+        side_effect=paged({None: nameless, "x2": agents("c"), "c": []}),
     )
     listing = await letta.list_agents(page_size=2)
     assert [agent.id for agent in listing.agents] == ["c"]
-    assert route.call_count == 2
+    assert route.call_count == 3
 
 
 @pytest.mark.parametrize("body", [{"agents": []}, "text", {"data": {"id": "a"}}])

@@ -63,19 +63,22 @@ class LettaClient:
         return await self.http.call(ApiCall("GET", path, query=query or {}), self._token)
 
     async def list_agents(self, page_size: int = DEFAULT_PAGE_SIZE) -> AgentList:
-        """Every agent, following the `after` cursor until a short or repeated page."""
+        """Every agent, following the `after` cursor until an empty or repeated page."""
         agents: dict[str, Agent] = {}
         invalid: list[str] = []
         seen_ids: set[str] = set()
         cursor: str | None = None
         pages = 0
         while pages < MAX_PAGES:
-            records = _agent_records(await self._get("/v1/agents", _page_query(page_size, cursor)))
+            data = await self._get("/v1/agents", _page_query(page_size, cursor))
+            records = _agent_records(data)
             pages += 1
             new_ids = _new_record_ids(records, seen_ids)
             _collect(records, agents, invalid)
             last_id = _last_id(records)
-            if len(records) < page_size or not new_ids or last_id is None or last_id == cursor:
+            # Only an empty or repeated page ends the list: servers may cap `limit` below ours.
+            no_more = isinstance(data, dict) and data.get("has_more") is False
+            if no_more or not new_ids or last_id is None or last_id == cursor:
                 break
             cursor = last_id
         else:

@@ -26,8 +26,7 @@ class Agent:
             return f"agent id {agent_id.encode('utf-8', 'replace')!r} is not valid Unicode"
         if not isinstance(name, str) or not name.strip():
             return f"agent {agent_id!r} has no name"
-        # A lone surrogate is valid JSON but cannot be written as UTF-8: replace it.
-        return cls(agent_id, name.encode("utf-8", "replace").decode("utf-8"))
+        return cls(agent_id, _clean(name))
 
 
 @dataclass(frozen=True)
@@ -66,9 +65,14 @@ class LettaMessage:
         return cls(
             message_id if isinstance(message_id, str) else None,
             data["message_type"],
-            content_text(data.get("content")),
+            _clean(content_text(data.get("content"))),
             _parse_date(data.get("date")),
         )
+
+
+def _clean(text: str) -> str:
+    """A lone surrogate is valid JSON but cannot be sent as UTF-8: replace it."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _is_valid_unicode(text: str) -> bool:

@@ -78,7 +78,9 @@ class MappingStore:
         self.mappings = _load_mappings(self.path(MAPPINGS_FILE))
         self.space = SpaceConfig.from_json(_as_object(read_json(self.path(SPACE_FILE)), SPACE_FILE))
         self.tokens = _load_tokens(self.path(TOKENS_FILE))
-        if self._replay_journal() and write:
+        # Any journal left over is folded in, even one holding only a torn line: appending
+        # after a fragment would glue the next record onto it.
+        if self._replay_journal() is not None and write:
             self.compact()
 
     # Reads -------------------------------------------------------------------------------
@@ -111,10 +113,6 @@ class MappingStore:
             }
         )
 
-    def forget_token(self, user_id: str) -> None:
-        if self.tokens.pop(user_id, None) is not None:
-            self._append({"kind": "forget_token", "user_id": user_id})
-
     def save_space(self, space: SpaceConfig) -> None:
         self.space = space
         write_json_atomic(self.path(SPACE_FILE), space.to_json(), durable=self.durable)
@@ -129,7 +127,12 @@ class MappingStore:
         }
         write_json_atomic(self.path(TOKENS_FILE), tokens, durable=self.durable)
         self._close_journal()
-        self.path(JOURNAL_FILE).unlink(missing_ok=True)
+        try:
+            self.path(JOURNAL_FILE).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StateFileError(
+                f"cannot remove {self.path(JOURNAL_FILE)}: {exc.strerror}"
+            ) from exc
         self._journal_entries = self._unsynced = 0
 
     def close(self) -> None:
@@ -148,7 +151,7 @@ class MappingStore:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         try:
             fd = self._journal()
-            os.write(fd, line)
+            _write_all(fd, line)
             self._unsynced += 1
             if self.durable and (fsync or self._unsynced >= FSYNC_EVERY):
                 os.fsync(fd)
@@ -172,11 +175,12 @@ class MappingStore:
             os.close(self._journal_fd)
             self._journal_fd = None
 
-    def _replay_journal(self) -> int:
+    def _replay_journal(self) -> int | None:
+        """Apply the journal; None when there is none, else how many records applied."""
         try:
             raw = self.path(JOURNAL_FILE).read_bytes()
         except FileNotFoundError:
-            return 0
+            return None
         applied = 0
         for number, line in enumerate(raw.splitlines(), start=1):
             try:
@@ -197,11 +201,15 @@ class MappingStore:
             self.tokens[str(record.get("user_id"))] = StoredToken(
                 record["access_token"], record.get("device_id")
             )
-        elif kind == "forget_token":
-            self.tokens.pop(str(record.get("user_id")), None)
         else:
             return 0
         return 1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _as_object(data: Any, name: str) -> dict[str, Any]:

@@ -17,6 +17,13 @@ from app.sync.naming import localpart_of
 log = logging.getLogger(__name__)
 
 
+async def _available(client: MatrixClient, localpart: str) -> bool:
+    try:
+        return await client.username_available(localpart)
+    except MatrixForbidden:
+        return False  # registration is closed on this server: the account must exist
+
+
 class Accounts:
     def __init__(self, anonymous: MatrixClient, store: MappingStore) -> None:
         self._anonymous = anonymous
@@ -45,7 +52,7 @@ class Accounts:
             return client
         client = self._client(None, None, login, password)
         localpart = localpart_of(login)
-        if await client.username_available(localpart):
+        if await _available(client, localpart):
             log.info("registering %s", localpart)
             try:
                 await client.register(localpart, password)

@@ -19,11 +19,21 @@ def agent_localpart(agent_id: str) -> str:
     hashed form `<cleaned id>.<hash>`: the `.` never occurs in a readable form, so distinct ids
     never share a localpart, and the result never starts with `_` (reserved by Synapse).
     """
-    if _READABLE.fullmatch(agent_id) and len(agent_id) <= MAX_LOCALPART:
-        return agent_id.replace("-", "_")
+    readable = agent_id.replace("-", "_")
+    if _READABLE.fullmatch(agent_id) and len(agent_id) <= MAX_LOCALPART and not _numeric(readable):
+        return readable
     digest = hashlib.sha256(agent_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     base = _INVALID.sub("_", agent_id.lower()).strip("_")[: MAX_LOCALPART - len(digest) - 1]
     return f"{base or 'agent'}.{digest}"
+
+
+def _numeric(localpart: str) -> bool:
+    """Synapse reserves localparts that parse as integers (`1_2` does) for guests."""
+    try:
+        int(localpart)
+    except ValueError:
+        return False
+    return True
 
 
 def localpart_of(login: str) -> str:
