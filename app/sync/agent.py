@@ -15,6 +15,7 @@ from app.state import AgentMapping
 from app.sync import rooms, space
 from app.sync.context import SyncContext
 from app.sync.history import import_history
+from app.sync.membership import ensure_joined
 from app.sync.naming import agent_localpart, localpart_of, new_password, room_name
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class AgentSync:
             status = (
                 "joined"
                 if room_id in joined
-                else await rooms.ensure_joined(member, await self.client(), room_id)
+                else await ensure_joined(member, await self.client(), room_id)
             )
             if status == "joined":
                 joined.add(room_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.errors import MatrixError, MatrixForbidden
+from app.errors import MatrixForbidden
 from app.matrix import MatrixClient
 from app.sync.space import SPACE_PARENT, parent_content
 
@@ -68,22 +68,3 @@ async def agent_is_in_room(agent: MatrixClient, room_id: str) -> bool:
     except MatrixForbidden:
         return False
     return member is not None and member.get("membership") == "join"
-
-
-async def ensure_joined(member: MatrixClient, inviter: MatrixClient, room_id: str) -> str:
-    """Join `member` to the room, asking `inviter` for an invite if the join is refused.
-
-    Returns the invitation status to record: "joined", or "failed" when even that fails.
-    """
-    try:
-        await member.join(room_id)
-        return "joined"
-    except MatrixForbidden:
-        pass
-    try:
-        await inviter.invite(room_id, member.user_id or "")
-        await member.join(room_id)
-    except MatrixError as exc:
-        log.warning("%s could not join %s: %s", member.user_id, room_id, exc)
-        return "failed"
-    return "joined"

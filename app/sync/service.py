@@ -185,7 +185,8 @@ class SyncService:
         admin_rooms = set(await admin.joined_rooms())
         bot_rooms = admin_rooms if bot.user_id == admin.user_id else set(await bot.joined_rooms())
         invitees = [u for u in (bot.user_id or "", *self.config.invite_users) if u != admin.user_id]
-        space = await ensure_space(admin, bot, self.store, admin_rooms, invitees)
+        rooms = (admin_rooms, bot_rooms)
+        space = await ensure_space(admin, bot, self.store, rooms, invitees, self.config.space_name)
         server_name = server_name_of(admin.user_id or "")
         return SyncContext(
             self.config,

@@ -10,6 +10,7 @@ from typing import Any
 from app.errors import MatrixError
 from app.matrix import HierarchyRoom, MatrixClient
 from app.state import MappingStore, SpaceConfig
+from app.sync.membership import ensure_joined
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,16 @@ async def ensure_space(
     admin: MatrixClient,
     bot: MatrixClient,
     store: MappingStore,
-    admin_rooms: set[str],
+    rooms: tuple[set[str], set[str]],
     invitees: list[str],
+    name: str,
 ) -> SpaceView:
-    """The space id, re-using the stored one while the admin is still joined to it."""
+    """The space, re-using the stored one while the admin is still joined to it; the bot is
+    (re)joined whenever it is not in it. `rooms` are the admin's and the bot's joined rooms."""
+    admin_rooms, bot_rooms = rooms
     stored = store.space.space_id
     if stored and (stored in admin_rooms or await _rejoin(admin, stored)):
+        await _ensure_bot_in(bot, admin, stored, bot_rooms)
         return await read_space(admin, stored)
     if stored:
         log.warning("space %s is gone or the admin left it; creating a new one", stored)
@@ -75,17 +80,22 @@ async def ensure_space(
         # The last run died between createRoom and saving the id: find that space.
         space_id = await _find_tagged_space(admin, admin_rooms)
     if space_id is None:
-        store.save_space(
-            SpaceConfig(
-                stored, store.space.created_at, store.space.name, {**extra, CREATING: time.time()}
-            )
-        )
-        space_id = await admin.create_room(**space_create_options(store.space.name, invitees))
-    store.save_space(SpaceConfig(space_id, time.time(), store.space.name, extra))
+        in_flight = {**extra, CREATING: time.time()}
+        store.save_space(SpaceConfig(stored, store.space.created_at, name, in_flight))
+        space_id = await admin.create_room(**space_create_options(name, invitees))
+    store.save_space(SpaceConfig(space_id, time.time(), name, extra))
     admin_rooms.add(space_id)
-    if bot.user_id != admin.user_id:
-        await bot.join(space_id)
+    await _ensure_bot_in(bot, admin, space_id, bot_rooms)
     return SpaceView(space_id, created=True)
+
+
+async def _ensure_bot_in(
+    bot: MatrixClient, admin: MatrixClient, space_id: str, bot_rooms: set[str]
+) -> None:
+    if bot.user_id == admin.user_id or space_id in bot_rooms:
+        return
+    if await ensure_joined(bot, admin, space_id) == "joined":
+        bot_rooms.add(space_id)
 
 
 async def _find_tagged_space(admin: MatrixClient, admin_rooms: set[str]) -> str | None:

@@ -108,3 +108,26 @@ async def test_existing_rooms_without_a_space_are_migrated_into_it(
 
 def stored_mappings(h: SyncHarness) -> dict[str, dict[str, object]]:
     return dict(json.loads((h.data_dir / "agent_user_mappings.json").read_text()))
+
+
+async def test_a_bot_that_left_the_space_is_joined_again(sync_harness: SyncHarness) -> None:
+    first = await sync_harness.sync()
+    space = first.space_id or ""
+    sync_harness.homeserver.force_leave(space, sync_harness.bot_id)
+
+    report = await sync_harness.sync()
+
+    assert report.ok and report.space_id == space
+    assert sync_harness.homeserver.members(space)[sync_harness.bot_id] == "join"
+
+
+async def test_the_space_name_is_configurable(sync_harness: SyncHarness) -> None:
+    report = await sync_harness.sync(space_name="Our Agents")
+
+    assert sync_harness.homeserver.state(report.space_id or "", "m.room.name") == {
+        "name": "Our Agents"
+    }
+    assert (
+        json.loads((sync_harness.data_dir / "letta_space_config.json").read_text())["name"]
+        == "Our Agents"
+    )
