@@ -140,9 +140,22 @@ class _Reader:
 def _check_url(name: str, url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
+        shown = redact_url(url)
         raise ConfigError(
-            f"{name} must be an http(s) URL such as http://localhost:8008, got {url!r}"
+            f"{name} must be an http(s) URL such as http://localhost:8008, got {shown!r}"
         )
+    if parts.query or parts.username or parts.password:
+        raise ConfigError(f"{name} must not carry credentials or a query: {redact_url(url)!r}")
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info or query string, which may carry secrets, for messages."""
+    base = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, separator, rest = base.partition("://")
+    if not separator:
+        return base
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rsplit('@', 1)[-1]}{slash}{path}"
 
 
 def _check_template(template: str) -> None:

@@ -77,10 +77,6 @@ class ApiError(SyncError):
         # Seconds the server asked us to wait (Retry-After), when it asked.
         self.retry_after: float | None = None
 
-    def body_preview(self) -> str:
-        raw = self.body.decode("utf-8", "replace") if isinstance(self.body, bytes) else self.body
-        return (raw or "")[:_BODY_PREVIEW]
-
 
 class MalformedResponse(ApiError):
     """The body is not JSON, or its JSON lacks what the API promises."""
@@ -164,14 +160,19 @@ class MatrixRateLimited(MatrixError):
     errcodes = ("M_LIMIT_EXCEEDED",)
 
 
+def describe_non_json(content: bytes) -> str:
+    """A readable sentence for an error body that is not JSON (a proxy's HTML page, say)."""
+    preview = content[:_BODY_PREVIEW].decode("utf-8", "replace").strip()
+    return f"non-JSON error body: {preview!r}" if preview else "empty error body"
+
+
 def _parse_matrix_error(status: int, content: bytes) -> tuple[str | None, str, int | None]:
     try:
         data = json.loads(content)
     except (ValueError, UnicodeDecodeError):
         data = None
     if not isinstance(data, dict):
-        preview = content[:_BODY_PREVIEW].decode("utf-8", "replace").strip()
-        return None, f"non-JSON error body: {preview!r}" if preview else "empty error body", None
+        return None, describe_non_json(content), None
     errcode = data.get("errcode") if isinstance(data.get("errcode"), str) else None
     error = data.get("error") if isinstance(data.get("error"), str) else ""
     retry = data.get("retry_after_ms")

@@ -47,8 +47,10 @@ class Response:
         """The decoded JSON body; `MalformedResponse` when the body is not JSON."""
         try:
             return json.loads(self.content)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedResponse(self.status, "body is not JSON", self.content) from exc
+        except (ValueError, UnicodeDecodeError):
+            # A successful body can hold an access token (login, register): never keep it.
+            body = self.content if self.status >= 400 else None
+            raise MalformedResponse(self.status, "body is not JSON", body) from None
 
     def __repr__(self) -> str:
         return f"Response({self.status}, {len(self.content)} bytes)"

@@ -65,3 +65,18 @@ def test_demo_runs_with_no_server_and_no_configuration() -> None:
     assert "renamed: Scout Prime, Librarian" in text
     steady = int(re.search(r"requests for 12 agents: (\d+)", text).group(1))  # type: ignore[union-attr]
     assert steady <= 5
+
+
+def test_plan_with_an_expired_admin_token_never_logs_in(tmp_path: Path) -> None:
+    h = SyncHarness(tmp_path / "data")
+    h.letta.add_agent("Agent")
+    assert run(h, ["sync"])[0] == 0
+    tokens = json.loads((h.data_dir / "access_tokens.json").read_text())
+    h.homeserver.expire_token(tokens[h.admin_id]["access_token"])
+    files_before, logins = snapshot(h.data_dir), h.homeserver.logins
+
+    code, out, _ = run(h, ["plan", "--json"])
+
+    assert code == 0 and json.loads(out)["matrix_checked"] is False
+    assert h.homeserver.logins == logins
+    assert snapshot(h.data_dir) == files_before

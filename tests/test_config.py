@@ -174,3 +174,23 @@ def test_repr_hides_passwords_and_tokens() -> None:
     assert "letta-bot" in text and "http://localhost:8008" in text
     for secret in secrets.values():
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:secret@hs.local:8008/x?access_token=t", "http://hs.local:8008/x"),
+        ("localhost:8283", "localhost:8283"),
+        ("https://hs.local", "https://hs.local"),
+    ],
+)
+def test_redact_url_drops_credentials_and_query(url: str, shown: str) -> None:
+    from app.config import redact_url
+
+    assert redact_url(url) == shown
+
+
+def test_url_with_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as caught:
+        SyncConfig.from_env(env(MATRIX_HOMESERVER_URL="http://bob:hunter2@hs.local:8008"))
+    assert "hunter2" not in str(caught.value) and "MATRIX_HOMESERVER_URL" in str(caught.value)

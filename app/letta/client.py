@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.errors import LettaError, MalformedResponse
+from app.errors import LettaError, MalformedResponse, describe_non_json
 from app.http import ApiCall, JsonApi, Pacing, retry_after_seconds
 from app.letta.types import Agent, AgentList, LettaMessage
 from app.paths import segment
@@ -30,8 +30,7 @@ def _detail(response: Response) -> str:
     try:
         data = response.json()
     except MalformedResponse:
-        preview = response.content[:200].decode("utf-8", "replace").strip()
-        return f"non-JSON error body: {preview!r}" if preview else "empty error body"
+        return describe_non_json(response.content)
     if isinstance(data, dict) and data.get("detail") is not None:
         return str(data["detail"])[:200]
     return str(data)[:200]

@@ -13,6 +13,7 @@ import anyio
 from app.errors import (
     MalformedResponse,
     MatrixError,
+    MatrixForbidden,
     MatrixNotFound,
     MatrixUnknownToken,
     MatrixUserInUse,
@@ -121,7 +122,14 @@ class MatrixClient:
             if self.access_token != expired or self.credentials is None:
                 return
             log.info("access token of %s expired; logging in again", self.user_id)
-            await self.login(self.credentials.user, self.credentials.password)
+            try:
+                await self.login(self.credentials.user, self.credentials.password)
+            except MatrixForbidden as exc:
+                raise MatrixForbidden(
+                    exc.status,
+                    exc.errcode,
+                    f"the token of {self.credentials.user} expired and its password was refused",
+                ) from exc
 
     async def _adopt(self, result: LoginResult) -> LoginResult:
         self.user_id, self.access_token = result.user_id, result.access_token

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from app.errors import SyncLocked
+from app.errors import StateFileError, SyncLocked
 from app.state.files import FILE_MODE, ensure_private_dir
 
 try:
@@ -29,7 +29,10 @@ class DataDirLock:
 
     def acquire(self) -> None:
         ensure_private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            raise StateFileError(f"cannot open {self.path}: {exc.strerror}") from exc
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

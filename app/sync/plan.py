@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from app.config import SyncConfig
-from app.errors import MatrixError, SyncError
+from app.errors import MatrixError, MatrixUnknownToken, SyncError
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
 from app.state import AgentMapping, MappingStore
@@ -46,21 +46,36 @@ class SyncPlan:
 async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     store = MappingStore.read(config.data_dir)
     matrix = MatrixClient.connect(transport, config.homeserver_url)
-    admin = Accounts(matrix, store).stored(config.admin_user, config.admin_secret)
-    view, admin_rooms = await _matrix_view(admin, store.space.space_id)
+    admin = _read_only_admin(matrix, store, config)
+    try:
+        view, admin_rooms = await _matrix_view(admin, store.space.space_id)
+    except MatrixUnknownToken:
+        admin, view, admin_rooms = None, None, None  # an expired token: say "not checked"
     space = "unknown" if admin is None else ("keep" if view is not None else "create")
     plan = SyncPlan(space=space, matrix_checked=admin is not None)
     letta = LettaClient.connect(transport, config.letta_url, config.letta_token)
     try:
-        agents = (await letta.list_agents(config.letta_page_size)).agents
+        listing = await letta.list_agents(config.letta_page_size)
     except SyncError as exc:
         plan.letta_error = describe(exc)
         return plan
-    seen = {agent.id for agent in agents}
+    agents = listing.agents
+    seen = {agent.id for agent in agents} | listing.listed_ids
     plan.removed_from_letta = [a for a in store.mappings if a not in seen] if agents else []
     for agent in agents:
         plan.actions.append(_plan_agent(agent, store.get(agent.id), view, admin_rooms, plan))
     return plan
+
+
+def _read_only_admin(
+    matrix: MatrixClient, store: MappingStore, config: SyncConfig
+) -> MatrixClient | None:
+    """The admin with its stored token but no credentials: it can never log in (a login
+    creates a device and a token to save, both writes)."""
+    stored = Accounts(matrix, store).stored(config.admin_user, config.admin_secret)
+    if stored is None:
+        return None
+    return matrix.as_user(stored.user_id, stored.access_token)
 
 
 async def _matrix_view(

@@ -9,7 +9,7 @@ from types import TracebackType
 
 import anyio
 
-from app.config import SyncConfig
+from app.config import SyncConfig, redact_url
 from app.errors import ConfigError, LettaError, MalformedResponse, SyncError, TransportError
 from app.http import Pacing
 from app.letta import Agent, AgentList, LettaClient
@@ -76,11 +76,13 @@ class SyncService:
         try:
             if self._store is not None:
                 self._store.close()
-            if self._owns_transport and self._transport is not None:
-                await self._transport.aclose()
-                self._transport = None
         finally:
-            self._lock.release()
+            try:
+                if self._owns_transport and self._transport is not None:
+                    await self._transport.aclose()
+                    self._transport = None
+            finally:
+                self._lock.release()
 
     @property
     def store(self) -> MappingStore:
@@ -133,7 +135,7 @@ class SyncService:
         try:
             yield
         except TransportError as exc:
-            url = self.config.homeserver_url
+            url = redact_url(self.config.homeserver_url)
             message = f"cannot reach the homeserver (MATRIX_HOMESERVER_URL={url}): {exc}"
             raise type(exc)(message, maybe_sent=exc.maybe_sent) from exc
 
