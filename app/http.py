@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import anyio
 
-from app.errors import ApiError, SyncError, TransportError
+from app.errors import ApiError, MatrixRateLimited, SyncError, TransportError
 from app.retry import RetryPolicy, is_retryable, parse_retry_after
 from app.transport import Request, Response, Transport
 
@@ -67,6 +67,7 @@ class JsonApi:
         self._error_factory = error_factory
         self.policy = policy or RetryPolicy()
         self.pacing = pacing or Pacing()
+        self._paused_until = 0.0
 
     def url_for(self, call: ApiCall) -> str:
         query = f"?{urlencode(call.query)}" if call.query else ""
@@ -87,20 +88,31 @@ class JsonApi:
 
     async def _send_with_retries(self, call: ApiCall, request: Request) -> Response:
         started = self.pacing.monotonic()
-        attempt = 0
+        failures = waits = 0
         while True:
-            attempt += 1
+            await self._respect_rate_limit_pause()
             error, status, response = await self._attempt(request)
             if error is None and response is not None:
                 return response
             assert error is not None
-            delay = self._delay_before_retry(call, error, status, attempt, started)
+            rate_limited = _is_rate_limit(error, status)
+            # A 429 says "not yet", not "failed": it has its own, larger bound.
+            waits, failures = (waits + 1, failures) if rate_limited else (waits, failures + 1)
+            delay = self._delay_before_retry(call, error, status, (failures, waits), started)
             if delay is None:
                 raise error
+            if rate_limited:
+                # Every caller of this server waits, instead of each finding the limit alone.
+                self._paused_until = max(self._paused_until, self.pacing.monotonic() + delay)
             log.info(
                 "retrying %s %s in %.2fs after %s", call.method, call.path, delay, _brief(error)
             )
             await self.pacing.sleep(delay)
+
+    async def _respect_rate_limit_pause(self) -> None:
+        wait = self._paused_until - self.pacing.monotonic()
+        if wait > 0:
+            await self.pacing.sleep(wait)
 
     async def _attempt(
         self, request: Request
@@ -114,10 +126,26 @@ class JsonApi:
         return None, response.status, response
 
     def _delay_before_retry(
-        self, call: ApiCall, error: SyncError, status: int | None, attempt: int, started: float
+        self,
+        call: ApiCall,
+        error: SyncError,
+        status: int | None,
+        counts: tuple[int, int],
+        started: float,
     ) -> float | None:
-        if attempt >= self.policy.max_attempts or not is_retryable(error, status, call.idempotent):
+        """Seconds to wait before the next attempt, or None to give up.
+
+        `counts` is (failed attempts, rate-limited attempts) so far.
+        """
+        failures, waits = counts
+        if not is_retryable(error, status, call.idempotent):
             return None
+        rate_limited = _is_rate_limit(error, status)
+        if rate_limited and waits > self.policy.max_rate_limit_waits:
+            return None
+        if not rate_limited and failures >= self.policy.max_attempts:
+            return None
+        attempt = waits if rate_limited else failures
         unreachable = isinstance(error, TransportError) and not error.maybe_sent
         if unreachable and attempt >= self.policy.max_connect_attempts:
             return None
@@ -129,6 +157,10 @@ class JsonApi:
         if elapsed + delay > self.policy.deadline:
             return None
         return delay
+
+
+def _is_rate_limit(error: SyncError, status: int | None) -> bool:
+    return status == 429 or isinstance(error, MatrixRateLimited)
 
 
 def _server_requested_wait(error: SyncError) -> float | None:

@@ -22,6 +22,8 @@ class RetryPolicy:
     max_attempts: int = 5
     # A server that refuses connections is usually down, not busy: give up sooner.
     max_connect_attempts: int = 3
+    # A rate limit is the server pacing us, not failing: wait more often (the deadline bounds it).
+    max_rate_limit_waits: int = 10
     base_delay: float = 0.5
     max_delay: float = 30.0
     deadline: float = 120.0
@@ -36,7 +38,7 @@ class RetryPolicy:
         return min(self.max_delay, raw)
 
 
-NO_RETRY = RetryPolicy(max_attempts=1, max_connect_attempts=1)
+NO_RETRY = RetryPolicy(max_attempts=1, max_connect_attempts=1, max_rate_limit_waits=0)
 
 
 def is_retryable(error: SyncError, status: int | None, idempotent: bool) -> bool:

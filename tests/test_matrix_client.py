@@ -863,3 +863,23 @@ async def test_error_messages_never_contain_the_token(
     errors = [forbidden.value, failed.value, malformed.value]
     for error in errors:
         assert TOKEN not in str(error) and TOKEN not in repr(error)
+
+
+async def test_rate_limit_waits_the_servers_retry_after_once(
+    router: respx.MockRouter, clock: FakeClock
+) -> None:
+    """After one 429, the next call waits out the server's retry_after instead of hitting it."""
+    client = connect(router, clock).as_user(BOT, TOKEN)
+    route = router.get(f"{V3}/account/whoami").mock(
+        side_effect=[
+            matrix_error(429, "M_LIMIT_EXCEEDED", "slow down", retry_after_ms=2000),
+            httpx.Response(200, json={"user_id": BOT}),
+            httpx.Response(200, json={"user_id": BOT}),
+        ]
+    )
+    started = clock.now
+
+    assert await client.whoami() == BOT
+    assert clock.now - started == 2.0
+    assert await client.whoami() == BOT  # the pause is over: no further wait
+    assert clock.now - started == 2.0 and route.call_count == 3

@@ -75,6 +75,10 @@ class RoutedFake:
         for _ in range(times):
             queue.append(FakeResponse(status, body, dict(headers or {})))
 
+    def clear_faults(self) -> None:
+        """Drop every queued canned response."""
+        self._faults.clear()
+
     def pending_faults(self, kind: str) -> int:
         """How many canned responses are still queued for ``kind``."""
         return len(self._faults.get(self._resolve_kind(kind), ()))
