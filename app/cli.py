@@ -110,7 +110,7 @@ async def _sync(config: SyncConfig, transport: Transport | None, as_json: bool, 
 
 async def _plan(config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO) -> int:
     own = transport is None
-    transport = transport or HttpxTransport()
+    transport = transport or HttpxTransport(timeout=config.http_timeout)
     try:
         plan = await make_plan(config, transport)
     finally:

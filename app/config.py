@@ -36,12 +36,15 @@ class SyncConfig:
     space_name: str = DEFAULT_SPACE_NAME
     sync_concurrency: int = 8
     letta_page_size: int = 100
+    http_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         _check_url("MATRIX_HOMESERVER_URL", self.homeserver_url)
         _check_url("LETTA_API_URL", self.letta_url)
-        if self.admin_username and self.admin_username != self.username and not self.admin_password:
-            raise ConfigError("MATRIX_ADMIN_PASSWORD is required when MATRIX_ADMIN_USERNAME is set")
+        if self.log_level not in _LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
+        if self.http_timeout <= 0:
+            raise ConfigError("HTTP_TIMEOUT must be a positive number of seconds")
         if bool(self.mcp_username) != bool(self.mcp_password):
             raise ConfigError("MATRIX_MCP_USERNAME and MATRIX_MCP_PASSWORD must be set together")
         if self.history_import_limit < 0:
@@ -56,6 +59,7 @@ class SyncConfig:
 
     @property
     def admin_secret(self) -> str:
+        # As in the old service: without MATRIX_ADMIN_PASSWORD the bot's password is tried.
         return self.admin_password or self.password
 
     @classmethod
@@ -63,6 +67,9 @@ class SyncConfig:
         """Read the settings from `env` (default `os.environ`); see README for the names."""
         source = os.environ if env is None else env
         get = _Reader(source)
+        missing = [name for name in _REQUIRED if get.optional(name) is None]
+        if missing:
+            raise ConfigError(f"required but not set (or empty): {', '.join(missing)}")
         return cls(
             homeserver_url=get.required("MATRIX_HOMESERVER_URL"),
             username=get.required("MATRIX_USERNAME"),
@@ -80,6 +87,7 @@ class SyncConfig:
             room_name_template=get.optional("ROOM_NAME_TEMPLATE") or DEFAULT_ROOM_NAME_TEMPLATE,
             space_name=get.optional("LETTA_SPACE_NAME") or DEFAULT_SPACE_NAME,
             sync_concurrency=get.integer("SYNC_CONCURRENCY", 8),
+            http_timeout=get.number("HTTP_TIMEOUT", 30.0),
         )
 
     @classmethod
@@ -93,6 +101,9 @@ class SyncConfig:
                 source[variable] = value
         return cls.from_env(source)
 
+
+_REQUIRED = ("MATRIX_HOMESERVER_URL", "MATRIX_USERNAME", "MATRIX_PASSWORD", "LETTA_API_URL")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _LEGACY_ATTRIBUTES = {
     "homeserver_url": "MATRIX_HOMESERVER_URL",
@@ -117,6 +128,15 @@ class _Reader:
         if value is None:
             raise ConfigError(f"{name} is required but not set")
         return value
+
+    def number(self, name: str, default: float) -> float:
+        value = self.optional(name)
+        if value is None:
+            return default
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
 
     def integer(self, name: str, default: int) -> int:
         value = self.optional(name)

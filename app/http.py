@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import anyio
 
-from app.errors import ApiError, MatrixRateLimited, SyncError, TransportError
+from app.errors import ApiError, MatrixRateLimited, RequestTimeout, SyncError, TransportError
 from app.retry import RetryPolicy, is_retryable, parse_retry_after
 from app.transport import Request, Response, Transport
 
@@ -146,7 +146,10 @@ class JsonApi:
         if not rate_limited and failures >= self.policy.max_attempts:
             return None
         attempt = waits if rate_limited else failures
-        unreachable = isinstance(error, TransportError) and not error.maybe_sent
+        # A server that refuses, or does not answer in time, is usually down, not busy.
+        unreachable = isinstance(error, TransportError) and (
+            not error.maybe_sent or isinstance(error, RequestTimeout)
+        )
         if unreachable and attempt >= self.policy.max_connect_attempts:
             return None
         delay = self.policy.backoff(attempt, self.pacing.random())

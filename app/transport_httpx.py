@@ -23,10 +23,12 @@ class HttpxTransport:
         self,
         client: httpx.AsyncClient | None = None,
         *,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         limits: httpx.Limits = DEFAULT_LIMITS,
     ) -> None:
         self._owns_client = client is None
+        if not isinstance(timeout, httpx.Timeout):
+            timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._client = client or httpx.AsyncClient(timeout=timeout, limits=limits)
 
     async def send(self, request: Request) -> Response:

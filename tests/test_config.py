@@ -86,9 +86,24 @@ def test_admin_same_as_bot_needs_no_second_password() -> None:
     assert (config.admin_user, config.admin_secret) == ("letta-bot", "bot-password-123")
 
 
-def test_other_admin_without_password_is_rejected() -> None:
-    with pytest.raises(ConfigError, match="MATRIX_ADMIN_PASSWORD"):
-        SyncConfig.from_env(env(MATRIX_ADMIN_USERNAME="admin"))
+def test_other_admin_without_password_falls_back_to_the_bots_like_the_old_service() -> None:
+    config = SyncConfig.from_env(env(MATRIX_ADMIN_USERNAME="admin"))
+    assert config.admin_user == "admin"
+    assert config.admin_secret == config.password
+
+
+def test_every_missing_variable_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        SyncConfig.from_env({"MATRIX_USERNAME": "bot", "MATRIX_PASSWORD": ""})
+    message = str(caught.value)
+    assert "MATRIX_HOMESERVER_URL" in message and "LETTA_API_URL" in message
+    assert "MATRIX_PASSWORD" in message and "MATRIX_USERNAME" not in message
+
+
+@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "LOUD"), ("HTTP_TIMEOUT", "-1")])
+def test_bad_log_level_and_timeout_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        SyncConfig.from_env(env(**{name: value}))
 
 
 @pytest.mark.parametrize("present", ["MATRIX_MCP_USERNAME", "MATRIX_MCP_PASSWORD"])

@@ -64,7 +64,7 @@ class SyncService:
         if self._transport is None:
             from app.transport_httpx import HttpxTransport
 
-            self._transport = HttpxTransport()
+            self._transport = HttpxTransport(timeout=self.config.http_timeout)
         return self
 
     async def __aexit__(
