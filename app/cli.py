@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
@@ -30,25 +31,71 @@ from app.transport_httpx import HttpxTransport
 EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED = 0, 1, 2, 3
 
 
+ENVIRONMENT = """\
+configuration (environment variables):
+  required   MATRIX_HOMESERVER_URL, MATRIX_USERNAME, MATRIX_PASSWORD, LETTA_API_URL
+  optional   MATRIX_ADMIN_USERNAME, MATRIX_ADMIN_PASSWORD, MATRIX_MCP_USERNAME,
+             MATRIX_MCP_PASSWORD, MATRIX_INVITE_USERS, LETTA_TOKEN, MATRIX_DATA_DIR
+             (./matrix_data), HISTORY_IMPORT_LIMIT (15), ROOM_NAME_TEMPLATE ({name}),
+             LETTA_SPACE_NAME, SYNC_CONCURRENCY (8), HTTP_TIMEOUT (30), LOG_LEVEL (INFO)
+
+exit codes:
+  0 every agent in order   1 an agent failed, or Letta was unreachable
+  2 configuration or setup problem (the message names the setting)
+  3 another sync holds the data directory
+"""
+
+COMMANDS = {
+    "sync": (
+        "run one full sync and print the report",
+        "Run one full sync: a user, a room and a place in the space for every Letta agent, "
+        "then renames, repairs and migration. Prints a report (a progress bar on a terminal).",
+    ),
+    "plan": (
+        "dry run: what a sync would do (writes nothing)",
+        "Show what a sync would create, rename, repair or migrate. Reads Letta and, with a "
+        "stored admin token, the homeserver; writes nothing anywhere.",
+    ),
+    "status": (
+        "show what the state files record",
+        "Show the agents and the space recorded in MATRIX_DATA_DIR, flagging with !! any "
+        "agent not in order. Needs no server and no other setting.",
+    ),
+    "demo": (
+        "a whole sync against in-process fakes, no setup",
+        "Run a sync, a rename and a re-sync against an in-process fake homeserver and fake "
+        "Letta. Needs no server and no configuration.",
+    ),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="letta-matrix-sync",
         description="Keep a Matrix homeserver in step with the agents of a Letta server.",
-        epilog="Configuration comes from environment variables; see README.md.",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    sync = commands.add_parser("sync", help="run one full sync and print the report")
-    sync.add_argument("--json", action="store_true", help="print the report as JSON")
-    plan = commands.add_parser(
-        "plan", help="dry run: what a sync would create, rename, repair or migrate (no writes)"
-    )
-    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
-    status = commands.add_parser("status", help="show the mappings and space from the state files")
-    status.add_argument("--json", action="store_true", help="print as JSON")
-    commands.add_parser(
-        "demo", help="a full sync against an in-process fake homeserver and Letta (no setup)"
-    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (summary, description) in COMMANDS.items():
+        command = commands.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=ENVIRONMENT if name in ("sync", "plan") else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if name != "demo":
+            command.add_argument("--json", action="store_true", help="print JSON instead")
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("letta-matrix-sync")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def main(
@@ -116,9 +163,10 @@ async def _plan(config: SyncConfig, transport: Transport | None, as_json: bool, 
     finally:
         if own:
             await transport.aclose()
+    code = EXIT_FAILURES if plan.letta_error else EXIT_OK
     if as_json:
         _dump(plan.to_json(), out)
-        return EXIT_OK
+        return code
     output = Output(out)
     output.line(f"space: {plan.space}")
     if not plan.matrix_checked:
@@ -128,9 +176,12 @@ async def _plan(config: SyncConfig, transport: Transport | None, as_json: bool, 
     rows = [
         (a.action, a.agent_id, a.agent_name, a.detail) for a in plan.actions if a.action != "ok"
     ]
-    output.table("Planned changes", ["action", "agent id", "name", "detail"], rows)
+    if rows:
+        output.table("Planned changes", ["action", "agent id", "name", "detail"], rows)
+    elif not plan.letta_error:
+        output.line("nothing to do")
     output.line(f"{plan.count('ok')} agents already in order")
-    return EXIT_OK
+    return code
 
 
 def _dump(data: object, out: TextIO) -> None:
@@ -154,7 +205,12 @@ def _status(data_dir: Path, as_json: bool, out: TextIO) -> int:
     if as_json:
         _dump({"space": store.space.space_id, "agents": rows}, out)
         return EXIT_OK
+    out.write(f"data directory: {data_dir.resolve()}\n")
+    if not rows and store.space.space_id is None:
+        out.write("no state found here: no sync has run with this MATRIX_DATA_DIR\n")
+        return EXIT_OK
     out.write(f"space: {store.space.space_id or '-'} ({store.space.name})\n")
+    out.write("(ok = user, room and joins in order; !! = to repair on the next sync)\n")
     for row in rows:
         flag = "ok " if row["in_order"] else "!! "
         out.write(f"{flag}{row['agent_id']}  {row['agent_name']}  {row['room_id'] or '-'}\n")

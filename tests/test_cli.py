@@ -112,3 +112,14 @@ def test_status_lists_mappings_and_flags_agents_not_in_order(harness: SyncHarnes
     assert in_order == {good: True, bad: False}
     text = run(harness, ["status"])[1]
     assert f"!! {bad}" in text and f"ok {good}" in text
+
+
+def test_a_url_that_is_not_a_homeserver_names_the_setting(harness: SyncHarness) -> None:
+    harness.router.get(url__regex=r"^http://localhost:9999/").respond(
+        404, content=b"<html><body>Not Found</body></html>"
+    )
+
+    code, _, err = run(harness, ["sync"], MATRIX_HOMESERVER_URL="http://localhost:9999")
+
+    assert code == 2
+    assert "MATRIX_HOMESERVER_URL=http://localhost:9999 does not answer like a Matrix" in err

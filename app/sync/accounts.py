@@ -86,7 +86,15 @@ class Accounts:
             await client.register(localpart, password)
             return client, True
         except MatrixUserInUse:
-            await client.login(localpart, password)
+            try:
+                await client.login(localpart, password)
+            except MatrixForbidden as exc:
+                raise MatrixForbidden(
+                    exc.status,
+                    exc.errcode,
+                    f"user {localpart} exists but the saved password is refused; was the data "
+                    "directory (MATRIX_DATA_DIR) lost or changed?",
+                ) from exc
             return client, False
 
     def _find_user_id(self, login: str) -> str | None:

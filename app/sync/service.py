@@ -10,7 +10,14 @@ from types import TracebackType
 import anyio
 
 from app.config import SyncConfig, redact_url
-from app.errors import ConfigError, LettaError, MalformedResponse, SyncError, TransportError
+from app.errors import (
+    ConfigError,
+    LettaError,
+    MalformedResponse,
+    MatrixError,
+    SyncError,
+    TransportError,
+)
 from app.http import Pacing
 from app.letta import Agent, AgentList, LettaClient
 from app.matrix import MatrixClient
@@ -132,12 +139,21 @@ class SyncService:
     @contextmanager
     def _naming_the_homeserver(self) -> Iterator[None]:
         """Setup steps that only talk to the homeserver: say which setting to check."""
+        url = redact_url(self.config.homeserver_url)
         try:
             yield
         except TransportError as exc:
-            url = redact_url(self.config.homeserver_url)
             message = f"cannot reach the homeserver (MATRIX_HOMESERVER_URL={url}): {exc}"
             raise type(exc)(message, maybe_sent=exc.maybe_sent) from exc
+        except MatrixError as exc:
+            # A Matrix server answers unknown paths with a JSON errcode; a bare 404 page means
+            # the URL points at something else.
+            if exc.errcode is not None or exc.status not in (404, 405):
+                raise
+            raise ConfigError(
+                f"MATRIX_HOMESERVER_URL={url} does not answer like a Matrix homeserver "
+                f"(HTTP {exc.status})"
+            ) from exc
 
     async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
         c = self.config
@@ -160,7 +176,7 @@ class SyncService:
         try:
             listing = await letta.list_agents(self.config.letta_page_size)
         except (MalformedResponse, LettaError) as exc:
-            _raise_if_misconfigured(exc)
+            _raise_if_misconfigured(exc, self.config.letta_url)
             report.letta_error = describe(exc)
             log.error("cannot list Letta agents: %s", report.letta_error)
             return None
@@ -222,12 +238,16 @@ class SyncService:
                 group.start_soon(one, agent)
 
 
-def _raise_if_misconfigured(exc: MalformedResponse | LettaError) -> None:
+def _raise_if_misconfigured(exc: MalformedResponse | LettaError, url: str) -> None:
     """A wrong URL or token is a setup error (exit 2), not a Letta outage to report."""
     if isinstance(exc, LettaError) and exc.status in (401, 403):
         raise ConfigError(f"Letta refused the credentials (check LETTA_TOKEN): {exc}") from exc
     if isinstance(exc, MalformedResponse) or exc.status in (404, 405):
-        raise ConfigError(f"LETTA_API_URL does not answer like a Letta server: {exc}") from exc
+        hint = " (leave /v1 out of LETTA_API_URL)" if url.rstrip("/").endswith("/v1") else ""
+        raise ConfigError(
+            f"LETTA_API_URL={redact_url(url)} does not answer like a Letta server "
+            f"(HTTP {exc.status}){hint}"
+        ) from exc
 
 
 async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:

@@ -76,8 +76,9 @@ async def ensure_space(
         log.warning("space %s is gone or the admin left it; creating a new one", stored)
     extra = {key: value for key, value in store.space.extra.items() if key != CREATING}
     space_id = None
-    if CREATING in store.space.extra:
-        # The last run died between createRoom and saving the id: find that space.
+    if CREATING in store.space.extra or not stored:
+        # The last run died between createRoom and saving the id, or the data directory is
+        # new or was lost: a space this library made carries a tag, so find it first.
         space_id = await _find_tagged_space(admin, admin_rooms)
     if space_id is None:
         in_flight = {**extra, CREATING: time.time()}

@@ -131,3 +131,20 @@ async def test_the_space_name_is_configurable(sync_harness: SyncHarness) -> None
         json.loads((sync_harness.data_dir / "letta_space_config.json").read_text())["name"]
         == "Our Agents"
     )
+
+
+async def test_a_lost_data_directory_finds_the_space_instead_of_making_another(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    agent_id = h.letta.add_agent("Remembered")
+    first = await h.sync()
+    spaces_before = [r for r in h.homeserver.room_ids() if h.homeserver.state(r, "ai.letta.space")]
+
+    report = await h.sync(data_dir=h.data_dir.parent / "new-empty-dir")
+
+    spaces = [r for r in h.homeserver.room_ids() if h.homeserver.state(r, "ai.letta.space")]
+    assert spaces == spaces_before and report.space_id == first.space_id
+    # The agents' passwords were in the lost directory: the report says what to look at.
+    assert [f.agent_id for f in report.failures] == [agent_id]
+    assert "MATRIX_DATA_DIR" in report.failures[0].reason
