@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 # Extra mapping field, set while a new room still awaits its history import.
 HISTORY_PENDING = "history_import_pending"
+# Extra mapping field: messages already posted by an import that was interrupted.
+HISTORY_DONE = "history_import_done"
 
 
 class RoomJoinFailed(SyncError):
@@ -221,10 +223,23 @@ class AgentSync:
     async def import_history(self) -> None:
         limit = self.ctx.config.history_import_limit
         room_id = self.mapping.room_id or ""
+        done = self.mapping.extra.setdefault(HISTORY_DONE, [])
+
+        def record(key: str) -> None:
+            done.append(key)
+            self.save()
+
         count = await import_history(
-            self.ctx.letta, await self.client(), self.agent.id, room_id, limit
+            self.ctx.letta,
+            await self.client(),
+            self.agent.id,
+            room_id,
+            limit,
+            done=set(done),
+            on_sent=record,
         )
         self.mapping.extra.pop(HISTORY_PENDING, None)
+        self.mapping.extra.pop(HISTORY_DONE, None)
         self.save()
         if count:
             self.ctx.report.history_imported[self.agent.id] = count

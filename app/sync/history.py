@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.letta import LettaClient, LettaMessage
 from app.matrix import MatrixClient
 
@@ -20,14 +22,29 @@ def message_content(message: LettaMessage) -> dict[str, object]:
 
 
 async def import_history(
-    letta: LettaClient, agent: MatrixClient, agent_id: str, room_id: str, limit: int
+    letta: LettaClient,
+    agent: MatrixClient,
+    agent_id: str,
+    room_id: str,
+    limit: int,
+    *,
+    done: set[str] | None = None,
+    on_sent: Callable[[str], None] | None = None,
 ) -> int:
-    """Post the last `limit` messages as the agent user; returns how many were posted."""
+    """Post the last `limit` messages as the agent user; returns how many were posted.
+
+    `done` holds the keys of messages an interrupted import already posted, and `on_sent`
+    records each new one: transaction ids alone do not deduplicate across devices or days.
+    """
     if limit <= 0:
         return 0
-    messages = importable(await letta.recent_messages(agent_id, limit))
-    for index, message in enumerate(messages):
-        # A stable transaction id: a retried send delivers the message once.
-        txn_id = f"letta-history-{message.id or index}"
-        await agent.send_event(room_id, message_content(message), txn_id=txn_id)
-    return len(messages)
+    posted = 0
+    for index, message in enumerate(importable(await letta.recent_messages(agent_id, limit))):
+        key = message.id or f"index-{index}"
+        if done is not None and key in done:
+            continue
+        await agent.send_event(room_id, message_content(message), txn_id=f"letta-history-{key}")
+        posted += 1
+        if on_sent is not None:
+            on_sent(key)
+    return posted

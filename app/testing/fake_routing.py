@@ -50,7 +50,7 @@ class RoutedFake:
         self._prefix = parts.path.rstrip("/")
         self._endpoints = tuple(endpoints)
         self._compiled = tuple(re.compile(ep.pattern) for ep in self._endpoints)
-        self._faults: dict[str, deque[FakeResponse]] = {}
+        self._faults: dict[str, deque[FakeResponse | None]] = {}
         self.requests_by_kind: Counter[str] = Counter()
 
     @property
@@ -65,13 +65,16 @@ class RoutedFake:
         body: Any,
         headers: dict[str, str] | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` requests of ``kind`` with a canned response.
+        """Answer ``times`` requests of ``kind`` with a canned response, once ``after`` more
+        requests of that kind have been served normally.
 
         The request is still counted in ``requests_by_kind`` but does not reach the state.
         """
         full_kind = self._resolve_kind(kind)
         queue = self._faults.setdefault(full_kind, deque())
+        queue.extend([None] * after)
         for _ in range(times):
             queue.append(FakeResponse(status, body, dict(headers or {})))
 
@@ -81,7 +84,7 @@ class RoutedFake:
 
     def pending_faults(self, kind: str) -> int:
         """How many canned responses are still queued for ``kind``."""
-        return len(self._faults.get(self._resolve_kind(kind), ()))
+        return sum(1 for f in self._faults.get(self._resolve_kind(kind), ()) if f is not None)
 
     def handle(self, request: FakeRequest) -> FakeResponse:
         """Serve one request: count it, then a queued fault or the real handler."""

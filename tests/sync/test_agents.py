@@ -309,3 +309,23 @@ async def test_rename_of_an_agent_whose_room_vanished_still_converges(
     assert report.ok, report.failures
     assert h.homeserver.state(mapping["room_id"], "m.room.name") == {"name": "After"}
     assert h.homeserver.displayname(mapping["matrix_user_id"]) == "After"
+
+
+async def test_an_interrupted_history_import_resumes_without_duplicates(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    agent_id = h.letta.add_agent("Chatty")
+    for text in ("one", "two", "three"):
+        h.letta.add_message(agent_id, "user_message", text)
+    h.homeserver.fail_next("send", 500, {"errcode": "M_UNKNOWN", "error": "hiccup"}, after=1)
+
+    first = await h.sync()
+
+    assert [(f.agent_id, f.step) for f in first.failures] == [(agent_id, "history")]
+    second = await h.sync()
+
+    room = stored(h)[agent_id]["room_id"]
+    assert second.ok and second.history_imported == {agent_id: 2}
+    assert [e.content["body"] for e in h.homeserver.room(room).timeline] == ["one", "two", "three"]
+    assert "history_import_pending" not in stored(h)[agent_id]
