@@ -14,7 +14,7 @@ from app.testing.synapse import SynapseServer, synapse_available, synapse_python
 logger = logging.getLogger(__name__)
 
 _HERE = Path(__file__).resolve().parent
-_MISSING = "matrix-synapse not installed; pip install -e '.[contract]'"
+_MISSING = "matrix-synapse not installed; pip install -e '.[test,contract]'"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
