@@ -22,6 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TypeVar
 
+from app.testing.synapse_config import rewrite_config
+
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
@@ -29,47 +31,6 @@ SERVER_NAME = "localhost"
 CONFIG_NAME = "homeserver.yaml"
 STDOUT_LOG = "synapse.stdout.log"
 _HOST = "127.0.0.1"
-_HIGH = "{per_second: 100000, burst_count: 1000000}"
-
-# Every rate limiter Synapse 1.163 reads (synapse/config/ratelimiting.py), raised out of reach.
-_RATE_LIMITERS = {
-    "rc_login": ("address", "account", "failed_attempts"),
-    "rc_joins": ("local", "remote"),
-    "rc_invites": ("per_room", "per_user", "per_issuer"),
-    "rc_presence": ("per_user",),
-    **dict.fromkeys(
-        "rc_message rc_registration rc_registration_token_validity rc_admin_redaction"
-        " rc_joins_per_room rc_key_requests rc_3pid_validation rc_third_party_invite"
-        " rc_media_create rc_delayed_event_mgmt rc_room_creation rc_reports"
-        " rc_user_directory rc_profile".split(),
-        (),
-    ),
-}
-
-
-def rate_limit_yaml() -> str:
-    """YAML for every ``rc_*`` limiter, each set to an unreachable limit."""
-    lines: list[str] = []
-    for key, subkeys in _RATE_LIMITERS.items():
-        if not subkeys:
-            lines.append(f"{key}: {_HIGH}")
-            continue
-        lines.append(f"{key}:")
-        lines.extend(f"  {sub}: {_HIGH}" for sub in subkeys)
-    return "\n".join(lines) + "\n"
-
-
-_EXTRA_CONFIG = """
-listeners:
-  - {{port: {port}, bind_addresses: ['127.0.0.1'], type: http, tls: false,
-      resources: [{{names: [client], compress: false}}]}}
-enable_registration: true
-enable_registration_without_verification: true
-bcrypt_rounds: 4
-trusted_key_servers: []
-suppress_key_server_warning: true
-report_stats: false
-"""
 
 
 class SynapseError(RuntimeError):
@@ -97,25 +58,6 @@ def free_port() -> int:
         sock.bind((_HOST, 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-def _drop_top_level_keys(text: str, keys: set[str]) -> str:
-    """Remove the given top-level YAML keys together with their indented blocks."""
-    out: list[str] = []
-    skipping = False
-    for line in text.splitlines():
-        if line[:1] in (" ", "\t", "-") and skipping:
-            continue
-        skipping = line.split(":", 1)[0] in keys and ":" in line
-        if not skipping:
-            out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def rewrite_config(text: str, port: int) -> str:
-    """Turn a generated homeserver.yaml into one fit for a local test server."""
-    base = _drop_top_level_keys(text, {"listeners", "trusted_key_servers", "report_stats"})
-    return base + _EXTRA_CONFIG.format(port=port) + rate_limit_yaml()
 
 
 def _read_shared_secret(text: str) -> str:
