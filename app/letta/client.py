@@ -69,8 +69,14 @@ class LettaClient:
         cursor: str | None = None
         pages = 0
         while pages < MAX_PAGES:
-            data = await self._get("/v1/agents", _page_query(page_size, cursor))
-            records = _agent_records(data)
+            try:
+                data = await self._get("/v1/agents", _page_query(page_size, cursor))
+                records = _agent_records(data)
+            except MalformedResponse as exc:
+                if pages == 0:
+                    raise  # the very first page: probably not Letta at all
+                # A bad page in the middle is a Letta fault, not a wrong URL.
+                raise LettaError(200, f"agent list page {pages + 1}: {exc.problem}") from exc
             pages += 1
             new_ids = _new_record_ids(records, seen_ids)
             _collect(records, agents, invalid)

@@ -179,7 +179,18 @@ class AgentSync:
         )
         return await (await self.client()).create_room(**options)
 
+    async def invite_new_people(self) -> None:
+        """Invite configured people this room has never invited (the list may have grown)."""
+        room_id = self.mapping.room_id or ""
+        for person in self.ctx.config.invite_users:
+            if person in self.mapping.invitation_status or person == self.mapping.matrix_user_id:
+                continue
+            await (await self.client()).invite(room_id, person)
+            self.mapping.invitation_status[person] = "invited"
+            self.save()
+
     async def ensure_members(self) -> None:
+        await self.invite_new_people()
         room_id = self.mapping.room_id or ""
         changed = False
         for member, joined in self.ctx.members_to_join():
@@ -209,10 +220,12 @@ class AgentSync:
         if room_id in view.children:
             return
         if not parent_already_set:
+            client = await self.client()
             content = space.parent_content(self.ctx.server_name)
-            await (await self.client()).put_state_event(
-                room_id, space.SPACE_PARENT, content, view.space_id
-            )
+            await client.put_state_event(room_id, space.SPACE_PARENT, content, view.space_id)
+            if view.replaced:
+                # Empty content removes the link to the space that is gone.
+                await client.put_state_event(room_id, space.SPACE_PARENT, {}, view.replaced)
         await space.add_child(self.ctx.admin, view, room_id, self.ctx.server_name)
         if parent_already_set:
             return

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.errors import MatrixError
+from app.errors import MatrixError, MatrixForbidden
 from app.matrix import HierarchyRoom, MatrixClient
 from app.state import MappingStore, SpaceConfig
 from app.sync.membership import ensure_joined
@@ -19,6 +19,8 @@ SPACE_CHILD = "m.space.child"
 SPACE_TAG = "ai.letta.space"
 # Extra field of the space config while a createRoom for the space is in flight.
 CREATING = "creation_started_at"
+# Extra field of the space config: who the space has invited, so additions get invited too.
+INVITED = "invited_users"
 SPACE_PARENT = "m.space.parent"
 HIERARCHY_PAGE = 50  # Synapse's maximum page size
 
@@ -30,6 +32,8 @@ class SpaceView:
     space_id: str
     created: bool
     children: set[str] = field(default_factory=set)
+    # The space this one replaces, whose m.space.parent events in the rooms are now stale.
+    replaced: str | None = None
     rooms: dict[str, HierarchyRoom] = field(default_factory=dict)
 
 
@@ -71,6 +75,7 @@ async def ensure_space(
     stored = store.space.space_id
     if stored and (stored in admin_rooms or await _rejoin(admin, stored)):
         await _ensure_bot_in(bot, admin, stored, bot_rooms)
+        await _invite_new_people(admin, store, invitees)
         return await read_space(admin, stored)
     if stored:
         log.warning("space %s is gone or the admin left it; creating a new one", stored)
@@ -84,10 +89,26 @@ async def ensure_space(
         in_flight = {**extra, CREATING: time.time()}
         store.save_space(SpaceConfig(stored, store.space.created_at, name, in_flight))
         space_id = await admin.create_room(**space_create_options(name, invitees))
-    store.save_space(SpaceConfig(space_id, time.time(), name, extra))
+    store.save_space(SpaceConfig(space_id, time.time(), name, {**extra, INVITED: invitees}))
     admin_rooms.add(space_id)
     await _ensure_bot_in(bot, admin, space_id, bot_rooms)
-    return SpaceView(space_id, created=True)
+    return SpaceView(space_id, created=True, replaced=stored if stored != space_id else None)
+
+
+async def _invite_new_people(admin: MatrixClient, store: MappingStore, invitees: list[str]) -> None:
+    """Invite people added to the configuration since the space was made."""
+    space = store.space
+    invited = space.extra.get(INVITED)
+    done = set(invited) if isinstance(invited, list) else set()
+    missing = [person for person in invitees if person not in done]
+    if not missing:
+        return
+    for person in missing:
+        try:
+            await admin.invite(space.space_id or "", person)
+        except MatrixForbidden:
+            pass  # already joined or invited: nothing to do
+    store.save_space(replace(space, extra={**space.extra, INVITED: sorted(done | set(missing))}))
 
 
 async def _ensure_bot_in(

@@ -112,3 +112,19 @@ async def test_empty_listing_on_a_fresh_install_is_not_an_error(
 
     assert report.ok and report.letta_error is None and report.agents_seen == 0
     assert mappings_on_disk(sync_harness.data_dir) == {}
+
+
+async def test_a_broken_page_after_the_first_is_a_letta_fault_not_a_configuration_error(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    for name in ("A", "B", "C"):
+        h.letta.add_agent(name)
+    await h.sync(letta_page_size=2)
+    before = file_bytes(h.data_dir)
+    h.letta.fail_next("list_agents", 200, {"unexpected": True}, after=1)
+
+    report = await h.sync(letta_page_size=2)
+
+    assert report.letta_error is not None and "page 2" in report.letta_error
+    assert report.removed_from_letta == [] and file_bytes(h.data_dir) == before

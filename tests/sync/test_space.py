@@ -148,3 +148,36 @@ async def test_a_lost_data_directory_finds_the_space_instead_of_making_another(
     # The agents' passwords were in the lost directory: the report says what to look at.
     assert [f.agent_id for f in report.failures] == [agent_id]
     assert "MATRIX_DATA_DIR" in report.failures[0].reason
+
+
+async def test_people_added_to_the_invite_list_later_are_invited_everywhere(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    h.homeserver.register_user("alice", "pw")
+    agent_id = h.letta.add_agent("Existing")
+    first = await h.sync()
+
+    report = await h.sync(invite_users=("@alice:localhost",))
+    again = await h.sync(invite_users=("@alice:localhost",))
+
+    room = stored_mappings(h)[agent_id]["room_id"]
+    assert report.ok and again.ok
+    assert h.homeserver.members(first.space_id or "")["@alice:localhost"] == "invite"
+    assert h.homeserver.members(room)["@alice:localhost"] == "invite"
+    assert h.homeserver.requests_by_kind["matrix.invite"] == 2  # once each, not every sync
+
+
+async def test_a_recreated_space_leaves_no_stale_parent_in_the_rooms(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    agent_id = h.letta.add_agent("Orphan")
+    first = await h.sync()
+    h.homeserver.delete_room(first.space_id or "")
+
+    second = await h.sync()
+
+    room = stored_mappings(h)[agent_id]["room_id"]
+    assert h.homeserver.state(room, "m.space.parent", second.space_id or "")["canonical"] is True
+    assert not h.homeserver.state(room, "m.space.parent", first.space_id or "")
