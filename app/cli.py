@@ -151,7 +151,7 @@ async def _sync(config: SyncConfig, transport: Transport | None, as_json: bool, 
     if as_json:
         _dump(report.to_json(), out)
     else:
-        output.line(report.summary())
+        output.report(report)
     return EXIT_OK if report.ok else EXIT_FAILURES
 
 

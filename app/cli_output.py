@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from app.sync.progress import NoProgress, SyncProgress
+from app.sync.report import SyncReport
 
 try:
     from rich.console import Console
@@ -51,6 +52,18 @@ class Output:
         self.line("  " + " | ".join(columns))
         for row in rows:
             self.line("  " + " | ".join(str(cell) for cell in row))
+
+    def report(self, report: SyncReport) -> None:
+        """The end-of-sync summary: a table on a terminal, `label: value` lines otherwise."""
+        if self._console is None:
+            self.line(report.summary())
+            return
+        self.table("Sync report", ["", "result"], report.counts())
+        if report.letta_error:
+            self.line(f"Letta error: {report.letta_error}")
+        if report.failures:
+            rows = [(f.agent_id, f.agent_name, f.step, f.reason) for f in report.failures]
+            self.table("Failed agents", ["agent id", "name", "step", "reason"], rows)
 
     def progress(self) -> ProgressDisplay:
         return ProgressDisplay(self._console)

@@ -65,7 +65,7 @@ async def _sync(config: SyncConfig, transport: InProcessTransport, out: Output) 
     async with SyncService(config, transport) as service:
         with out.progress() as progress:
             report = await service.sync(progress)
-    out.line(report.summary())
+    out.report(report)
     return report
 
 

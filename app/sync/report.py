@@ -46,18 +46,22 @@ class SyncReport:
         data["ok"] = self.ok
         return data
 
-    def summary(self) -> str:
-        lines = [
-            f"agents seen: {self.agents_seen}",
-            f"space: {self.space_id or '-'}{' (created)' if self.space_created else ''}",
-            f"users created: {len(self.users_created)}",
-            f"rooms created: {len(self.rooms_created)}",
-            f"renamed: {len(self.renamed)}",
-            f"repaired: {len(self.repaired)}",
-            f"migrated into space: {len(self.migrated)}",
-            f"history messages imported: {sum(self.history_imported.values())}",
-            f"removed from Letta (kept): {len(self.removed_from_letta)}",
+    def counts(self) -> list[tuple[str, str]]:
+        """The summary as (label, value) rows, for a table or for lines."""
+        return [
+            ("agents seen", str(self.agents_seen)),
+            ("space", f"{self.space_id or '-'}{' (created)' if self.space_created else ''}"),
+            ("users created", str(len(self.users_created))),
+            ("rooms created", str(len(self.rooms_created))),
+            ("renamed", str(len(self.renamed))),
+            ("repaired", str(len(self.repaired))),
+            ("migrated into space", str(len(self.migrated))),
+            ("history messages imported", str(sum(self.history_imported.values()))),
+            ("removed from Letta (kept)", str(len(self.removed_from_letta))),
         ]
+
+    def summary(self) -> str:
+        lines = [f"{label}: {value}" for label, value in self.counts()]
         if self.letta_error:
             lines.append(f"Letta error: {self.letta_error}")
         lines += [
