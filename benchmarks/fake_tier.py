@@ -33,6 +33,7 @@ from app.sync.service import SyncService
 from app.testing.fake_homeserver import FakeHomeserver
 from app.testing.fake_http import FakeRequest, FakeResponse
 from app.testing.fake_letta import FakeLetta
+from app.testing.fake_routing import RoutedFake
 from app.testing.harness import SyncHarness
 from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
@@ -49,30 +50,29 @@ class _Stopwatch:
         self.seconds = 0.0
 
 
-class TimedHomeserver(FakeHomeserver):
+class _TimedHandling(RoutedFake):
+    """Adds the time spent in `handle` to a stopwatch; mixed in before a fake's class."""
+
+    stopwatch: _Stopwatch
+
+    def handle(self, request: FakeRequest) -> FakeResponse:
+        began = time.perf_counter()
+        try:
+            return super().handle(request)
+        finally:
+            self.stopwatch.seconds += time.perf_counter() - began
+
+
+class TimedHomeserver(_TimedHandling, FakeHomeserver):
     def __init__(self, stopwatch: _Stopwatch) -> None:
         super().__init__(seed=1)
-        self._stopwatch = stopwatch
-
-    def handle(self, request: FakeRequest) -> FakeResponse:
-        began = time.perf_counter()
-        try:
-            return super().handle(request)
-        finally:
-            self._stopwatch.seconds += time.perf_counter() - began
+        self.stopwatch = stopwatch
 
 
-class TimedLetta(FakeLetta):
+class TimedLetta(_TimedHandling, FakeLetta):
     def __init__(self, stopwatch: _Stopwatch) -> None:
         super().__init__()
-        self._stopwatch = stopwatch
-
-    def handle(self, request: FakeRequest) -> FakeResponse:
-        began = time.perf_counter()
-        try:
-            return super().handle(request)
-        finally:
-            self._stopwatch.seconds += time.perf_counter() - began
+        self.stopwatch = stopwatch
 
 
 def timed_harness(data_dir: Path, stopwatch: _Stopwatch) -> SyncHarness:

@@ -8,30 +8,13 @@ from typing import Any
 import httpx
 import respx
 
-from app.http import Pacing
+from app.testing.clock import FakeClock
 from app.transport_httpx import HttpxTransport
 
 HOMESERVER = "http://localhost:8008"
 LETTA = "http://localhost:8283"
 
-
-class FakeClock:
-    """Monotonic time that only moves when someone sleeps; records every requested wait."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def pacing(self) -> Pacing:
-        # random() == 0.5 makes the jitter factor exactly 1, so waits are the raw backoff.
-        return Pacing(sleep=self.sleep, monotonic=self.monotonic, random=lambda: 0.5)
+__all__ = ["HOMESERVER", "LETTA", "FakeClock", "body_of", "make_router", "make_transport"]
 
 
 def make_router(base_url: str, *, assert_all_called: bool = False) -> respx.MockRouter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -41,6 +42,11 @@ class AgentList:
     invalid: tuple[str, ...] = ()
     pages: int = 0
     listed_ids: frozenset[str] = frozenset()
+
+    def missing(self, known_ids: Iterable[str]) -> list[str]:
+        """Known agent ids Letta did not list (usable or not)."""
+        listed = {agent.id for agent in self.agents} | self.listed_ids
+        return [agent_id for agent_id in known_ids if agent_id not in listed]
 
     def by_id(self) -> dict[str, Agent]:
         return {agent.id: agent for agent in self.agents}

@@ -60,8 +60,7 @@ async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
         plan.letta_error = describe(exc)
         return plan
     agents = listing.agents
-    seen = {agent.id for agent in agents} | listing.listed_ids
-    plan.removed_from_letta = [a for a in store.mappings if a not in seen] if agents else []
+    plan.removed_from_letta = listing.missing(store.mappings) if agents else []
     for agent in agents:
         plan.actions.append(_plan_agent(agent, store.get(agent.id), view, admin_rooms, plan))
     return plan

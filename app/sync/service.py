@@ -224,8 +224,7 @@ class SyncService:
         self, ctx: SyncContext, listing: AgentList, progress: SyncProgress
     ) -> None:
         ctx.report.agents_seen = len(listing.agents)
-        seen = {agent.id for agent in listing.agents} | listing.listed_ids
-        ctx.report.removed_from_letta = [a for a in self.store.mappings if a not in seen]
+        ctx.report.removed_from_letta = listing.missing(self.store.mappings)
         limiter = anyio.CapacityLimiter(self.config.sync_concurrency)
 
         async def one(agent: Agent) -> None:

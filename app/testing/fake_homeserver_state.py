@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.testing.fake_homeserver_model import (
     Call,
     HomeserverState,
+    JsonDict,
     Room,
     TimelineEvent,
     matrix_error,
@@ -55,14 +56,23 @@ def get_state_event(hs: HomeserverState, call: Call) -> FakeResponse:
     return ok(event.content)
 
 
-def put_state(hs: HomeserverState, call: Call) -> FakeResponse:
-    """Needs membership and ``events[type]`` (or ``state_default``) power; dedupes no-ops."""
+def _joined_with_content(hs: HomeserverState, call: Call) -> tuple[Room, JsonDict] | FakeResponse:
+    """The room the caller is joined to and the request's JSON object, or the error answer."""
     room = hs.joined_room(call)
     if isinstance(room, FakeResponse):
         return room
     content = call.request.json
     if not isinstance(content, dict):
         return matrix_error(400, "M_NOT_JSON", "Content not JSON.")
+    return room, content
+
+
+def put_state(hs: HomeserverState, call: Call) -> FakeResponse:
+    """Needs membership and ``events[type]`` (or ``state_default``) power; dedupes no-ops."""
+    checked = _joined_with_content(hs, call)
+    if isinstance(checked, FakeResponse):
+        return checked
+    room, content = checked
     event_type = call.params["event_type"]
     if not _may_send(room, call.user_id, event_type, is_state=True):
         return _permission_error(room, call.user_id, event_type, is_state=True)
@@ -73,12 +83,10 @@ def put_state(hs: HomeserverState, call: Call) -> FakeResponse:
 
 def send(hs: HomeserverState, call: Call) -> FakeResponse:
     """Send a message event; a repeated (token, path) transaction returns the first event id."""
-    room = hs.joined_room(call)
-    if isinstance(room, FakeResponse):
-        return room
-    content = call.request.json
-    if not isinstance(content, dict):
-        return matrix_error(400, "M_NOT_JSON", "Content not JSON.")
+    checked = _joined_with_content(hs, call)
+    if isinstance(checked, FakeResponse):
+        return checked
+    room, content = checked
     assert call.session is not None
     txn_key = (call.session.token, call.request.path)
     if txn_key in room.txns:

@@ -49,7 +49,8 @@ class FakeResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _parse_body(content: bytes) -> Any | None:
+def parse_json_body(content: bytes) -> Any | None:
+    """The decoded JSON body, or None when it is empty or not JSON."""
     if not content:
         return None
     try:
@@ -65,7 +66,7 @@ def fake_request_from_httpx(request: httpx.Request) -> FakeRequest:
         path=request.url.path,
         query={key: request.url.params[key] for key in request.url.params},
         headers={key.lower(): value for key, value in request.headers.items()},
-        json=_parse_body(request.content),
+        json=parse_json_body(request.content),
     )
 
 

@@ -15,22 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from app.testing.fake_http import FakeRequest, FakeResponse
+from app.testing.fake_http import FakeRequest, FakeResponse, parse_json_body
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[FakeRequest], FakeResponse]
 _HOST = "127.0.0.1"
-
-
-def _parse_json(raw: bytes) -> Any | None:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        logger.warning("fake Letta got a body that is not JSON (%d bytes)", len(raw))
-        return None
 
 
 def _to_fake_request(method: str, target: str, headers: dict[str, str], raw: bytes) -> FakeRequest:
@@ -41,7 +31,7 @@ def _to_fake_request(method: str, target: str, headers: dict[str, str], raw: byt
         path=urllib.parse.unquote(split.path),
         query=query,
         headers=headers,
-        json=_parse_json(raw),
+        json=parse_json_body(raw),
     )
 
 
