@@ -1,7 +1,8 @@
 """Command line: `letta-matrix-sync sync|plan|status|demo` (also `python -m app`).
 
 Exit codes: 0 every agent in order, 1 some agent failed (see the report), 2 configuration or
-setup problem (the message names it), 3 another sync holds the data directory.
+setup problem (the message names it), 3 another sync holds the data directory, 4 the sync could
+not save its state in MATRIX_DATA_DIR (a full disk, say; the files there stay whole).
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ import anyio
 from app.cli_output import Output
 from app.config import DEFAULT_DATA_DIR, SyncConfig
 from app.demo import run_demo
-from app.errors import SyncError, SyncLocked
+from app.errors import StateWriteError, SyncError, SyncLocked
 from app.state import MappingStore
+from app.state.files import OS_FILES, FileOps
 from app.sync.plan import make_plan
 from app.sync.service import SyncService
 from app.transport import Transport
 from app.transport_httpx import HttpxTransport
 
-EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED, EXIT_NOT_SAVED = 0, 1, 2, 3, 4
 
 
 ENVIRONMENT = """\
@@ -43,6 +45,8 @@ exit codes:
   0 every agent in order   1 an agent failed, or Letta was unreachable
   2 configuration or setup problem (the message names the setting)
   3 another sync holds the data directory
+  4 the state could not be saved in MATRIX_DATA_DIR (a full disk, say): the
+    files there stay whole; fix the cause and run the sync again
 """
 
 COMMANDS = {
@@ -105,8 +109,9 @@ def main(
     transport: Transport | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    files: FileOps = OS_FILES,
 ) -> int:
-    """Run the command line; `env` and `transport` are injectable for tests and embedding."""
+    """Run the command line; `env`, `transport` and `files` are injectable for tests."""
     out, err = out or sys.stdout, err or sys.stderr
     args = build_parser().parse_args(argv)
     try:
@@ -119,10 +124,13 @@ def main(
         _setup_logging(config.log_level)
         if args.command == "plan":
             return anyio.run(_plan, config, transport, args.json, out)
-        return anyio.run(_sync, config, transport, args.json, out)
+        return anyio.run(_sync, config, transport, args.json, out, files)
     except SyncLocked as exc:
         print(f"error: {exc}", file=err)
         return EXIT_LOCKED
+    except StateWriteError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_NOT_SAVED
     except SyncError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_SETUP
@@ -143,9 +151,11 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-async def _sync(config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO) -> int:
+async def _sync(
+    config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO, files: FileOps
+) -> int:
     output = Output(out, force_plain=as_json)
-    async with SyncService(config, transport) as service:
+    async with SyncService(config, transport, files=files) as service:
         with output.progress() as progress:
             report = await service.sync(progress)
     if as_json:

@@ -3,6 +3,7 @@
     SyncError
     ├── ConfigError                  a setting is missing or invalid
     ├── StateFileError               a state file cannot be read or written
+    │   └── StateWriteError          the sync's state could not be saved (a full disk, say)
     ├── SyncLocked                   another sync holds the data directory
     ├── TransportError               no HTTP response at all
     │   ├── ConnectionFailed         refused, reset, DNS, TLS
@@ -41,6 +42,14 @@ class ConfigError(SyncError):
 
 class StateFileError(SyncError):
     """A state file exists but cannot be read, parsed or written."""
+
+
+class StateWriteError(StateFileError):
+    """A state file or the journal could not be written: what the sync did is not all saved.
+
+    The files on disk are still whole (old or new, never torn), and the homeserver's side is
+    found again by the next sync, once the cause (usually a full disk) is gone.
+    """
 
 
 class SyncLocked(SyncError):

@@ -9,12 +9,21 @@ import httpx
 import respx
 
 from app.testing.clock import FakeClock
+from app.testing.harness import SyncHarness
 from app.transport_httpx import HttpxTransport
 
 HOMESERVER = "http://localhost:8008"
 LETTA = "http://localhost:8283"
 
-__all__ = ["HOMESERVER", "LETTA", "FakeClock", "body_of", "make_router", "make_transport"]
+__all__ = [
+    "HOMESERVER",
+    "LETTA",
+    "FakeClock",
+    "body_of",
+    "cli_env",
+    "make_router",
+    "make_transport",
+]
 
 
 def make_router(base_url: str, *, assert_all_called: bool = False) -> respx.MockRouter:
@@ -32,3 +41,17 @@ def matrix_error(status: int, errcode: str, error: str = "nope", **extra: Any) -
 
 def body_of(request: httpx.Request) -> Any:
     return json.loads(request.content)
+
+
+def cli_env(h: SyncHarness, **extra: str) -> dict[str, str]:
+    """The environment a `letta-matrix-sync` run against the harness's fakes needs."""
+    return {
+        "MATRIX_HOMESERVER_URL": h.homeserver.base_url,
+        "MATRIX_USERNAME": "letta",
+        "MATRIX_PASSWORD": "bot-secret-password",
+        "MATRIX_ADMIN_USERNAME": "admin",
+        "MATRIX_ADMIN_PASSWORD": "admin-secret-password",
+        "LETTA_API_URL": h.letta.base_url,
+        "MATRIX_DATA_DIR": str(h.data_dir),
+        **extra,
+    }

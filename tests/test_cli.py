@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from faulty_files import FaultyFiles
 
 from app.cli import main
 from app.testing.harness import SyncHarness
+
+from helpers import cli_env
 
 
 @pytest.fixture
@@ -17,22 +20,9 @@ def harness(tmp_path: Path) -> SyncHarness:
     return SyncHarness(tmp_path / "data")
 
 
-def env_for(h: SyncHarness, **extra: str) -> dict[str, str]:
-    return {
-        "MATRIX_HOMESERVER_URL": h.homeserver.base_url,
-        "MATRIX_USERNAME": "letta",
-        "MATRIX_PASSWORD": "bot-secret-password",
-        "MATRIX_ADMIN_USERNAME": "admin",
-        "MATRIX_ADMIN_PASSWORD": "admin-secret-password",
-        "LETTA_API_URL": h.letta.base_url,
-        "MATRIX_DATA_DIR": str(h.data_dir),
-        **extra,
-    }
-
-
 def run(h: SyncHarness, argv: list[str], **env: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(argv, env=env_for(h, **env), transport=h.transport(), out=out, err=err)
+    code = main(argv, env=cli_env(h, **env), transport=h.transport(), out=out, err=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -123,3 +113,20 @@ def test_a_url_that_is_not_a_homeserver_names_the_setting(harness: SyncHarness) 
 
     assert code == 2
     assert "MATRIX_HOMESERVER_URL=http://localhost:9999 does not answer like a Matrix" in err
+
+
+def test_a_sync_that_cannot_save_its_state_exits_four_naming_the_data_dir(
+    harness: SyncHarness,
+) -> None:
+    harness.letta.add_agent("Saved or not")
+    out, err = io.StringIO(), io.StringIO()
+    files = FaultyFiles(fail_at=3)  # a few writes in: the disk is full
+
+    code = main(
+        ["sync"], env=cli_env(harness), transport=harness.transport(), out=out, err=err, files=files
+    )
+
+    assert code == 4
+    assert f"MATRIX_DATA_DIR={harness.data_dir}" in err.getvalue()
+    assert "No space left on device" in err.getvalue()
+    assert "Traceback" not in err.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from types import TracebackType
@@ -42,9 +43,12 @@ class DataDirLock:
                 raise SyncLocked(
                     f"another sync (pid {holder}) holds {self.path}; try again when it ends"
                 ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode("ascii"))
         self._fd = fd
+        # The pid only helps a second process say who holds the lock: a full disk must not
+        # stop a sync over it.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
 
     def release(self) -> None:
         if self._fd is not None:

@@ -21,8 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.errors import StateFileError
-from app.state.files import FILE_MODE, ensure_private_dir, read_json, write_json_atomic
+from app.errors import StateFileError, StateWriteError
+from app.state.files import (
+    FILE_MODE,
+    OS_FILES,
+    FileOps,
+    ensure_private_dir,
+    os_reason,
+    read_json,
+    write_all,
+    write_json_atomic,
+)
 from app.state.models import AgentMapping, SpaceConfig
 
 log = logging.getLogger(__name__)
@@ -42,19 +51,23 @@ class StoredToken:
 
 
 class MappingStore:
-    def __init__(self, data_dir: Path, *, durable: bool = True) -> None:
+    def __init__(self, data_dir: Path, *, durable: bool = True, files: FileOps = OS_FILES) -> None:
         self.data_dir = Path(data_dir)
         self.durable = durable
+        self.files = files
         self.mappings: dict[str, AgentMapping] = {}
         self.space = SpaceConfig()
         self.tokens: dict[str, StoredToken] = {}
         self._journal_entries = 0
         self._unsynced = 0
         self._journal_fd: int | None = None
+        self._journal_poisoned = False
 
     @classmethod
-    def open(cls, data_dir: Path, *, durable: bool = True) -> MappingStore:
-        store = cls(data_dir, durable=durable)
+    def open(
+        cls, data_dir: Path, *, durable: bool = True, files: FileOps = OS_FILES
+    ) -> MappingStore:
+        store = cls(data_dir, durable=durable, files=files)
         store.load()
         return store
 
@@ -115,25 +128,32 @@ class MappingStore:
 
     def save_space(self, space: SpaceConfig) -> None:
         self.space = space
-        write_json_atomic(self.path(SPACE_FILE), space.to_json(), durable=self.durable)
+        self._write(SPACE_FILE, space.to_json())
 
     def compact(self) -> None:
-        """Write the JSON files from memory and empty the journal."""
-        mappings = {agent_id: m.to_json() for agent_id, m in self.mappings.items()}
-        write_json_atomic(self.path(MAPPINGS_FILE), mappings, durable=self.durable)
+        """Write the JSON files from memory, then empty the journal.
+
+        The journal goes only once both files are durable (data fsynced, renamed, directory
+        fsynced): until then it is what a rerun replays.
+        """
+        self._write(MAPPINGS_FILE, {agent_id: m.to_json() for agent_id, m in self.mappings.items()})
         tokens = {
             user: {"access_token": t.access_token, "device_id": t.device_id}
             for user, t in self.tokens.items()
         }
-        write_json_atomic(self.path(TOKENS_FILE), tokens, durable=self.durable)
+        self._write(TOKENS_FILE, tokens)
         self._close_journal()
         try:
-            self.path(JOURNAL_FILE).unlink(missing_ok=True)
+            self.files.unlink(self.path(JOURNAL_FILE))
         except OSError as exc:
-            raise StateFileError(
-                f"cannot remove {self.path(JOURNAL_FILE)}: {exc.strerror}"
+            raise StateWriteError(
+                f"cannot remove {self.path(JOURNAL_FILE)}: {os_reason(exc)}"
             ) from exc
         self._journal_entries = self._unsynced = 0
+        self._journal_poisoned = False
+
+    def _write(self, name: str, data: Any) -> None:
+        write_json_atomic(self.path(name), data, durable=self.durable, files=self.files)
 
     def close(self) -> None:
         if self._journal_entries:
@@ -149,31 +169,58 @@ class MappingStore:
 
     def _append(self, record: dict[str, Any], *, fsync: bool = False) -> None:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        fd = self._journal()
         try:
-            fd = self._journal()
-            _write_all(fd, line)
+            end = self.files.size(fd)
+        except OSError as exc:
+            raise self._append_error(exc) from exc
+        try:
+            write_all(self.files, fd, line)
             self._unsynced += 1
             if self.durable and (fsync or self._unsynced >= FSYNC_EVERY):
-                os.fsync(fd)
+                self.files.fsync(fd)
                 self._unsynced = 0
         except OSError as exc:
-            raise StateFileError(
-                f"cannot append to {self.path(JOURNAL_FILE)}: {exc.strerror}"
-            ) from exc
+            self._cut_back(fd, end)
+            raise self._append_error(exc) from exc
         self._journal_entries += 1
         if self._journal_entries >= max(MIN_COMPACT_ENTRIES, len(self.mappings)):
             self.compact()
 
+    def _append_error(self, exc: OSError) -> StateWriteError:
+        return StateWriteError(f"cannot append to {self.path(JOURNAL_FILE)}: {os_reason(exc)}")
+
+    def _cut_back(self, fd: int, end: int) -> None:
+        """Drop a partly written line, so the next record does not glue onto a fragment."""
+        try:
+            self.files.truncate(fd, end)
+        except OSError:
+            # The torn tail stays; replay skips it, and nothing more is appended after it.
+            log.error("cannot truncate %s after a failed write", self.path(JOURNAL_FILE))
+            self._close_journal()
+            self._journal_poisoned = True
+
     def _journal(self) -> int:
+        if self._journal_poisoned:
+            raise StateWriteError(
+                f"{self.path(JOURNAL_FILE)} ends in a torn record; nothing more is appended "
+                "until the journal is folded into the JSON files"
+            )
         if self._journal_fd is None:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-            self._journal_fd = os.open(self.path(JOURNAL_FILE), flags, FILE_MODE)
+            try:
+                self._journal_fd = self.files.open(self.path(JOURNAL_FILE), flags, FILE_MODE)
+            except OSError as exc:
+                raise self._append_error(exc) from exc
         return self._journal_fd
 
     def _close_journal(self) -> None:
         if self._journal_fd is not None:
-            os.close(self._journal_fd)
-            self._journal_fd = None
+            fd, self._journal_fd = self._journal_fd, None
+            try:
+                self.files.close(fd)
+            except OSError as exc:
+                raise self._append_error(exc) from exc
 
     def _replay_journal(self) -> int | None:
         """Apply the journal; None when there is none, else how many records applied."""
@@ -204,12 +251,6 @@ class MappingStore:
         else:
             return 0
         return 1
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _as_object(data: Any, name: str) -> dict[str, Any]:

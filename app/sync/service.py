@@ -15,6 +15,8 @@ from app.errors import (
     LettaError,
     MalformedResponse,
     MatrixError,
+    StateFileError,
+    StateWriteError,
     SyncError,
     TransportError,
 )
@@ -23,6 +25,7 @@ from app.letta import Agent, AgentList, LettaClient
 from app.matrix import MatrixClient
 from app.retry import RetryPolicy
 from app.state import AgentMapping, MappingStore
+from app.state.files import OS_FILES, FileOps
 from app.state.lock import DataDirLock
 from app.sync.accounts import Accounts
 from app.sync.agent import AgentSync
@@ -51,6 +54,7 @@ class SyncService:
         retry_policy: RetryPolicy | None = None,
         pacing: Pacing | None = None,
         durable: bool = True,
+        files: FileOps = OS_FILES,
     ) -> None:
         self.config = config
         self._transport = transport
@@ -58,13 +62,17 @@ class SyncService:
         self._policy = retry_policy
         self._pacing = pacing
         self._durable = durable
+        self._files = files
         self._lock = DataDirLock(config.data_dir)
         self._store: MappingStore | None = None
 
     async def __aenter__(self) -> SyncService:
         self._lock.acquire()
         try:
-            self._store = MappingStore.open(self.config.data_dir, durable=self._durable)
+            with self._naming_the_data_dir():
+                self._store = MappingStore.open(
+                    self.config.data_dir, durable=self._durable, files=self._files
+                )
         except BaseException:
             self._lock.release()
             raise
@@ -82,7 +90,8 @@ class SyncService:
     ) -> None:
         try:
             if self._store is not None:
-                self._store.close()
+                with self._naming_the_data_dir():
+                    self._store.close()
         finally:
             try:
                 if self._owns_transport and self._transport is not None:
@@ -118,7 +127,15 @@ class SyncService:
         return matrix, letta
 
     async def sync(self, progress: SyncProgress | None = None) -> SyncReport:
-        """One full sync. Agent failures go into the report; setup failures raise."""
+        """One full sync. Agent failures go into the report; setup failures raise.
+
+        A state write that fails (a full disk) stops the whole sync with `StateWriteError`:
+        going on would do work on the homeserver that nothing records.
+        """
+        with self._naming_the_data_dir():
+            return await self._sync(progress)
+
+    async def _sync(self, progress: SyncProgress | None) -> SyncReport:
         report = SyncReport()
         progress = progress or NoProgress()
         matrix, letta = self._clients()
@@ -135,6 +152,18 @@ class SyncService:
         if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
             self.store.compact()
         return report
+
+    @contextmanager
+    def _naming_the_data_dir(self) -> Iterator[None]:
+        try:
+            yield
+        except StateWriteError as exc:
+            raise StateWriteError(
+                f"the sync's state could not be saved in MATRIX_DATA_DIR="
+                f"{self.config.data_dir}: {exc}. The state files there are whole but not up "
+                "to date: fix the cause (free some space) and run the sync again; it finds "
+                "what this one did on the homeserver"
+            ) from exc
 
     @contextmanager
     def _naming_the_homeserver(self) -> Iterator[None]:
@@ -226,15 +255,23 @@ class SyncService:
         ctx.report.agents_seen = len(listing.agents)
         ctx.report.removed_from_letta = listing.missing(self.store.mappings)
         limiter = anyio.CapacityLimiter(self.config.sync_concurrency)
+        not_saved: list[StateFileError] = []
 
         async def one(agent: Agent) -> None:
             async with limiter:
-                ok = await _sync_one(ctx, agent)
+                try:
+                    ok = await _sync_one(ctx, agent)
+                except StateFileError as exc:
+                    not_saved.append(exc)
+                    group.cancel_scope.cancel()
+                    return
             progress.agent_done(agent.id, agent.name, ok)
 
         async with anyio.create_task_group() as group:
             for agent in listing.agents:
                 group.start_soon(one, agent)
+        if not_saved:
+            raise not_saved[0]
 
 
 def _raise_if_misconfigured(exc: MalformedResponse | LettaError, url: str) -> None:
@@ -250,11 +287,16 @@ def _raise_if_misconfigured(exc: MalformedResponse | LettaError, url: str) -> No
 
 
 async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
-    """One agent's whole sync; its failure goes into the report and never stops the others."""
+    """One agent's whole sync; its failure goes into the report and never stops the others.
+
+    A state file that cannot be written is not the agent's failure: it stops the sync.
+    """
     step: AgentSync | None = None
     try:
         step = AgentSync(ctx, agent)
         await step.run()
+    except StateFileError:
+        raise
     except Exception as exc:
         where = step.step if step is not None else "mapping"
         log.warning("agent %s failed at %s: %s", agent.id, where, describe(exc))

@@ -16,22 +16,9 @@ from reliability_support import Effect, FrontDoor, harness_with_door, respond
 from app.cli import main
 from app.testing.harness import SyncHarness
 
+from helpers import cli_env
+
 pytestmark = pytest.mark.usefixtures("restore_logging")
-
-ADMIN_PASSWORD = "admin-secret-password"
-
-
-def env_for(h: SyncHarness, **overrides: str) -> dict[str, str]:
-    return {
-        "MATRIX_HOMESERVER_URL": h.homeserver.base_url,
-        "MATRIX_USERNAME": "letta",
-        "MATRIX_PASSWORD": "bot-secret-password",
-        "MATRIX_ADMIN_USERNAME": "admin",
-        "MATRIX_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "LETTA_API_URL": h.letta.base_url,
-        "MATRIX_DATA_DIR": str(h.data_dir),
-        **overrides,
-    }
 
 
 def run_cli(
@@ -39,7 +26,7 @@ def run_cli(
 ) -> tuple[int, str, list[str]]:
     """Exit code, stdout, and the lines the CLI itself wrote to stderr."""
     out, err = io.StringIO(), io.StringIO()
-    code = main(["sync"], env=env_for(h, **overrides), transport=h.transport(), out=out, err=err)
+    code = main(["sync"], env=cli_env(h, **overrides), transport=h.transport(), out=out, err=err)
     process_err = capsys.readouterr().err
     assert "Traceback" not in process_err and "Traceback" not in err.getvalue()
     return code, out.getvalue(), err.getvalue().splitlines()
