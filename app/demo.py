@@ -15,9 +15,9 @@ from app.config import SyncConfig
 from app.state import MappingStore
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
-from app.testing.fake_homeserver import FakeHomeserver
-from app.testing.fake_letta import FakeLetta
+from app.testing.homeserver import FakeHomeserver
 from app.testing.inprocess import InProcessTransport
+from app.testing.letta import FakeLetta
 
 AGENT_NAMES = [
     "Meridian", "Scout", "Archivist", "Helios", "Quill", "Nova",

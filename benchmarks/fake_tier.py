@@ -30,11 +30,11 @@ import httpx
 
 from app.config import SyncConfig
 from app.sync.service import SyncService
-from app.testing.fake_homeserver import FakeHomeserver
 from app.testing.fake_http import FakeRequest, FakeResponse
-from app.testing.fake_letta import FakeLetta
 from app.testing.fake_routing import RoutedFake
 from app.testing.harness import SyncHarness
+from app.testing.homeserver import FakeHomeserver
+from app.testing.letta import FakeLetta
 from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
 from benchmarks.measure import FRESH, STEADY, Measurement, peak_rss_mb

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from app.config import SyncConfig
 from app.sync.service import SyncService
-from app.testing.fake_letta import FakeLetta
-from app.testing.letta_http import LettaHTTPServer
+from app.testing.letta import FakeLetta
+from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
 from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport

@@ -13,7 +13,7 @@ BACKENDS = [
     b.strip() for b in os.environ.get("ANYIO_BACKENDS", "asyncio,trio").split(",") if b.strip()
 ]
 
-pytest_plugins = ["app.testing.fixtures"]
+pytest_plugins = ["app.testing.plugin"]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,8 +11,8 @@ import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.testing.fake_homeserver import FakeHomeserver
 from app.testing.fake_http import FakeRequest, FakeResponse
+from app.testing.homeserver import FakeHomeserver
 
 pytestmark = pytest.mark.anyio
 

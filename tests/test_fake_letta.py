@@ -12,7 +12,7 @@ import respx
 from respx.models import AllMockedAssertionError
 
 from app.testing.fake_http import FakeRequest, FakeResponse
-from app.testing.fake_letta import FakeLetta
+from app.testing.letta import FakeLetta
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app import SyncConfig, SyncReport, SyncService
-from app.testing.fake_letta import FakeLetta
 from app.testing.harness import SyncHarness
+from app.testing.letta import FakeLetta
 from app.testing.synapse import SynapseServer
 
 

@@ -18,8 +18,8 @@ from app.config import SyncConfig
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
 from app.testing.clock import FakeClock
-from app.testing.fake_homeserver import FakeHomeserver
-from app.testing.fake_letta import FakeLetta
+from app.testing.homeserver import FakeHomeserver
+from app.testing.letta import FakeLetta
 from app.transport_httpx import HttpxTransport
 
 BOT = "letta"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.testing.fake_letta import FakeLetta
-from app.testing.letta_http import LettaHTTPServer
+from app.testing.letta import FakeLetta
+from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
 
 from scenarios import SCENARIOS

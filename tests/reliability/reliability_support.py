@@ -25,10 +25,10 @@ import respx
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE
 from app.sync.naming import agent_localpart
 from app.sync.rooms import AGENT_TAG
-from app.testing.fake_homeserver import FakeHomeserver
 from app.testing.fake_http import fake_request_from_httpx, httpx_response_from_fake
 from app.testing.fake_routing import RoutedFake
 from app.testing.harness import SyncHarness
+from app.testing.homeserver import FakeHomeserver
 
 MATRIX_PORT = 8008
 LETTA_PORT = 8283

@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.testing import letta_http
-from app.testing.fake_homeserver import FakeHomeserver
 from app.testing.fake_http import FakeRequest, FakeResponse
-from app.testing.fake_letta import FakeLetta
-from app.testing.letta_http import LettaHTTPServer
+from app.testing.homeserver import FakeHomeserver
+from app.testing.letta import FakeLetta
+from app.testing.letta import http_server as letta_http
+from app.testing.letta.http_server import LettaHTTPServer
 
 BOT, BOT_PASSWORD = "letta", "bot-process-password-5c1b"
 ADMIN, ADMIN_PASSWORD = "admin", "admin-process-password-8e2f"
@@ -109,7 +109,7 @@ class QuickHTTPServer(LettaHTTPServer):
     `LettaHTTPServer` writes the status line and headers and then the body in separate sends
     without TCP_NODELAY: on a kept-alive connection Nagle's algorithm and the client's delayed
     ACK stall every response by about 40 ms. (Proposed upstream fix: set
-    `disable_nagle_algorithm = True` on `app.testing.letta_http._RequestHandler`.)
+    `disable_nagle_algorithm = True` on `app.testing.letta.http_server._RequestHandler`.)
     """
 
     def start(self) -> None:

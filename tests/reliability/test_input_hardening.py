@@ -34,8 +34,8 @@ from app.matrix import api
 from app.state import AgentMapping, MappingStore, SpaceConfig
 from app.sync.naming import MAX_LOCALPART, agent_localpart
 from app.sync.rooms import MAX_NAME_LENGTH
-from app.testing.fake_letta import FakeLetta
 from app.testing.harness import SyncHarness
+from app.testing.letta import FakeLetta
 from app.transport import Request, Response
 
 pytestmark = pytest.mark.anyio

@@ -24,8 +24,8 @@ from app import SyncError, SyncReport
 from app.matrix import Credentials, LoginResult
 from app.state import MappingStore
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE, StoredToken
-from app.testing.fake_letta import FakeLetta
 from app.testing.harness import SyncHarness
+from app.testing.letta import FakeLetta
 from app.transport import Request
 
 pytestmark = pytest.mark.anyio

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.testing.fake_letta import FakeLetta
 from app.testing.harness import SyncHarness
+from app.testing.letta import FakeLetta
 
 pytestmark = pytest.mark.anyio
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.testing.fake_homeserver_model import (
+from app.testing.fake_http import FakeResponse
+from app.testing.homeserver.model import (
     Call,
     HomeserverState,
     JsonDict,
@@ -11,7 +12,6 @@ from app.testing.fake_homeserver_model import (
     matrix_error,
     ok,
 )
-from app.testing.fake_http import FakeResponse
 
 _DEFAULT_LIMIT = 50
 _MAX_LIMIT = 50  # Synapse caps the page size at 50 whatever the client asks for

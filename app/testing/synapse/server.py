@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TypeVar
 
-from app.testing.synapse_config import rewrite_config
+from app.testing.synapse.config import rewrite_config
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.testing.fake_homeserver_model import (
+from app.testing.fake_http import FakeResponse
+from app.testing.homeserver.model import (
     Call,
     HomeserverState,
     JsonDict,
@@ -10,7 +11,6 @@ from app.testing.fake_homeserver_model import (
     matrix_error,
     ok,
 )
-from app.testing.fake_http import FakeResponse
 
 _UIA_FLOWS = [{"stages": ["m.login.dummy"]}]
 

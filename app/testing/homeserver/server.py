@@ -10,11 +10,10 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app.testing import fake_homeserver_account as account
-from app.testing import fake_homeserver_rooms as rooms
-from app.testing import fake_homeserver_space as space
-from app.testing import fake_homeserver_state as state
-from app.testing.fake_homeserver_model import (
+from app.testing.fake_http import FakeRequest, FakeResponse
+from app.testing.fake_routing import Endpoint, RoutedFake, RouteHandler
+from app.testing.homeserver import account, rooms, space, state
+from app.testing.homeserver.model import (
     Call,
     HomeserverState,
     JsonDict,
@@ -22,8 +21,6 @@ from app.testing.fake_homeserver_model import (
     Session,
     matrix_error,
 )
-from app.testing.fake_http import FakeRequest, FakeResponse
-from app.testing.fake_routing import Endpoint, RoutedFake, RouteHandler
 
 HsHandler = Callable[[HomeserverState, Call], FakeResponse]
 

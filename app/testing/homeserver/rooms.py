@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.testing.fake_homeserver_model import (
+from app.testing.fake_http import FakeResponse
+from app.testing.homeserver.model import (
     Call,
     HomeserverState,
     JsonDict,
@@ -13,7 +14,6 @@ from app.testing.fake_homeserver_model import (
     matrix_error,
     ok,
 )
-from app.testing.fake_http import FakeResponse
 
 PRESETS = ("private_chat", "trusted_private_chat", "public_chat")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.testing.fake_homeserver_model import (
+from app.testing.fake_http import FakeResponse
+from app.testing.homeserver.model import (
     Call,
     HomeserverState,
     JsonDict,
@@ -11,7 +12,6 @@ from app.testing.fake_homeserver_model import (
     matrix_error,
     ok,
 )
-from app.testing.fake_http import FakeResponse
 
 
 def _permission_error(room: Room, user_id: str, event_type: str, is_state: bool) -> FakeResponse:

@@ -1,0 +1,1 @@
+"""Test kit for code that uses this library: fake servers, a sync harness and pytest fixtures."""
