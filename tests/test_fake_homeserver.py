@@ -369,4 +369,4 @@ async def test_round_trip_through_respx(hs: FakeHomeserver, router: respx.MockRo
         "matrix.get_state_event": 1,
         "matrix.get_state": 1,
     }
-    assert len(hs.kinds) == 18 and all(kind in router.routes for kind in hs.kinds)
+    assert len(hs.kinds) == 19 and all(kind in router.routes for kind in hs.kinds)

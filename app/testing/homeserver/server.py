@@ -77,6 +77,7 @@ _ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
         state.send,
         True,
     ),
+    ("matrix.messages", "GET", _ROOM + "/messages", state.messages, True),
     (
         "matrix.hierarchy",
         "GET",
