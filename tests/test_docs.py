@@ -55,6 +55,8 @@ async def test_sample_runs(doc: str, line: int, code: str, tmp_path: Path) -> No
             "sync_harness": harness,
             "config": harness.config(),
             "transport": harness.transport(),
+            "fake_homeserver": harness.homeserver,
+            "fake_letta": harness.letta,
         }
         parameters = inspect.signature(function).parameters
         missing = [name for name in parameters if name not in supplies]

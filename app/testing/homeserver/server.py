@@ -21,6 +21,7 @@ from app.testing.homeserver.model import (
     Session,
     matrix_error,
 )
+from app.testing.homeserver.readback import Message, StateEntry, room_messages, room_state
 
 HsHandler = Callable[[HomeserverState, Call], FakeResponse]
 
@@ -88,7 +89,7 @@ _ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
 
 
 class FakeHomeserver(RoutedFake):
-    """In-memory homeserver; see the module docstring and ``DESIGN.md`` for the facts it models.
+    """In-memory homeserver; see the module docstring for what it models.
 
     ``seed`` makes room ids, event ids, tokens and device ids reproducible.
     """
@@ -174,8 +175,9 @@ class FakeHomeserver(RoutedFake):
     def password(self, user_id: str) -> str:
         return self._hs.users[user_id].password
 
-    def devices(self, user_id: str) -> set[str]:
-        return set(self._hs.users[user_id].devices)
+    def devices(self, user_id: str) -> list[str]:
+        """Ids of the user's devices, oldest first (each registration or login adds one)."""
+        return list(self._hs.users[user_id].devices)
 
     def displayname(self, user_id: str) -> str | None:
         user = self._hs.users.get(user_id)
@@ -219,6 +221,14 @@ class FakeHomeserver(RoutedFake):
     def members(self, room_id: str) -> dict[str, str]:
         """user id -> membership ("join", "invite", "leave")."""
         return dict(self.room(room_id).members)
+
+    def messages(self, room_id: str) -> list[Message]:
+        """The room's timeline, oldest first: each item has ``sender``, ``body``, ``event_id``."""
+        return room_messages(self.room(room_id))
+
+    def state_events(self, room_id: str, event_type: str | None = None) -> list[StateEntry]:
+        """The room's current state events, all or those of ``event_type``."""
+        return room_state(self.room(room_id), event_type)
 
     def force_join(self, room_id: str, user_id: str) -> None:
         self._hs.set_membership(self.room(room_id), user_id, "join", user_id)
