@@ -36,7 +36,9 @@ async def test_messages_lists_the_timeline_in_order_with_sender_body_and_event_i
         mapping = service.mapping(agent_id)
     assert mapping is not None and mapping.room_id is not None
     agent = mapping.matrix_user_id
-    client = MatrixClient.connect(sync_harness.transport(), fake_homeserver.base_url)
+    client = MatrixClient.connect(
+        sync_harness.transport(), fake_homeserver.base_url, pacing=sync_harness.clock.pacing()
+    )
     admin = client.as_user(sync_harness.admin_id, fake_homeserver.user_token(sync_harness.admin_id))
     sent = await admin.send_event(mapping.room_id, {"msgtype": "m.notice", "body": "from admin"})
 
@@ -57,7 +59,9 @@ async def test_a_message_is_a_frozen_copy(
 ) -> None:
     alice = fake_homeserver.register_user("alice", "pw")
     room_id = fake_homeserver.create_room(alice)
-    client = MatrixClient.connect(sync_harness.transport(), fake_homeserver.base_url)
+    client = MatrixClient.connect(
+        sync_harness.transport(), fake_homeserver.base_url, pacing=sync_harness.clock.pacing()
+    )
     as_alice = client.as_user(alice, fake_homeserver.user_token(alice))
     await as_alice.send_event(room_id, {"body": 7}, event_type="org.example.count")
 
@@ -115,7 +119,9 @@ async def test_devices_lists_one_device_per_registration_and_login(
 ) -> None:
     agent, _ = await synced_agent(sync_harness, "Meridian")
     [registered] = fake_homeserver.devices(agent)
-    client = MatrixClient.connect(sync_harness.transport(), fake_homeserver.base_url)
+    client = MatrixClient.connect(
+        sync_harness.transport(), fake_homeserver.base_url, pacing=sync_harness.clock.pacing()
+    )
 
     await client.login(agent, fake_homeserver.password(agent))
 

@@ -103,5 +103,9 @@ def fake_letta(sync_harness: SyncHarness) -> FakeLetta:
 
 @pytest.fixture
 def fake_router(sync_harness: SyncHarness) -> respx.MockRouter:
-    """The ``respx.MockRouter`` both fakes are mounted on; ``sync_harness.transport()`` uses it."""
+    """The ``respx.MockRouter`` both fakes are mounted on; ``sync_harness.transport()`` uses it.
+
+    Add the bridge's own routes here. A route for a URL the fakes serve never fires (the fakes'
+    routes match first): ``sync_harness.override(kind, answer)`` takes such an endpoint over.
+    """
     return sync_harness.router
