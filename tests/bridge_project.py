@@ -33,14 +33,24 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def run_pytest(project: Path, files: dict[str, str], *args: str) -> Run:
-    """Write ``files`` into ``project`` and run ``python -m pytest -v`` there."""
+def run_pytest(
+    project: Path, files: dict[str, str], *args: str, env: dict[str, str] | None = None
+) -> Run:
+    """Write ``files`` into ``project`` and run ``python -m pytest -v`` there (``env`` is
+    laid over the current environment)."""
     project.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (project / name).write_text(text, encoding="utf-8")
-    cmd = [sys.executable, "-m", "pytest", "-v", "-rs", "-p", "no:cacheprovider", *args]
+    # hypothesis's plugin is a dev tool of this project, not of a bridge: it only slows startup.
+    quiet = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
+    cmd = [sys.executable, "-m", "pytest", "-v", "-rs", *quiet, *args]
     done = subprocess.run(  # noqa: S603 - the current interpreter, our own arguments
-        cmd, cwd=project, env=_clean_env(), capture_output=True, text=True, timeout=300
+        cmd,
+        cwd=project,
+        env={**_clean_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     output = done.stdout + done.stderr
     outcomes = {}

@@ -39,7 +39,9 @@ def test_the_docs_have_samples() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("doc", "line", "code"), samples(), ids=lambda v: str(v)[:40])
-async def test_sample_runs(doc: str, line: int, code: str, tmp_path: Path) -> None:
+async def test_sample_runs(
+    doc: str, line: int, code: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     origin = f"{doc}:{line}"
     namespace: dict[str, Any] = {"__name__": f"docs_{doc}_{line}"}
     exec(compile(code, origin, "exec"), namespace)  # noqa: S102 - our own documentation
@@ -57,8 +59,11 @@ async def test_sample_runs(doc: str, line: int, code: str, tmp_path: Path) -> No
             "transport": harness.transport(),
             "fake_homeserver": harness.homeserver,
             "fake_letta": harness.letta,
+            "tmp_path": tmp_path / f"own{index}",
         }
         parameters = inspect.signature(function).parameters
+        if "synapse" in parameters:
+            supplies["synapse"] = request.getfixturevalue("synapse")
         missing = [name for name in parameters if name not in supplies]
         assert not missing, f"{origin}: cannot supply {missing} to {function.__name__}"
         result = await function(**{name: supplies[name] for name in parameters})

@@ -71,3 +71,24 @@ def test_a_missing_backend_is_skipped_with_the_reason() -> None:
         "anyio backend 'no_such_event_loop' is not installed (pip install no_such_event_loop)"
     ]
     assert _backend_param("trio").marks == ()
+
+
+SYNAPSE_TEST = """
+def test_needs_a_real_homeserver(synapse):
+    assert synapse.base_url.startswith("http://127.0.0.1:")
+"""
+
+
+@pytest.mark.parametrize(
+    ("require", "outcome"), [("", "SKIPPED"), ("1", "ERROR")], ids=["skip", "require"]
+)
+def test_the_synapse_fixture_without_synapse_says_why(
+    tmp_path: Path, require: str, outcome: str
+) -> None:
+    no_synapse = {"SYNAPSE_PYTHON": str(tmp_path / "no-python"), "REQUIRE_SYNAPSE": require}
+    run = run_pytest(tmp_path / "bridge", {"test_real.py": SYNAPSE_TEST}, env=no_synapse)
+
+    assert run.outcomes == {"test_real.py::test_needs_a_real_homeserver": outcome}, run.output
+    assert "matrix-synapse is not installed" in run.output
+    assert "pip install 'letta-matrix-sync[contract]'" in run.output
+    assert (run.returncode == 0) == (outcome == "SKIPPED")

@@ -7,6 +7,9 @@
   Letta on one respx router, a data directory under ``tmp_path``);
 - ``fake_homeserver`` and ``fake_letta``: the harness's two fakes;
 - ``fake_router``: the ``respx.MockRouter`` they are mounted on, for the bridge's own routes;
+- ``synapse``: a throwaway real Synapse on 127.0.0.1 for the session (opt-in: it starts only
+  for a test that asks for it; needs the ``[contract]`` extra, skipped when matrix-synapse is
+  missing, a failure instead when ``REQUIRE_SYNAPSE=1``);
 - the ``both_backends`` marker: ``pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]``
   runs every async test of a module on asyncio and on trio (trio is skipped, with the reason,
   when it is not installed).
@@ -18,6 +21,9 @@ the plugin stays harmless in an environment that installed the package without `
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,9 +35,17 @@ if TYPE_CHECKING:
     from app.testing.harness import SyncHarness
     from app.testing.homeserver import FakeHomeserver
     from app.testing.letta import FakeLetta
+    from app.testing.synapse import SynapseServer
+
+logger = logging.getLogger(__name__)
 
 BACKENDS = ("asyncio", "trio")
 BOTH_BACKENDS_MARKER = "both_backends"
+REQUIRE_SYNAPSE = "REQUIRE_SYNAPSE"
+_NEEDS_CONTRACT_EXTRA = (
+    "matrix-synapse is not installed for {python}: pip install 'letta-matrix-sync[contract]' "
+    "(or point SYNAPSE_PYTHON at an interpreter that has it)"
+)
 _NEEDS_TESTING_EXTRA = (
     "the letta-matrix-sync test kit needs respx: pip install 'letta-matrix-sync[testing]'"
 )
@@ -109,3 +123,25 @@ def fake_router(sync_harness: SyncHarness) -> respx.MockRouter:
     routes match first): ``sync_harness.override(kind, answer)`` takes such an endpoint over.
     """
     return sync_harness.router
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
+    """A real Synapse on 127.0.0.1, started once per session (about 3 s) and stopped at its end.
+
+    Server name ``localhost``, open registration, every rate limit out of reach, sqlite in a
+    temporary directory; ``register_admin`` gives an admin token for its admin API. Shared by
+    the whole session, so each test should use its own user names. Skipped, with the reason,
+    when matrix-synapse is missing; with ``REQUIRE_SYNAPSE=1`` that is a failure instead.
+    """
+    from app.testing.synapse import SynapseServer, synapse_available, synapse_python
+
+    python = synapse_python()
+    if not synapse_available(python):
+        message = _NEEDS_CONTRACT_EXTRA.format(python=python)
+        if os.environ.get(REQUIRE_SYNAPSE) == "1":
+            pytest.fail(f"{REQUIRE_SYNAPSE}=1 but {message}", pytrace=False)
+        pytest.skip(message)
+    with SynapseServer(tmp_path_factory.mktemp("synapse"), python=python) as server:
+        logger.info("Synapse started in %.2fs", server.startup_seconds or 0.0)
+        yield server
