@@ -1,7 +1,18 @@
-"""A stateful in-memory Matrix homeserver that answers like Synapse 1.163 on the points we use.
+"""A stateful in-memory Matrix homeserver that answers like Synapse 1.163 where the library
+depends on it. Each of these was checked against a real Synapse, and the contract tier
+(tests/contract) runs the fake's scenarios there too:
+
+- room ids have no server part (room version 12);
+- reading the state of an unknown room, or of a room the caller is not in, is 403
+  ``M_FORBIDDEN``, never 404; a user who left may still read a state event;
+- only a user may set their own display name (an admin's token gets 403);
+- ``register`` with the ``m.login.dummy`` stage returns a token; ``register/available`` answers
+  400 ``M_USER_IN_USE`` for a taken name; every password login creates a new device;
+- joining a room twice is fine; a repeated send transaction returns the first event id;
+- ``/hierarchy`` pages hold at most 50 rooms and continue with ``next_batch``.
 
 Core: ``FakeHomeserver.handle(FakeRequest) -> FakeResponse`` (no httpx). Adapter:
-``FakeHomeserver.mount(router)`` registers one named respx route per endpoint.
+``FakeHomeserver.mount(router)`` registers one respx route per endpoint, named by its kind.
 """
 
 from __future__ import annotations
@@ -89,7 +100,7 @@ _ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
 
 
 class FakeHomeserver(RoutedFake):
-    """In-memory homeserver; see the module docstring for what it models.
+    """In-memory homeserver; the module docstring lists the Synapse behaviour it models.
 
     ``seed`` makes room ids, event ids, tokens and device ids reproducible.
     """
