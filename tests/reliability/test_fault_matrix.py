@@ -62,7 +62,7 @@ def only_failure(s: Seeded, report: Any, step: str, error: str) -> str:
 
 
 def create_room_requests(s: Seeded) -> int:
-    return s.h.homeserver.requests_by_kind["matrix.createRoom"]
+    return s.h.homeserver.requests_by_kind["createRoom"]
 
 
 # Transport faults ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from app.testing.harness import SyncHarness
 pytestmark = pytest.mark.anyio
 
 LIST_AGENTS = r"^/v1/agents/?$"
-WRITES = ("matrix.createRoom", "matrix.put_state", "matrix.displayname", "matrix.register")
+WRITES = ("createRoom", "put_state", "set_displayname", "register")
 
 BAD_LISTINGS: dict[str, tuple[Effect, bool]] = {
     # name: (effect, repeat it for every request)
