@@ -89,7 +89,7 @@ _ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
         state.send,
         True,
     ),
-    ("matrix.messages", "GET", _ROOM + "/messages", state.messages, True),
+    ("room_messages", "GET", _ROOM + "/messages", state.messages, True),
     (
         "hierarchy",
         "GET",
