@@ -84,7 +84,7 @@ async def ensure_space(
     if CREATING in store.space.extra or not stored:
         # The last run died between createRoom and saving the id, or the data directory is
         # new or was lost: a space this library made carries a tag, so find it first.
-        space_id = await _find_tagged_space(admin, admin_rooms)
+        space_id = await find_tagged_space(admin, admin_rooms)
     if space_id is None:
         in_flight = {**extra, CREATING: time.time()}
         store.save_space(SpaceConfig(stored, store.space.created_at, name, in_flight))
@@ -120,7 +120,7 @@ async def _ensure_bot_in(
         bot_rooms.add(space_id)
 
 
-async def _find_tagged_space(admin: MatrixClient, admin_rooms: set[str]) -> str | None:
+async def find_tagged_space(admin: MatrixClient, admin_rooms: set[str]) -> str | None:
     for room_id in sorted(admin_rooms):
         try:
             if await admin.get_state_event(room_id, SPACE_TAG) is not None:
