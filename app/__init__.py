@@ -19,6 +19,7 @@ from app.errors import (
     StateWriteError,
     SyncError,
     SyncLocked,
+    TlsFailed,
     TransportError,
 )
 from app.state import AgentMapping, SpaceConfig
@@ -46,6 +47,7 @@ __all__ = [
     "SyncLocked",
     "SyncReport",
     "SyncService",
+    "TlsFailed",
     "Transport",
     "TransportError",
     "run_agent_sync",

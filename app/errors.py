@@ -6,7 +6,8 @@
     │   └── StateWriteError          the sync's state could not be saved (a full disk, say)
     ├── SyncLocked                   another sync holds the data directory
     ├── TransportError               no HTTP response at all
-    │   ├── ConnectionFailed         refused, reset, DNS, TLS
+    │   ├── ConnectionFailed         refused, reset, DNS
+    │   │   └── TlsFailed            the TLS handshake failed (plain http behind https://?)
     │   └── RequestTimeout           connect, read, write or pool timeout
     └── ApiError                     an HTTP response we cannot use (.status, .body)
         ├── MalformedResponse        not JSON, or JSON of the wrong shape
@@ -70,6 +71,11 @@ class TransportError(SyncError):
 
 class ConnectionFailed(TransportError):
     """The connection was refused, reset or could not be opened."""
+
+
+class TlsFailed(ConnectionFailed):
+    """The TLS handshake failed: a permanent mismatch (say, https:// to a plain-http port),
+    so it is not retried."""
 
 
 class RequestTimeout(TransportError):

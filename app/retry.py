@@ -6,7 +6,7 @@ import email.utils
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from app.errors import MatrixRateLimited, SyncError, TransportError
+from app.errors import MatrixRateLimited, SyncError, TlsFailed, TransportError
 
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 
@@ -49,6 +49,8 @@ def is_retryable(error: SyncError, status: int | None, idempotent: bool) -> bool
     """
     if isinstance(error, MatrixRateLimited) or status == 429:
         return True
+    if isinstance(error, TlsFailed):
+        return False  # a mismatch, not an outage: the next handshake fails the same way
     if isinstance(error, TransportError):
         return idempotent or not error.maybe_sent
     return status in RETRYABLE_STATUSES and idempotent

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
-from app.errors import ConnectionFailed, RequestTimeout, TransportError
+from app.errors import ConnectionFailed, RequestTimeout, TlsFailed, TransportError
 from app.transport import Request, Response
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -46,6 +48,8 @@ class HttpxTransport:
         except httpx.ConnectTimeout as exc:
             raise RequestTimeout(_describe(request, exc), maybe_sent=False) from exc
         except httpx.ConnectError as exc:
+            if _tls_refused(exc):
+                raise TlsFailed(_describe(request, exc) + _TLS_HINT, maybe_sent=False) from exc
             raise ConnectionFailed(_describe(request, exc), maybe_sent=False) from exc
         except httpx.TimeoutException as exc:
             raise RequestTimeout(_describe(request, exc)) from exc
@@ -64,6 +68,23 @@ class HttpxTransport:
 
     def __repr__(self) -> str:
         return f"HttpxTransport(owns_client={self._owns_client})"
+
+
+_TLS_HINT = " (the TLS handshake failed: if this port speaks plain http, use http://)"
+
+
+def _tls_refused(exc: BaseException) -> bool:
+    """Whether the handshake itself was refused (not a connection cut during it)."""
+    link: BaseException | None = exc
+    visited: set[int] = set()  # exception chains can loop back on themselves
+    while link is not None and id(link) not in visited:
+        visited.add(id(link))
+        if isinstance(link, ssl.SSLError) and not isinstance(
+            link, (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+        ):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
 
 
 def _describe(request: Request, exc: Exception) -> str:

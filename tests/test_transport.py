@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import respx
 
-from app.errors import ConnectionFailed, RequestTimeout, TransportError
+from app.errors import ConnectionFailed, RequestTimeout, TlsFailed, TransportError
+from app.retry import is_retryable
 from app.transport import Request, Response, Transport
 from app.transport_httpx import HttpxTransport
 
@@ -135,3 +138,20 @@ def test_request_and_response_reprs_hide_secrets() -> None:
     request = Request("POST", URL, {"Authorization": f"Bearer {SECRET}"}, {"password": SECRET})
     assert SECRET not in repr(request)
     assert repr(Response(200, {"Set-Cookie": SECRET}, SECRET.encode())) == "Response(200, 20 bytes)"
+
+
+async def test_https_to_a_plain_http_port_is_a_tls_failure_that_hints_at_the_scheme() -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    transport = HttpxTransport(timeout=5.0)
+    try:
+        with pytest.raises(TlsFailed) as failed:
+            await transport.send(Request("GET", f"https://127.0.0.1:{server.server_port}/x"))
+    finally:
+        await transport.aclose()
+        server.shutdown()
+        server.server_close()
+
+    assert "use http://" in str(failed.value) and failed.value.maybe_sent is False
+    assert not is_retryable(failed.value, None, idempotent=True)

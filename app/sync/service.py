@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -176,13 +177,13 @@ class SyncService:
             message = f"cannot reach the homeserver (MATRIX_HOMESERVER_URL={url}): {exc}"
             raise type(exc)(message, maybe_sent=exc.maybe_sent) from exc
         except MatrixError as exc:
-            # A Matrix server answers unknown paths with a JSON errcode; a bare 404 page means
-            # the URL points at something else.
-            if exc.errcode is not None or exc.status not in (404, 405):
+            # The paths used here exist on every homeserver: "unrecognized" (Synapse's
+            # M_UNRECOGNIZED) or a bare 404 page means the URL points at something else.
+            if exc.errcode not in (None, "M_UNRECOGNIZED") or exc.status not in (404, 405):
                 raise
             raise ConfigError(
                 f"MATRIX_HOMESERVER_URL={url} does not answer like a Matrix homeserver "
-                f"(HTTP {exc.status})"
+                f"(HTTP {exc.status}){_path_hint(self.config.homeserver_url)}"
             ) from exc
 
     async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
@@ -211,7 +212,9 @@ class SyncService:
             log.error("cannot list Letta agents: %s", report.letta_error)
             return None
         except SyncError as exc:
-            report.letta_error = describe(exc)
+            where = f"LETTA_API_URL={redact_url(self.config.letta_url)}"
+            prefix = f"cannot reach Letta ({where}): " if isinstance(exc, TransportError) else ""
+            report.letta_error = prefix + describe(exc)
             log.error("cannot list Letta agents: %s", report.letta_error)
             return None
         report.invalid_agents = list(listing.invalid)
@@ -283,6 +286,13 @@ class SyncService:
         for mapping in self.store.all():
             if mapping.mark_removed_from_letta(mapping.agent_id in removed):
                 self.store.save_mapping(mapping)
+
+
+def _path_hint(url: str) -> str:
+    path = urlsplit(url).path.rstrip("/")
+    if not path:
+        return ""
+    return f": leave the path {path!r} out, the library adds /_matrix/... itself"
 
 
 def _raise_if_misconfigured(exc: MalformedResponse | LettaError, url: str) -> None:

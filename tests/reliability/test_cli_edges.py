@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from served_fakes import Served, SyncProcess, sync_env, wait_for
+from served_fakes import Served, SyncProcess, free_port, sync_env, wait_for
 
 from app.state.store import MAPPINGS_FILE
 
@@ -191,3 +191,38 @@ def test_plan_with_an_empty_data_dir_on_an_existing_deployment_shows_the_blocked
     asked = {k for k, v in served.homeserver.requests_by_kind.items() if requests.get(k) != v}
     assert asked == {"versions", "register_available"}  # read-only, no token, no login
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_https_to_a_plain_http_homeserver_exits_2_hinting_at_the_scheme(tmp_path: Path) -> None:
+    served = Served()
+    with served.running() as (matrix_url, letta_url):
+        tls_url = matrix_url.replace("http://", "https://")
+        process = start(["sync"], sync_env(tls_url, letta_url, tmp_path / "data"), tmp_path)
+        _, err = process.communicate(timeout=WAIT)
+
+    assert process.returncode == 2
+    assert f"MATRIX_HOMESERVER_URL={tls_url}" in err.decode() and "use http://" in err.decode()
+
+
+def test_a_homeserver_url_with_an_extra_path_exits_2_naming_the_setting(tmp_path: Path) -> None:
+    served = Served()
+    with served.running() as (matrix_url, letta_url):
+        url = f"{matrix_url}/_matrix/client"
+        process = start(["sync"], sync_env(url, letta_url, tmp_path / "data"), tmp_path)
+        _, err = process.communicate(timeout=WAIT)
+
+    assert process.returncode == 2
+    assert f"MATRIX_HOMESERVER_URL={url}" in err.decode()
+    assert "leave the path '/_matrix/client' out" in err.decode()
+
+
+def test_an_unreachable_letta_is_reported_naming_the_setting(tmp_path: Path) -> None:
+    served = Served()
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with served.running() as (matrix_url, _letta_url):
+        env = sync_env(matrix_url, nowhere, tmp_path / "data")
+        process = start(["sync", "--json"], env, tmp_path)
+        out, err = process.communicate(timeout=WAIT)
+
+    assert process.returncode == 1, err
+    assert f"cannot reach Letta (LETTA_API_URL={nowhere})" in json.loads(out)["letta_error"]

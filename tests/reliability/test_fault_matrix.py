@@ -542,7 +542,9 @@ async def test_letta_down_while_matrix_is_up_is_reported_and_changes_nothing(
 
     assert not report.ok and report.failures == []
     assert report.letta_error is not None
-    assert report.letta_error.startswith("ConnectionFailed: GET http://localhost:8283/v1/agents")
+    assert report.letta_error.startswith(
+        "cannot reach Letta (LETTA_API_URL=http://localhost:8283): ConnectionFailed: GET"
+    )
     assert s.sleeps() == BACKOFFS[:2]
     assert report.removed_from_letta == []
     assert file_bytes(s.h.data_dir) == before
