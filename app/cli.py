@@ -1,8 +1,9 @@
 """Command line: `letta-matrix-sync sync|plan|status|demo` (also `python -m app`).
 
-Exit codes: 0 every agent in order, 1 some agent failed (see the report), 2 configuration or
-setup problem (the message names it), 3 another sync holds the data directory, 4 the sync could
-not save its state in MATRIX_DATA_DIR (a full disk, say; the files there stay whole).
+Exit codes: 0 every agent in order, 1 some agent failed (see the report) or the homeserver failed
+(HTTP 5xx) during setup: try again later, 2 configuration or setup problem (the message names
+the setting), 3 another sync holds the data directory, 4 the sync could not save its state in
+MATRIX_DATA_DIR (a full disk, say; the files there stay whole).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TextIO
@@ -22,7 +24,8 @@ import anyio
 from app.cli_output import Output
 from app.config import DEFAULT_DATA_DIR, SyncConfig
 from app.demo import run_demo
-from app.errors import StateWriteError, SyncError, SyncLocked
+from app.errors import MatrixServerError, StateWriteError, SyncError, SyncLocked
+from app.http import Pacing
 from app.state import MappingStore
 from app.state.files import OS_FILES, FileOps
 from app.sync.plan import make_plan
@@ -31,6 +34,8 @@ from app.transport import Transport
 from app.transport_httpx import HttpxTransport
 
 EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED, EXIT_NOT_SAVED = 0, 1, 2, 3, 4
+# The homeserver failed (HTTP 5xx) during setup: like a failed agent, retrying later helps.
+EXIT_SERVER_TROUBLE = EXIT_FAILURES
 
 
 ENVIRONMENT = """\
@@ -42,7 +47,8 @@ configuration (environment variables):
              LETTA_SPACE_NAME, SYNC_CONCURRENCY (8), HTTP_TIMEOUT (30), LOG_LEVEL (INFO)
 
 exit codes:
-  0 every agent in order   1 an agent failed, or Letta was unreachable
+  0 every agent in order   1 an agent failed, or Letta was unreachable, or the
+    homeserver failed (HTTP 5xx) during setup: nothing to fix, try again later
   2 configuration or setup problem (the message names the setting)
   3 another sync holds the data directory
   4 the state could not be saved in MATRIX_DATA_DIR (a full disk, say): the
@@ -110,8 +116,10 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
     files: FileOps = OS_FILES,
+    pacing: Pacing | None = None,
 ) -> int:
-    """Run the command line; `env`, `transport` and `files` are injectable for tests."""
+    """Run the command line; `env`, `transport`, `files` and `pacing` (the clock and sleep
+    behind retries) are injectable for tests."""
     out, err = out or sys.stdout, err or sys.stderr
     args = build_parser().parse_args(argv)
     try:
@@ -124,13 +132,16 @@ def main(
         _setup_logging(config.log_level)
         if args.command == "plan":
             return anyio.run(_plan, config, transport, args.json, out)
-        return anyio.run(_sync, config, transport, args.json, out, files)
+        return anyio.run(partial(_sync, config, transport, args.json, out, files, pacing))
     except SyncLocked as exc:
         print(f"error: {exc}", file=err)
         return EXIT_LOCKED
     except StateWriteError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_NOT_SAVED
+    except MatrixServerError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_SERVER_TROUBLE
     except SyncError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_SETUP
@@ -152,10 +163,15 @@ def _setup_logging(level: str) -> None:
 
 
 async def _sync(
-    config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO, files: FileOps
+    config: SyncConfig,
+    transport: Transport | None,
+    as_json: bool,
+    out: TextIO,
+    files: FileOps,
+    pacing: Pacing | None,
 ) -> int:
     output = Output(out, force_plain=as_json)
-    async with SyncService(config, transport, files=files) as service:
+    async with SyncService(config, transport, files=files, pacing=pacing) as service:
         with output.progress() as progress:
             report = await service.sync(progress)
     if as_json:

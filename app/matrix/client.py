@@ -101,6 +101,12 @@ class MatrixClient:
     def __repr__(self) -> str:
         return f"MatrixClient(user_id={self.user_id!r}, has_token={self.access_token is not None})"
 
+    async def pause_before_retry(self, attempt: int) -> None:
+        """Wait as the retry policy would before repeat `attempt` of a step made safe to
+        repeat by the caller (a createRoom that looks for its result first, say)."""
+        pacing = self.http.pacing
+        await pacing.sleep(self.http.policy.backoff(attempt, pacing.random()))
+
     async def _call(self, call: ApiCall) -> Any:
         token = self.access_token
         try:

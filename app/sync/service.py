@@ -15,6 +15,7 @@ from app.errors import (
     LettaError,
     MalformedResponse,
     MatrixError,
+    MatrixServerError,
     StateFileError,
     StateWriteError,
     SyncError,
@@ -174,6 +175,16 @@ class SyncService:
         except TransportError as exc:
             message = f"cannot reach the homeserver (MATRIX_HOMESERVER_URL={url}): {exc}"
             raise type(exc)(message, maybe_sent=exc.maybe_sent) from exc
+        except MatrixServerError as exc:
+            raise MatrixServerError(
+                exc.status,
+                exc.errcode,
+                exc.error,
+                body=exc.body,
+                message=f"the homeserver at MATRIX_HOMESERVER_URL={url} failed during setup "
+                f"with HTTP {exc.status} ({exc.error}): the server or a proxy in front of it is "
+                "in trouble, not the configuration; try again later",
+            ) from exc
         except MatrixError as exc:
             # A Matrix server answers unknown paths with a JSON errcode; a bare 404 page means
             # the URL points at something else.
