@@ -40,6 +40,14 @@ _ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
         False,
     ),
     ("matrix.login", "POST", _V3 + "/login", account.login, False),
+    ("matrix.server_keys", "GET", "/_matrix/key/v2/server", account.server_keys, False),
+    (
+        "synapse.admin_user",
+        "GET",
+        "/_synapse/admin/v2/users/(?P<user_id>[^/]+)",
+        account.admin_user,
+        True,
+    ),
     ("matrix.whoami", "GET", _V3 + "/account/whoami", account.whoami, True),
     (
         "matrix.displayname",
@@ -154,6 +162,23 @@ class FakeHomeserver(RoutedFake):
     def expire_token(self, token: str) -> None:
         """From now on ``token`` answers 401 M_UNKNOWN_TOKEN."""
         self._hs.expired.add(token)
+
+    def deactivate_user(self, user_id: str) -> None:
+        """What Synapse's admin API does: tokens gone, every room left, every login refused
+        (403 M_FORBIDDEN, as for a wrong password); the user id stays taken."""
+        for room_id in self._hs.joined_rooms_of(user_id):
+            self._hs.set_membership(self._hs.rooms[room_id], user_id, "leave", user_id)
+        self._hs.drop_all_tokens(user_id)
+        self._hs.users[user_id].deactivated = True
+
+    def make_server_admin(self, user_id: str) -> None:
+        """Let the user call the admin API (``/_synapse/admin``)."""
+        self._hs.users[user_id].server_admin = True
+
+    def change_password(self, user_id: str, password: str) -> None:
+        """A password reset by the server's admin, which logs the user out everywhere."""
+        self._hs.users[user_id].password = password
+        self._hs.drop_all_tokens(user_id)
 
     # -- test conveniences (no HTTP, not counted) ----------------------------------------
 
