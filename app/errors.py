@@ -17,6 +17,7 @@
             ├── MatrixUserInUse      M_USER_IN_USE
             ├── MatrixInvalidUsername M_INVALID_USERNAME
             ├── MatrixUnknownToken   M_UNKNOWN_TOKEN, M_MISSING_TOKEN
+            ├── MatrixUserDeactivated M_USER_DEACTIVATED, or a refused login found deactivated
             ├── MatrixRateLimited    M_LIMIT_EXCEEDED or HTTP 429
             └── MatrixServerError    any other HTTP 5xx: the server, or a proxy before it, failed
 
@@ -178,6 +179,17 @@ class MatrixInvalidUsername(MatrixError):
 
 class MatrixUnknownToken(MatrixError):
     errcodes = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN")
+
+
+class MatrixUserDeactivated(MatrixError):
+    """The account was deactivated: its tokens are gone and it can never log in again.
+
+    Synapse 1.163 answers a password login to such an account 403 M_FORBIDDEN, like a wrong
+    password (deactivation clears the hash); the library raises this class when it has found
+    out otherwise (Synapse's admin API) that a refused account is deactivated.
+    """
+
+    errcodes = ("M_USER_DEACTIVATED",)
 
 
 class MatrixRateLimited(MatrixError):

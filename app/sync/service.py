@@ -33,6 +33,7 @@ from app.sync.agent import AgentSync
 from app.sync.context import SyncContext
 from app.sync.naming import server_name_of
 from app.sync.progress import NoProgress, SyncProgress
+from app.sync.refusals import Settings
 from app.sync.report import SyncReport, describe
 from app.sync.space import ensure_space
 from app.transport import Transport
@@ -197,16 +198,21 @@ class SyncService:
 
     async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
         c = self.config
-        bot = await accounts.ensure_core_user(c.username, c.password, setting="MATRIX_PASSWORD")
-        admin = bot
-        if c.admin_user != c.username:
+        bot_settings = Settings("MATRIX_USERNAME", "MATRIX_PASSWORD")
+        if c.admin_user == c.username:
+            admin = bot = await accounts.ensure_core_user(
+                c.username, c.password, settings=bot_settings
+            )
+        else:
+            # The admin first: once in, it can tell (admin API) why another account is refused.
+            secret = "MATRIX_ADMIN_PASSWORD" if c.admin_password else "MATRIX_PASSWORD"
             admin = await accounts.ensure_core_user(
-                c.admin_user, c.admin_secret, setting="MATRIX_ADMIN_PASSWORD"
+                c.admin_user, c.admin_secret, settings=Settings("MATRIX_ADMIN_USERNAME", secret)
             )
+            bot = await accounts.ensure_core_user(c.username, c.password, settings=bot_settings)
         if c.mcp_username and c.mcp_password:
-            await accounts.ensure_core_user(
-                c.mcp_username, c.mcp_password, setting="MATRIX_MCP_PASSWORD"
-            )
+            mcp_settings = Settings("MATRIX_MCP_USERNAME", "MATRIX_MCP_PASSWORD")
+            await accounts.ensure_core_user(c.mcp_username, c.mcp_password, settings=mcp_settings)
         for client in (admin, bot):
             if client.user_id is None:
                 client.user_id = await client.whoami()

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from app.testing.letta import FakeLetta
+from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer, synapse_available, synapse_python
+
+from worlds import SynapseWorld
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +38,11 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]
     with server:
         logger.info("Synapse started in %.2fs", server.startup_seconds or 0.0)
         yield server
+
+
+@pytest.fixture
+def synapse_world(synapse: SynapseServer, tmp_path: Path) -> Iterator[SynapseWorld]:
+    """A fresh bot, admin and data directory on the shared Synapse, and a fake Letta on HTTP."""
+    letta = FakeLetta()
+    with LettaHTTPServer(letta.handle) as server:
+        yield SynapseWorld(synapse, letta, server.base_url, tmp_path / "data")
