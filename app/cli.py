@@ -9,33 +9,47 @@ MATRIX_DATA_DIR (a full disk, say; the files there stay whole).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from functools import partial
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 import anyio
 
-from app.cli_output import Output
+from app.cli_commands import (
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_NOT_SAVED,
+    EXIT_OK,
+    EXIT_SERVER_TROUBLE,
+    EXIT_SETUP,
+    run_plan,
+    run_sync,
+    show_status,
+)
+from app.cli_output import Output, ReaderSafeStream
 from app.config import DEFAULT_DATA_DIR, SyncConfig
 from app.demo import run_demo
 from app.errors import MatrixServerError, StateWriteError, SyncError, SyncLocked
 from app.http import Pacing
-from app.state import MappingStore
 from app.state.files import OS_FILES, FileOps
-from app.sync.plan import make_plan
-from app.sync.service import SyncService
 from app.transport import Transport
-from app.transport_httpx import HttpxTransport
 
-EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED, EXIT_NOT_SAVED = 0, 1, 2, 3, 4
-# The homeserver failed (HTTP 5xx) during setup: like a failed agent, retrying later helps.
-EXIT_SERVER_TROUBLE = EXIT_FAILURES
+__all__ = [
+    "EXIT_FAILURES",
+    "EXIT_INTERRUPTED",
+    "EXIT_LOCKED",
+    "EXIT_NOT_SAVED",
+    "EXIT_OK",
+    "EXIT_SERVER_TROUBLE",
+    "EXIT_SETUP",
+    "build_parser",
+    "main",
+]
 
 
 ENVIRONMENT = """\
@@ -53,6 +67,7 @@ exit codes:
   3 another sync holds the data directory
   4 the state could not be saved in MATRIX_DATA_DIR (a full disk, say): the
     files there stay whole; fix the cause and run the sync again
+  130 interrupted (Ctrl-C); what was done is saved, the next sync goes on from there
 """
 
 COMMANDS = {
@@ -87,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    commands = parser.add_subparsers(dest="command", metavar="command")
     for name, (summary, description) in COMMANDS.items():
         command = commands.add_parser(
             name,
@@ -119,20 +134,51 @@ def main(
     pacing: Pacing | None = None,
 ) -> int:
     """Run the command line; `env`, `transport`, `files` and `pacing` (the clock and sleep
-    behind retries) are injectable for tests."""
-    out, err = out or sys.stdout, err or sys.stderr
-    args = build_parser().parse_args(argv)
+    behind retries) are injectable for tests.
+
+    Output read by a pipe that closes early (`| head`) is cut there, quietly: the exit code
+    stays the command's own outcome.
+    """
+    err = err or sys.stderr
+    safe_out = ReaderSafeStream(out or sys.stdout)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        if args.command == "status":
-            return _status(_data_dir(env), args.json, out)
-        if args.command == "demo":
+        if args.command is None:
+            parser.print_help(cast(TextIO, safe_out))
+            code = EXIT_OK
+        else:
+            out_stream = cast(TextIO, safe_out)
+            code = _run(args.command, args, env, transport, out_stream, err, files, pacing)
+    except KeyboardInterrupt:
+        print("interrupted: what was done is saved; the next sync goes on from there", file=err)
+        code = EXIT_INTERRUPTED
+    if safe_out.reader_gone and out is None:
+        _discard_stdout()
+    return code
+
+
+def _run(
+    command: str,
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None,
+    transport: Transport | None,
+    out: TextIO,
+    err: TextIO,
+    files: FileOps,
+    pacing: Pacing | None,
+) -> int:
+    try:
+        if command == "status":
+            return show_status(_data_dir(env), args.json, out)
+        if command == "demo":
             _setup_logging("WARNING")
             return anyio.run(run_demo, Output(out))
         config = SyncConfig.from_env(env)
         _setup_logging(config.log_level)
-        if args.command == "plan":
-            return anyio.run(_plan, config, transport, args.json, out)
-        return anyio.run(partial(_sync, config, transport, args.json, out, files, pacing))
+        if command == "plan":
+            return anyio.run(run_plan, config, transport, args.json, out)
+        return anyio.run(run_sync, config, transport, args.json, out, files, pacing)
     except SyncLocked as exc:
         print(f"error: {exc}", file=err)
         return EXIT_LOCKED
@@ -145,6 +191,16 @@ def main(
     except SyncError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_SETUP
+
+
+def _discard_stdout() -> None:
+    """The reader of stdout is gone: send what Python still flushes at exit to /dev/null
+    instead of a "BrokenPipeError" message and exit code 120."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _data_dir(env: Mapping[str, str] | None) -> Path:
@@ -160,87 +216,6 @@ def _setup_logging(level: str) -> None:
     )
     # httpx logs every request URL at INFO; keep the noise (and any query string) out.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-async def _sync(
-    config: SyncConfig,
-    transport: Transport | None,
-    as_json: bool,
-    out: TextIO,
-    files: FileOps,
-    pacing: Pacing | None,
-) -> int:
-    output = Output(out, force_plain=as_json)
-    async with SyncService(config, transport, files=files, pacing=pacing) as service:
-        with output.progress() as progress:
-            report = await service.sync(progress)
-    if as_json:
-        _dump(report.to_json(), out)
-    else:
-        output.report(report)
-    return EXIT_OK if report.ok else EXIT_FAILURES
-
-
-async def _plan(config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO) -> int:
-    own = transport is None
-    transport = transport or HttpxTransport(timeout=config.http_timeout)
-    try:
-        plan = await make_plan(config, transport)
-    finally:
-        if own:
-            await transport.aclose()
-    code = EXIT_FAILURES if plan.letta_error else EXIT_OK
-    if as_json:
-        _dump(plan.to_json(), out)
-        return code
-    output = Output(out)
-    output.line(f"space: {plan.space}")
-    if not plan.matrix_checked:
-        output.line("Matrix not checked: no stored admin token (run a sync first)")
-    if plan.letta_error:
-        output.line(f"Letta error: {plan.letta_error}")
-    rows = [
-        (a.action, a.agent_id, a.agent_name, a.detail) for a in plan.actions if a.action != "ok"
-    ]
-    if rows:
-        output.table("Planned changes", ["action", "agent id", "name", "detail"], rows)
-    elif not plan.letta_error:
-        output.line("nothing to do")
-    output.line(f"{plan.count('ok')} agents already in order")
-    return code
-
-
-def _dump(data: object, out: TextIO) -> None:
-    json.dump(data, out, indent=2)
-    out.write("\n")
-
-
-def _status(data_dir: Path, as_json: bool, out: TextIO) -> int:
-    store = MappingStore.read(data_dir)
-    rows = [
-        {
-            "agent_id": m.agent_id,
-            "agent_name": m.agent_name,
-            "matrix_user_id": m.matrix_user_id,
-            "room_id": m.room_id,
-            "in_order": m.in_order,
-            "invitation_status": m.invitation_status,
-        }
-        for m in store.all()
-    ]
-    if as_json:
-        _dump({"space": store.space.space_id, "agents": rows}, out)
-        return EXIT_OK
-    out.write(f"data directory: {data_dir.resolve()}\n")
-    if not rows and store.space.space_id is None:
-        out.write("no state found here: no sync has run with this MATRIX_DATA_DIR\n")
-        return EXIT_OK
-    out.write(f"space: {store.space.space_id or '-'} ({store.space.name})\n")
-    out.write("(ok = user, room and joins in order; !! = to repair on the next sync)\n")
-    for row in rows:
-        flag = "ok " if row["in_order"] else "!! "
-        out.write(f"{flag}{row['agent_id']}  {row['agent_name']}  {row['room_id'] or '-'}\n")
-    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

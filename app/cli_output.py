@@ -6,6 +6,7 @@ a terminal, everything degrades to plain text that logs and pipes read well.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TextIO
@@ -19,6 +20,40 @@ try:
     from rich.table import Table
 except ImportError:  # pragma: no cover - exercised only without the optional extra
     Console = None  # type: ignore[assignment,misc]
+
+
+class ReaderSafeStream(io.TextIOBase):
+    """Writes through to `stream` until its reader goes away (`| head`), then drops output.
+
+    Each write is flushed, so a closed pipe shows up here and not at interpreter exit.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except BrokenPipeError:
+                self.reader_gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.reader_gone = True
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def writable(self) -> bool:
+        return True
 
 
 class Output:

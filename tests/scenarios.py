@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from lossy_transport import LosingReplies
+
+from app.sync.history import SHORTENED_MARKER
+from app.testing.letta import FakeLetta
+
 from worlds import World, mappings, space_file
 
 
@@ -99,10 +104,56 @@ async def room_left_by_the_agent_and_the_admin_is_replaced(world: World) -> None
     assert new_room != old_room
 
 
+def add_conversation(letta: FakeLetta, agent_id: str, label: str) -> list[str]:
+    texts = [f"{label}: a question", f"{label}: an answer", f"{label}: another question"]
+    for n, text in enumerate(texts):
+        letta.add_message(agent_id, "user_message" if n % 2 == 0 else "assistant_message", text)
+    return texts
+
+
+async def room_found_after_a_lost_create_reply_gets_its_history_once(world: World) -> None:
+    await world.sync()  # the space first: its createRoom is not the one to lose
+    agent_id = world.letta.add_agent("Recovered")
+    texts = add_conversation(world.letta, agent_id, "Recovered")
+
+    lost = await world.sync(wrap=lambda t: LosingReplies(t, "POST", "/createRoom"))
+    found = await world.sync()
+    again = await world.sync()
+
+    assert [(f.agent_id, f.step) for f in lost.failures] == [(agent_id, "room")]
+    assert found.ok and again.ok, (found.failures, again.failures)
+    assert not found.rooms_created and not again.history_imported
+    room_id = mappings(world)[agent_id]["room_id"]
+    assert world.imported_history(room_id) == texts
+
+
+async def an_oversized_message_is_shortened_to_fit_one_event(world: World) -> None:
+    agent_id = world.letta.add_agent("Verbose")
+    words, smiles = "word " * 14_000, "🙂" * 20_000  # 70,000 characters; 80,000 bytes
+    world.letta.add_message(agent_id, "user_message", "a short question")
+    world.letta.add_message(agent_id, "assistant_message", words)
+    world.letta.add_message(agent_id, "assistant_message", smiles)
+
+    report = await world.sync()
+    again = await world.sync()
+
+    assert report.ok and again.ok, (report.failures, again.failures)
+    assert report.history_imported == {agent_id: 3} and not again.history_imported
+    short, cut_words, cut_smiles = world.imported_history(mappings(world)[agent_id]["room_id"])
+    assert short == "a short question"
+    for cut, full in ((cut_words, words), (cut_smiles, smiles)):
+        kept = cut.removesuffix(SHORTENED_MARKER)
+        assert cut.endswith(SHORTENED_MARKER) and full.startswith(kept)
+        # The longest prefix that fits, give or take the envelope the homeserver adds.
+        assert 63_000 < len(cut.encode("utf-8")) < 65_536
+
+
 SCENARIOS = [
     full_sync_from_empty_state,
     second_sync_creates_nothing,
     rename_follows_on_next_sync,
     room_the_agent_left_is_replaced,
     room_left_by_the_agent_and_the_admin_is_replaced,
+    room_found_after_a_lost_create_reply_gets_its_history_once,
+    an_oversized_message_is_shortened_to_fit_one_event,
 ]

@@ -101,7 +101,7 @@ def test_status_lists_mappings_and_flags_agents_not_in_order(harness: SyncHarnes
     in_order = {row["agent_id"]: row["in_order"] for row in status["agents"]}
     assert in_order == {good: True, bad: False}
     text = run(harness, ["status"])[1]
-    assert f"!! {bad}" in text and f"ok {good}" in text
+    assert f"!!  {bad}" in text and f"ok  {good}" in text
 
 
 def test_a_url_that_is_not_a_homeserver_names_the_setting(harness: SyncHarness) -> None:

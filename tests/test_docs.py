@@ -1,22 +1,30 @@
 """Every Python sample in README.md and migration_notes.md runs, so the docs cannot rot.
 
-Each fenced ```python block is executed; every coroutine function it defines is then called
-with arguments chosen by parameter name from a fresh in-process world (`sync_harness`,
-`config`, `transport`). A returned `SyncReport` must be ok. A sample whose parameters cannot
-be supplied fails the test, which keeps samples runnable.
+Test samples (blocks that define ``test_*`` functions) run as pasted into a bridge's test file:
+each becomes one file of a fresh project with no conftest, no ini file and no
+``pytest_plugins`` line, and pytest runs there in a subprocess of this interpreter, so the
+fixtures come from the installed package's plugin alone. Every test must pass on asyncio and on
+trio (the samples' own ``pytestmark`` asks for both). The other samples show library call
+sites: they are executed and each coroutine function they define is called with arguments
+chosen by parameter name (``config``, ``transport``) from a fresh in-process world.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bridge_project import run_pytest
 
 from app import SyncReport
 from app.testing.harness import SyncHarness
+from app.testing.plugin import BACKENDS
+from app.testing.synapse import synapse_available
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ["README.md", "migration_notes.md"]
@@ -26,20 +34,70 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 def samples() -> list[tuple[str, int, str]]:
     found = []
     for doc in DOCS:
-        text = (ROOT / doc).read_text()
+        text = (ROOT / doc).read_text(encoding="utf-8")
         for match in BLOCK.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
             found.append((doc, line, match.group(1)))
     return found
 
 
-def test_the_docs_have_samples() -> None:
-    assert {doc for doc, _, _ in samples()} == set(DOCS)
+def sample_tests(code: str) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    return [
+        node
+        for node in ast.parse(code).body
+        if isinstance(node, functions) and node.name.startswith("test_")
+    ]
+
+
+TEST_SAMPLES = [sample for sample in samples() if sample_tests(sample[2])]
+CALL_SITE_SAMPLES = [sample for sample in samples() if not sample_tests(sample[2])]
+
+
+def file_name(doc: str, line: int) -> str:
+    return f"test_{Path(doc).stem.lower()}_line{line}.py"
+
+
+def expected_outcomes() -> dict[str, str]:
+    """Test id -> outcome: every async test on each backend, ``PASSED`` (``SKIPPED`` for one
+    that needs Synapse where it is not installed and not required)."""
+    no_synapse = not synapse_available() and os.environ.get("REQUIRE_SYNAPSE") != "1"
+    expected = {}
+    for doc, line, code in TEST_SAMPLES:
+        for function in sample_tests(code):
+            needs_synapse = "synapse" in [arg.arg for arg in function.args.args]
+            outcome = "SKIPPED" if needs_synapse and no_synapse else "PASSED"
+            ids = (
+                [f"[{b}]" for b in BACKENDS] if isinstance(function, ast.AsyncFunctionDef) else [""]
+            )
+            for suffix in ids:
+                expected[f"{file_name(doc, line)}::{function.name}{suffix}"] = outcome
+    return expected
+
+
+def test_the_docs_have_samples_of_both_kinds() -> None:
+    assert {doc for doc, _, _ in TEST_SAMPLES} == set(DOCS)
+    assert {doc for doc, _, _ in CALL_SITE_SAMPLES} == set(DOCS)
+
+
+def test_every_test_sample_declares_its_pytestmark() -> None:
+    unmarked = [f"{doc}:{line}" for doc, line, code in TEST_SAMPLES if "pytestmark" not in code]
+    assert not unmarked
+
+
+def test_test_samples_pass_as_pasted_into_a_fresh_bridge_project(tmp_path: Path) -> None:
+    files = {file_name(doc, line): code for doc, line, code in TEST_SAMPLES}
+
+    run = run_pytest(tmp_path / "bridge", files)
+
+    assert not (tmp_path / "bridge" / "conftest.py").exists()
+    assert run.outcomes == expected_outcomes(), run.output
+    assert run.returncode == 0, run.output
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("doc", "line", "code"), samples(), ids=lambda v: str(v)[:40])
-async def test_sample_runs(doc: str, line: int, code: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("doc", "line", "code"), CALL_SITE_SAMPLES, ids=lambda v: str(v)[:40])
+async def test_call_site_sample_runs(doc: str, line: int, code: str, tmp_path: Path) -> None:
     origin = f"{doc}:{line}"
     namespace: dict[str, Any] = {"__name__": f"docs_{doc}_{line}"}
     exec(compile(code, origin, "exec"), namespace)  # noqa: S102 - our own documentation
@@ -51,11 +109,7 @@ async def test_sample_runs(doc: str, line: int, code: str, tmp_path: Path) -> No
     assert functions, f"{origin} defines no async function to run"
     for index, function in enumerate(functions):
         harness = SyncHarness(tmp_path / f"world{index}")
-        supplies = {
-            "sync_harness": harness,
-            "config": harness.config(),
-            "transport": harness.transport(),
-        }
+        supplies = {"config": harness.config(), "transport": harness.transport()}
         parameters = inspect.signature(function).parameters
         missing = [name for name in parameters if name not in supplies]
         assert not missing, f"{origin}: cannot supply {missing} to {function.__name__}"

@@ -115,7 +115,7 @@ def test_token_is_required_when_configured() -> None:
     assert get(letta, "/v1/agents", token="s3cret").status == 200
     letta.expire_token("s3cret")
     assert get(letta, "/v1/agents", token="s3cret").status == 401
-    assert letta.requests_by_kind["letta.list_agents"] == 4
+    assert letta.requests_by_kind["list_agents"] == 4
 
 
 def test_fail_next_and_unknown_paths() -> None:
@@ -124,7 +124,7 @@ def test_fail_next_and_unknown_paths() -> None:
     busy = get(letta, "/v1/agents")
     assert (busy.status, busy.headers) == (503, {"Retry-After": "2"})
     assert get(letta, "/v1/agents").status == 200
-    assert letta.requests_by_kind["letta.list_agents"] == 2
+    assert letta.requests_by_kind["list_agents"] == 2
     assert get(letta, "/v2/nothing").json == {"detail": "Not Found"}
 
 
@@ -162,6 +162,6 @@ async def test_round_trip_through_respx(letta: FakeLetta, router: respx.MockRout
             await client.get("http://127.0.0.1:9999/api/v1/agents")
     assert listed.json() == {"data": [one.json()], "has_more": False}
     assert [m["content"] for m in messages.json()] == ["hi"]
-    assert router["letta.list_agents"].call_count == 1
-    assert router["letta.get_agent"].call_count == 1
-    assert router["letta.list_messages"].call_count == 1
+    assert router["list_agents"].call_count == 1
+    assert router["get_agent"].call_count == 1
+    assert router["list_messages"].call_count == 1

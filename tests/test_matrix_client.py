@@ -906,3 +906,52 @@ async def test_rate_limit_waits_the_servers_retry_after_once(
     assert clock.now - started == 2.0
     assert await client.whoami() == BOT  # the pause is over: no further wait
     assert clock.now - started == 2.0 and route.call_count == 3
+
+
+# --- room messages ------------------------------------------------------------------------
+
+MESSAGES = "/_matrix/client/v3/rooms/!room:localhost/messages"
+
+
+def message(body: str, sender: str = "@agent:localhost") -> dict[str, object]:
+    return {"type": "m.room.message", "sender": sender, "content": {"body": body}}
+
+
+async def test_recent_events_page_backwards_until_the_start_of_the_room(
+    router: respx.MockRouter, bot: MatrixClient
+) -> None:
+    route = router.get(path=MESSAGES).mock(
+        side_effect=[
+            httpx.Response(200, json={"chunk": [message("3"), message("2")], "end": "t1"}),
+            httpx.Response(200, json={"chunk": [message("1"), {"junk": True}], "start": "t1"}),
+        ]
+    )
+
+    bodies = [e.content["body"] async for e in bot.recent_events("!room:localhost", page_size=2)]
+
+    assert bodies == ["3", "2", "1"]
+    assert [call.request.url.params.get("from") for call in route.calls] == [None, "t1"]
+    assert all(call.request.url.params["dir"] == "b" for call in route.calls)
+    assert route.calls.last.request.url.raw_path.startswith(
+        b"/_matrix/client/v3/rooms/%21room%3Alocalhost/messages?"
+    )
+
+
+async def test_recent_events_stop_at_a_page_limit_and_on_a_repeated_token(
+    router: respx.MockRouter, bot: MatrixClient
+) -> None:
+    route = router.get(path=MESSAGES).mock(
+        return_value=httpx.Response(200, json={"chunk": [message("again")], "end": "same"})
+    )
+
+    seen = [e async for e in bot.recent_events("!room:localhost", max_pages=5)]
+
+    assert len(seen) == 2 and route.call_count == 2  # "same" came back: no endless loop
+
+
+async def test_recent_events_without_a_chunk_are_malformed(
+    router: respx.MockRouter, bot: MatrixClient
+) -> None:
+    router.get(path=MESSAGES).mock(return_value=httpx.Response(200, json={"end": "t"}))
+    with pytest.raises(MalformedResponse):
+        [e async for e in bot.recent_events("!room:localhost")]

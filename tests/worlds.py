@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,11 +18,15 @@ from urllib.parse import quote
 from app import SyncConfig, SyncReport, SyncService, Transport
 from app.cli import main
 from app.http import Pacing
+from app.sync.history import HISTORICAL_KEY
 from app.testing.harness import SyncHarness
 from app.testing.letta import FakeLetta
 from app.testing.synapse import SynapseError, SynapseServer
+from app.transport_httpx import HttpxTransport
 
 from helpers import cli_env
+
+Wrap = Callable[[Transport], Transport]
 
 
 class World(Protocol):
@@ -31,7 +36,13 @@ class World(Protocol):
     bot_id: str
     server_name: str
 
-    async def sync(self, **overrides: Any) -> SyncReport: ...
+    async def sync(self, *, wrap: Wrap | None = None, **overrides: Any) -> SyncReport:
+        """One sync; `wrap` puts a faulty transport around the real one."""
+        ...
+
+    def imported_history(self, room_id: str) -> list[str]:
+        """Bodies of the history-import messages in the room, oldest first."""
+        ...
 
     def joined(self, room_id: str) -> set[str]: ...
 
@@ -84,8 +95,18 @@ class FakeWorld:
         self.bot_id = harness.bot_id
         self.server_name = harness.homeserver.server_name
 
-    async def sync(self, **overrides: Any) -> SyncReport:
-        return await self.harness.sync(**overrides)
+    async def sync(self, *, wrap: Wrap | None = None, **overrides: Any) -> SyncReport:
+        if wrap is None:
+            return await self.harness.sync(**overrides)
+        h = self.harness
+        transport = wrap(h.transport())
+        config = h.config(**overrides)
+        async with SyncService(config, transport, pacing=h.clock.pacing(), durable=False) as s:
+            return await s.sync()
+
+    def imported_history(self, room_id: str) -> list[str]:
+        timeline = self.harness.homeserver.room(room_id).timeline
+        return [str(e.content["body"]) for e in timeline if e.content.get(HISTORICAL_KEY)]
 
     def joined(self, room_id: str) -> set[str]:
         members = self.harness.homeserver.members(room_id)
@@ -144,9 +165,22 @@ class SynapseWorld:
             data_dir=data_dir,
         )
 
-    async def sync(self, **overrides: Any) -> SyncReport:
-        async with SyncService(replace(self.config, **overrides)) as service:
-            return await service.sync()
+    async def sync(self, *, wrap: Wrap | None = None, **overrides: Any) -> SyncReport:
+        transport = HttpxTransport()
+        try:
+            wrapped = transport if wrap is None else wrap(transport)
+            async with SyncService(replace(self.config, **overrides), wrapped) as service:
+                return await service.sync()
+        finally:
+            await transport.aclose()
+
+    def imported_history(self, room_id: str) -> list[str]:
+        events = self.synapse.room_messages(room_id, self._inspector)
+        return [
+            str(e["content"]["body"])
+            for e in events
+            if e.get("type") == "m.room.message" and e.get("content", {}).get(HISTORICAL_KEY)
+        ]
 
     def joined(self, room_id: str) -> set[str]:
         return set(self.synapse.room_members(room_id, self._inspector))

@@ -137,6 +137,14 @@ def send_event(room_id: str, event_type: str, txn_id: str, content: dict[str, An
     return ApiCall("PUT", path(V3, "rooms", room_id, "send", event_type, txn_id), content)
 
 
+def room_messages(room_id: str, *, limit: int, from_token: str | None = None) -> ApiCall:
+    """Room events, newest first (`dir=b`); `from_token` continues where a page ended."""
+    query = {"dir": "b", "limit": str(limit)}
+    if from_token is not None:
+        query["from"] = from_token
+    return ApiCall("GET", path(V3, "rooms", room_id, "messages"), query=query)
+
+
 def space_hierarchy(
     space_id: str, *, limit: int | None = None, from_token: str | None = None, max_depth: int = 1
 ) -> ApiCall:

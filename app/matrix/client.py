@@ -23,7 +23,15 @@ from app.errors import (
 )
 from app.http import ApiCall, JsonApi, Pacing, retry_after_seconds
 from app.matrix import api
-from app.matrix.types import HierarchyPage, HierarchyRoom, LoginResult, StateEvent, require_str
+from app.matrix.types import (
+    HierarchyPage,
+    HierarchyRoom,
+    LoginResult,
+    MessagesPage,
+    RoomEvent,
+    StateEvent,
+    require_str,
+)
 from app.retry import RetryPolicy
 from app.transport import Response, Transport
 
@@ -284,6 +292,20 @@ class MatrixClient:
         txn = txn_id or secrets.token_urlsafe(16)
         data = await self._call(api.send_event(room_id, event_type, txn, content))
         return require_str(data, "event_id", "send")
+
+    async def recent_events(
+        self, room_id: str, *, page_size: int = 100, max_pages: int = 10
+    ) -> AsyncIterator[RoomEvent]:
+        """The room's events, newest first, back to its start or `max_pages` pages."""
+        token: str | None = None
+        for _ in range(max_pages):
+            call = api.room_messages(room_id, limit=page_size, from_token=token)
+            page = MessagesPage.parse(await self._call(call))
+            for event in page.events:
+                yield event
+            if page.end is None or page.end == token or not page.events:
+                return
+            token = page.end
 
     async def hierarchy_page(
         self, space_id: str, *, limit: int | None = None, from_token: str | None = None

@@ -22,6 +22,12 @@ def require_list(data: Any, key: str, where: str) -> list[Any]:
     return value
 
 
+def page_token(data: Any, key: str) -> str | None:
+    """A pagination token; None (no more pages) when absent, empty or not a string."""
+    token = data.get(key) if isinstance(data, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
 @dataclass(frozen=True)
 class LoginResult:
     user_id: str
@@ -62,6 +68,36 @@ class StateEvent:
 
 
 @dataclass(frozen=True)
+class RoomEvent:
+    """One event of a room's timeline, as `/messages` lists it."""
+
+    type: str
+    sender: str
+    content: dict[str, Any]
+
+    @classmethod
+    def parse(cls, data: Any) -> RoomEvent | None:
+        if not isinstance(data, dict):
+            return None
+        event_type, sender, content = data.get("type"), data.get("sender"), data.get("content")
+        if not isinstance(event_type, str) or not isinstance(sender, str):
+            return None
+        return cls(event_type, sender, content if isinstance(content, dict) else {})
+
+
+@dataclass(frozen=True)
+class MessagesPage:
+    events: tuple[RoomEvent, ...]
+    # None when the server has nothing older: the start of the room was reached.
+    end: str | None
+
+    @classmethod
+    def parse(cls, data: Any) -> MessagesPage:
+        parsed = [RoomEvent.parse(event) for event in require_list(data, "chunk", "messages")]
+        return cls(tuple(e for e in parsed if e is not None), page_token(data, "end"))
+
+
+@dataclass(frozen=True)
 class HierarchyRoom:
     room_id: str
     name: str | None
@@ -93,8 +129,4 @@ class HierarchyPage:
     @classmethod
     def parse(cls, data: Any) -> HierarchyPage:
         parsed = [HierarchyRoom.parse(room) for room in require_list(data, "rooms", "hierarchy")]
-        token = data.get("next_batch")
-        return cls(
-            tuple(room for room in parsed if room is not None),
-            token if isinstance(token, str) and token else None,
-        )
+        return cls(tuple(r for r in parsed if r is not None), page_token(data, "next_batch"))

@@ -63,8 +63,18 @@ def write_all(files: FileOps, fd: int, data: bytes) -> None:
 
 
 def ensure_private_dir(directory: Path) -> None:
+    """Create the data directory itself, never its parents: a typo in the path should stop
+    the sync, not start a new empty state somewhere unexpected."""
+    if directory.is_dir():
+        return
+    parent = directory.absolute().parent
+    if not parent.is_dir():
+        raise StateFileError(
+            f"the data directory {directory} cannot be created: {parent} does not exist "
+            "(check MATRIX_DATA_DIR; missing parent directories are not created)"
+        )
     try:
-        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        directory.mkdir(mode=DIR_MODE, exist_ok=True)
     except OSError as exc:
         raise StateFileError(f"cannot create data directory {directory}: {exc.strerror}") from exc
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 InvitationStatus = Literal["invited", "joined", "failed"]
+# Extra mapping field: the last sync did not find this agent in Letta (user and room kept).
+REMOVED_FROM_LETTA = "removed_from_letta"
 
 _MAPPING_FIELDS = (
     "agent_id",
@@ -65,6 +67,20 @@ class AgentMapping:
             "invitation_status": dict(self.invitation_status),
         }
         return {**self.extra, **known}
+
+    @property
+    def removed_from_letta(self) -> bool:
+        return self.extra.get(REMOVED_FROM_LETTA) is True
+
+    def mark_removed_from_letta(self, removed: bool) -> bool:
+        """Record whether Letta still lists the agent; True when that changed."""
+        if removed == self.removed_from_letta:
+            return False
+        if removed:
+            self.extra[REMOVED_FROM_LETTA] = True
+        else:
+            self.extra.pop(REMOVED_FROM_LETTA, None)
+        return True
 
     @property
     def in_order(self) -> bool:

@@ -14,7 +14,7 @@ from app.matrix import MatrixClient
 from app.state import AgentMapping
 from app.sync import rooms, space
 from app.sync.context import SyncContext
-from app.sync.history import import_history
+from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
 from app.sync.naming import agent_localpart, localpart_of, new_password, room_name
 
@@ -38,6 +38,8 @@ class AgentSync:
         self.mapping = ctx.store.get(agent.id) or self._new_mapping()
         self._client: MatrixClient | None = None
         self._user_is_new = False
+        # A room created by this very sync is empty: its import needs no look at the room.
+        self._room_is_new = False
 
     def _new_mapping(self) -> AgentMapping:
         localpart = agent_localpart(self.agent.id)
@@ -130,13 +132,13 @@ class AgentSync:
         if not self._user_is_new:
             found = await rooms.find_tagged_room(await self.client(), self.agent.id, dead)
             if found:
-                self._record_room(found)
+                # A room whose creation was never recorded (a crash, a lost reply) never got
+                # its history either: import it now, skipping whatever the room already has.
+                self._record_room(found, history_pending=True)
                 return False
         room_id = await self._create_room()
-        # Recorded with the room, so a failed import is retried by the next sync.
-        if self.ctx.config.history_import_limit > 0:
-            self.mapping.extra[HISTORY_PENDING] = True
-        self._record_room(room_id)
+        self._room_is_new = True
+        self._record_room(room_id, history_pending=True)
         self.ctx.report.rooms_created.append(self.agent.id)
         return True
 
@@ -163,8 +165,11 @@ class AgentSync:
         self.save()
         self.ctx.report.repaired.append(self.agent.id)
 
-    def _record_room(self, room_id: str) -> None:
+    def _record_room(self, room_id: str, *, history_pending: bool = False) -> None:
         self.mapping.room_id, self.mapping.room_created = room_id, True
+        # Recorded with the room, so a failed import is retried by the next sync.
+        if history_pending and self.ctx.config.history_import_limit > 0:
+            self.mapping.extra[HISTORY_PENDING] = True
         for user in self.ctx.invitees(self.mapping.matrix_user_id):
             self.mapping.invitation_status.setdefault(user, "invited")
         self.save()
@@ -236,23 +241,24 @@ class AgentSync:
     async def import_history(self) -> None:
         limit = self.ctx.config.history_import_limit
         room_id = self.mapping.room_id or ""
+        client = await self.client()
         done = self.mapping.extra.setdefault(HISTORY_DONE, [])
+        already = set(done)
+        if not self._room_is_new:
+            # Resuming: a post may have landed without being recorded (a kill, a lost reply).
+            already |= await posted_keys(client, room_id)
 
         def record(key: str) -> None:
             done.append(key)
             self.save()
 
-        count = await import_history(
-            self.ctx.letta,
-            await self.client(),
-            self.agent.id,
-            room_id,
-            limit,
-            done=set(done),
-            on_sent=record,
+        result = await import_history(
+            self.ctx.letta, client, self.agent.id, room_id, limit, done=already, on_sent=record
         )
         self.mapping.extra.pop(HISTORY_PENDING, None)
         self.mapping.extra.pop(HISTORY_DONE, None)
         self.save()
-        if count:
-            self.ctx.report.history_imported[self.agent.id] = count
+        if result.posted:
+            self.ctx.report.history_imported[self.agent.id] = result.posted
+        if result.skipped:
+            self.ctx.report.history_skipped[self.agent.id] = result.skipped

@@ -271,6 +271,7 @@ class SyncService:
     ) -> None:
         ctx.report.agents_seen = len(listing.agents)
         ctx.report.removed_from_letta = listing.missing(self.store.mappings)
+        self._mark_removed(set(ctx.report.removed_from_letta))
         limiter = anyio.CapacityLimiter(self.config.sync_concurrency)
         not_saved: list[StateFileError] = []
 
@@ -289,6 +290,12 @@ class SyncService:
                 group.start_soon(one, agent)
         if not_saved:
             raise not_saved[0]
+
+    def _mark_removed(self, removed: set[str]) -> None:
+        """Flag mappings whose agent Letta no longer lists (and unflag returning ones)."""
+        for mapping in self.store.all():
+            if mapping.mark_removed_from_letta(mapping.agent_id in removed):
+                self.store.save_mapping(mapping)
 
 
 def _raise_if_misconfigured(exc: MalformedResponse | LettaError, url: str) -> None:

@@ -2,7 +2,8 @@
 
 The fakes implement ``handle(FakeRequest) -> FakeResponse`` without touching httpx, so the
 same state machine can be served through respx (in-process) or a real local HTTP server.
-Only :func:`respx_side_effect` and the two converters below know about httpx.
+Only :func:`respx_side_effect`, :func:`override_answer` and the two converters below know
+about httpx.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from typing import Any
 import httpx
 
 FakeHandler = Callable[["FakeRequest"], "FakeResponse"]
+# What a test puts in place of one endpoint of a fake: a response given to every request, an
+# exception raised for every request (e.g. ``httpx.ConnectError("down")``), or a function of
+# the request that returns a response, or ``None`` to let the fake answer this one.
+Override = httpx.Response | BaseException | Callable[[httpx.Request], "httpx.Response | None"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +94,15 @@ def respx_side_effect(handler: FakeHandler) -> Callable[..., httpx.Response]:
         return httpx_response_from_fake(handler(fake_request_from_httpx(request)))
 
     return side_effect
+
+
+def override_answer(override: Override, request: httpx.Request) -> httpx.Response | None:
+    """The test's answer to ``request``: a fresh copy of a canned response, a raised
+    exception, or what the test's function returns (``None``: the fake answers)."""
+    if isinstance(override, httpx.Response):
+        return httpx.Response(
+            override.status_code, headers=override.headers, content=override.content
+        )
+    if isinstance(override, BaseException):
+        raise override
+    return override(request)

@@ -9,9 +9,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from app.testing.fake_http import FakeRequest, FakeResponse, respx_side_effect
+from app.testing.fake_http import (
+    FakeRequest,
+    FakeResponse,
+    Override,
+    override_answer,
+    respx_side_effect,
+)
 
 if TYPE_CHECKING:  # respx is a test dependency; the in-process demo runs without it
+    import httpx
     import respx
 
 RouteHandler = Callable[[FakeRequest, dict[str, str]], FakeResponse]
@@ -21,7 +28,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One endpoint: a kind (the respx route name), a method and a path regex.
+    """One endpoint: a kind, a method and a path regex.
+
+    The kind names the endpoint everywhere: in ``kinds``, ``requests_by_kind``,
+    ``fail_next``, ``override`` and as the name of its respx route.
 
     ``pattern`` is relative to the fake's base path and must match the whole decoded path;
     its named groups are handed to ``handler`` (groups that did not take part are dropped).
@@ -51,11 +61,12 @@ class RoutedFake:
         self._endpoints = tuple(endpoints)
         self._compiled = tuple(re.compile(ep.pattern) for ep in self._endpoints)
         self._faults: dict[str, deque[FakeResponse | None]] = {}
+        self._overrides: dict[str, Override] = {}
         self.requests_by_kind: Counter[str] = Counter()
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        """All endpoint kinds, which are also the respx route names."""
+        """All endpoint kinds (``"createRoom"``, ``"send"``, ...), also the respx route names."""
         return tuple(ep.kind for ep in self._endpoints)
 
     def fail_next(
@@ -72,8 +83,7 @@ class RoutedFake:
 
         The request is still counted in ``requests_by_kind`` but does not reach the state.
         """
-        full_kind = self._resolve_kind(kind)
-        queue = self._faults.setdefault(full_kind, deque())
+        queue = self._faults.setdefault(self._known_kind(kind), deque())
         queue.extend([None] * after)
         for _ in range(times):
             queue.append(FakeResponse(status, body, dict(headers or {})))
@@ -84,7 +94,23 @@ class RoutedFake:
 
     def pending_faults(self, kind: str) -> int:
         """How many canned responses are still queued for ``kind``."""
-        return sum(1 for f in self._faults.get(self._resolve_kind(kind), ()) if f is not None)
+        return sum(1 for f in self._faults.get(self._known_kind(kind), ()) if f is not None)
+
+    def override(self, kind: str, answer: Override | None) -> None:
+        """Answer requests of ``kind`` that come through the respx routes with ``answer``
+        instead of the fake (``None`` gives the endpoint back to the fake).
+
+        ``answer`` is an ``httpx.Response`` (a copy for every request), an exception to raise,
+        or a function ``(httpx.Request) -> httpx.Response | None``; ``None`` from it lets the
+        fake answer that request. Requests it answers count in ``requests_by_kind`` (a raised
+        exception does not: nothing answered) and never reach the fake's state; queued
+        ``fail_next`` answers wait until the override is gone.
+        """
+        kind = self._known_kind(kind)
+        if answer is None:
+            self._overrides.pop(kind, None)
+        else:
+            self._overrides[kind] = answer
 
     def handle(self, request: FakeRequest) -> FakeResponse:
         """Serve one request: count it, then a queued fault or the real handler."""
@@ -110,8 +136,8 @@ class RoutedFake:
         return FakeResponse(405 if method_mismatch else 404, {"error": "unrecognized"})
 
     def mount(self, router: respx.MockRouter) -> None:
-        """Register one named respx route per endpoint, all served by :meth:`handle`."""
-        side_effect = respx_side_effect(self.handle)
+        """Register one respx route per endpoint, named by its kind, served by :meth:`handle`
+        (or by the test's :meth:`override` of that kind)."""
         for endpoint in self._endpoints:
             router.route(
                 name=endpoint.kind,
@@ -120,7 +146,20 @@ class RoutedFake:
                 host=self._host,
                 port=self._port,
                 path__regex=f"^{re.escape(self._prefix)}{endpoint.pattern}$",
-            ).mock(side_effect=side_effect)
+            ).mock(side_effect=self._route_effect(endpoint.kind))
+
+    def _route_effect(self, kind: str) -> Callable[..., httpx.Response]:
+        serve = respx_side_effect(self.handle)
+
+        def side_effect(request: httpx.Request, **groups: Any) -> httpx.Response:
+            override = self._overrides.get(kind)
+            answer = None if override is None else override_answer(override, request)
+            if answer is None:
+                return serve(request, **groups)
+            self.requests_by_kind[kind] += 1
+            return answer
+
+        return side_effect
 
     def _relative_path(self, path: str) -> str | None:
         if not self._prefix:
@@ -129,14 +168,10 @@ class RoutedFake:
             return path[len(self._prefix) :] or "/"
         return None
 
-    def _resolve_kind(self, kind: str) -> str:
-        known = self.kinds
-        if kind in known:
-            return kind
-        for candidate in known:
-            if candidate.split(".", 1)[-1] == kind:
-                return candidate
-        raise ValueError(f"unknown endpoint kind {kind!r}; known: {', '.join(known)}")
+    def _known_kind(self, kind: str) -> str:
+        if kind not in self.kinds:
+            raise ValueError(f"unknown endpoint kind {kind!r}; known: {', '.join(self.kinds)}")
+        return kind
 
     def _pop_fault(self, kind: str) -> FakeResponse | None:
         queue = self._faults.get(kind)

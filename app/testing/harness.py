@@ -18,6 +18,7 @@ from app.config import SyncConfig
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
 from app.testing.clock import FakeClock
+from app.testing.fake_http import Override
 from app.testing.homeserver import FakeHomeserver
 from app.testing.letta import FakeLetta
 from app.transport_httpx import HttpxTransport
@@ -59,6 +60,25 @@ class SyncHarness:
     @property
     def bot_id(self) -> str:
         return self.user_id(BOT)
+
+    def override(self, kind: str, answer: Override | None) -> respx.Route:
+        """Answer one endpoint of either fake with ``answer`` instead of the fake.
+
+        ``kind`` is an endpoint kind of the homeserver or of Letta (``"send"``,
+        ``"createRoom"``, ``"list_agents"``, ...: ``homeserver.kinds``, ``letta.kinds``).
+        ``answer`` is an ``httpx.Response``, an exception to raise, or a function
+        ``(httpx.Request) -> httpx.Response | None`` (``None``: the fake answers that request);
+        ``None`` gives the endpoint back to the fake. Returns the endpoint's respx route, whose
+        ``calls`` hold every request of that kind. Routes added to :attr:`router` for the
+        fakes' own URLs never fire (respx answers with the first matching route, the fake's):
+        this is the way to take an endpoint over.
+        """
+        for fake in (self.homeserver, self.letta):
+            if kind in fake.kinds:
+                fake.override(kind, answer)
+                return self.router.routes[kind]
+        known = ", ".join([*self.homeserver.kinds, *self.letta.kinds])
+        raise ValueError(f"unknown endpoint kind {kind!r}; known: {known}")
 
     def transport(self) -> HttpxTransport:
         client = httpx.AsyncClient(transport=httpx.MockTransport(self.router.async_handler))

@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite (the fake-server fixtures come from tests/conftest.py)."""
+"""Fixtures of the reliability suite (the fixtures of the fakes come from app.testing.plugin)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import io
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,14 @@ import respx
 
 from app.cli import main
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE
+from app.sync.history import HISTORICAL_KEY
 from app.sync.naming import agent_localpart
 from app.sync.rooms import AGENT_TAG
 from app.testing.fake_http import fake_request_from_httpx, httpx_response_from_fake
 from app.testing.fake_routing import RoutedFake
 from app.testing.harness import SyncHarness
 from app.testing.homeserver import FakeHomeserver
+from app.testing.letta import FakeLetta
 
 from helpers import cli_env
 
@@ -292,14 +294,35 @@ def spaces(hs: FakeHomeserver) -> list[str]:
     ]
 
 
+def imported_history(hs: FakeHomeserver, room_id: str) -> list[str]:
+    """Bodies of the history-import messages in a room's timeline, in order."""
+    return [
+        str(event.content.get("body"))
+        for event in hs.room(room_id).timeline
+        if event.content.get(HISTORICAL_KEY) is True
+    ]
+
+
+def add_conversation(letta: FakeLetta, agent_id: str, label: str) -> list[str]:
+    """Give an agent a short conversation; returns the texts its new room should show."""
+    texts = [f"{label}: first question", f"{label}: first answer", f"{label}: second question"]
+    for n, text in enumerate(texts):
+        letta.add_message(agent_id, "user_message" if n % 2 == 0 else "assistant_message", text)
+    return texts
+
+
 def assert_converged(
     hs: FakeHomeserver,
     data_dir: Path,
     agent_ids: Iterable[str],
     *,
     members: Iterable[str] = (),
+    history: Mapping[str, list[str]] | None = None,
 ) -> None:
-    """One user and one tagged room per agent, each room mapped, joined and in the space."""
+    """One user and one tagged room per agent, each room mapped, joined and in the space.
+
+    With `history`, each agent's room shows exactly those imported messages, each once.
+    """
     state_files_valid(data_dir)
     wanted = list(agent_ids)
     mappings = mappings_on_disk(data_dir)
@@ -318,6 +341,9 @@ def assert_converged(
         assert {user, *members} <= joined, f"members of the room of {agent_id}: {joined}"
         assert (hs.state(space_id, "m.space.child", room) or {}).get("via"), "not in the space"
         assert hs.state(room, "m.space.parent", space_id) is not None
+        if history is not None:
+            shown = imported_history(hs, room)
+            assert shown == history.get(agent_id, []), f"history of {agent_id}: {shown}"
 
 
 # A seeded world ------------------------------------------------------------------------------
@@ -333,6 +359,8 @@ class Seeded:
     new: str
     before: dict[str, dict[str, Any]]
     sleeps_before: int
+    # The history each agent's room should show once the sync converged.
+    history: dict[str, list[str]]
 
     @property
     def all_agents(self) -> list[str]:
@@ -351,12 +379,20 @@ class Seeded:
             self.h.data_dir,
             self.all_agents,
             members=(self.h.admin_id, self.h.bot_id),
+            history=self.history,
         )
 
 
 async def seed(h: SyncHarness, door: FrontDoor) -> Seeded:
-    old = [h.letta.add_agent("Ada"), h.letta.add_agent("Brook")]
+    history: dict[str, list[str]] = {}
+    old = []
+    for name in ("Ada", "Brook"):
+        agent_id = h.letta.add_agent(name)
+        history[agent_id] = add_conversation(h.letta, agent_id, name)
+        old.append(agent_id)
     report = await h.sync()
     assert report.ok, report.failures
     new = h.letta.add_agent("Carol")
-    return Seeded(h, door, old, new, mappings_on_disk(h.data_dir), len(h.clock.sleeps))
+    history[new] = add_conversation(h.letta, new, "Carol")
+    sleeps = len(h.clock.sleeps)
+    return Seeded(h, door, old, new, mappings_on_disk(h.data_dir), sleeps, history)

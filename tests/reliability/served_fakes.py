@@ -138,8 +138,8 @@ def sync_env(matrix_url: str, letta_url: str, data_dir: Path, **extra: str) -> d
         HISTORY_IMPORT_LIMIT="0",
         SYNC_CONCURRENCY="2",
         PYTHONUNBUFFERED="1",
-        **extra,
     )
+    env.update(extra)
     return env
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from reliability_support import (
+    add_conversation,
     assert_converged,
     mappings_on_disk,
     read_json_file,
@@ -53,11 +54,14 @@ def test_sync_killed_mid_run_converges_on_rerun(
 ) -> None:
     served = Served(trap=Trap(*trap))
     agent_ids = [served.letta.add_agent(f"Agent {n:02d}") for n in range(AGENTS)]
+    history = {a: add_conversation(served.letta, a, a) for a in agent_ids}
     data_dir = tmp_path / "data"
     assert served.trap is not None
 
     with served.running() as (matrix_url, letta_url):
-        env = sync_env(matrix_url, letta_url, data_dir, LOG_LEVEL="DEBUG")
+        env = sync_env(
+            matrix_url, letta_url, data_dir, LOG_LEVEL="DEBUG", HISTORY_IMPORT_LIMIT="15"
+        )
         victim = SyncProcess.start(env, tmp_path, "killed")
         fired = wait_for(served.trap.fired.is_set, victim)
         assert fired, f"trap never fired; exit {victim.proc.poll()}:\n{victim.stderr[-2000:]}"
@@ -69,7 +73,9 @@ def test_sync_killed_mid_run_converges_on_rerun(
         assert rerun.wait() == 0, rerun.stderr[-3000:]
 
     hs = served.homeserver
-    assert_converged(hs, data_dir, agent_ids, members=(f"@{ADMIN}:localhost", f"@{BOT}:localhost"))
+    members = (f"@{ADMIN}:localhost", f"@{BOT}:localhost")
+    # Every room, created before the kill or found again after it, shows its history once.
+    assert_converged(hs, data_dir, agent_ids, members=members, history=history)
     assert sum(len(rooms) for rooms in tagged_rooms(hs).values()) == AGENTS
     assert json.loads(rerun.stdout)["ok"] is True
     assert_no_secret_in(data_dir, victim.stderr + victim.stdout + rerun.stderr + rerun.stdout)

@@ -25,6 +25,7 @@ from reliability_support import (
     cut_off,
     file_bytes,
     harness_with_door,
+    imported_history,
     mappings_on_disk,
     read_timeout,
     refuse,
@@ -61,7 +62,7 @@ def only_failure(s: Seeded, report: Any, step: str, error: str) -> str:
 
 
 def create_room_requests(s: Seeded) -> int:
-    return s.h.homeserver.requests_by_kind["matrix.createRoom"]
+    return s.h.homeserver.requests_by_kind["createRoom"]
 
 
 # Transport faults ------------------------------------------------------------------------------
@@ -589,18 +590,11 @@ async def test_matrix_down_while_letta_is_up_raises_a_typed_error(
 # History import --------------------------------------------------------------------------------
 
 
-def add_conversation(h: SyncHarness, agent_id: str) -> list[str]:
-    texts = ["first question", "first answer", "second question"]
-    for n, text in enumerate(texts):
-        h.letta.add_message(agent_id, "user_message" if n % 2 == 0 else "assistant_message", text)
-    return texts
-
-
 async def test_lost_send_replies_deliver_each_history_message_once(
     door_harness: DoorHarness,
 ) -> None:
     s = await seed(*door_harness)
-    texts = add_conversation(s.h, s.new)
+    texts = s.history[s.new]
     lost = after_server(s.h.homeserver, read_timeout())
     s.door.matrix("PUT", r"/send/m\.room\.message/", lost, lost)
 
@@ -609,7 +603,7 @@ async def test_lost_send_replies_deliver_each_history_message_once(
     assert report.ok, report.failures
     assert report.history_imported == {s.new: 3}
     room = mappings_on_disk(s.h.data_dir)[s.new]["room_id"]
-    assert [e.content["body"] for e in s.h.homeserver.room(room).timeline] == texts
+    assert imported_history(s.h.homeserver, room) == texts
     await s.converge()
 
 
@@ -617,7 +611,7 @@ async def test_failed_history_import_is_retried_on_the_next_sync(
     door_harness: DoorHarness,
 ) -> None:
     s = await seed(*door_harness)
-    texts = add_conversation(s.h, s.new)
+    texts = s.history[s.new]
     s.h.letta.fail_next("list_messages", 500, {"detail": "database is restarting"})
 
     first = await s.h.sync()
@@ -625,4 +619,4 @@ async def test_failed_history_import_is_retried_on_the_next_sync(
     await s.converge()
 
     room = mappings_on_disk(s.h.data_dir)[s.new]["room_id"]
-    assert [e.content["body"] for e in s.h.homeserver.room(room).timeline] == texts
+    assert imported_history(s.h.homeserver, room) == texts

@@ -156,6 +156,7 @@ def mode(path: Path) -> int:
 async def test_state_files_are_0600_and_the_data_dir_0700(tmp_path: Path) -> None:
     old_umask = os.umask(0)  # prove the modes are set explicitly, not inherited
     try:
+        (tmp_path / "deep").mkdir()
         h = SyncHarness(tmp_path / "deep" / "data", letta=FakeLetta())
         h.letta.add_agent("Private")
         assert (await h.sync()).ok

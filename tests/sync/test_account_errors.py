@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
-import respx
 from account_scenarios import CLI_SCENARIOS, one_error_line
 
 from app.testing.harness import SyncHarness
@@ -50,13 +50,11 @@ def test_a_bot_alone_on_another_server_is_named_from_the_published_server_name(
 
 
 @pytest.fixture
-def keys_hidden(tmp_path: Path) -> FakeWorld:
+def keys_hidden(world: FakeWorld) -> FakeWorld:
     """A homeserver whose client URL does not serve the federation keys (no server name)."""
-    router = respx.MockRouter(using=None, assert_all_called=False)
-    router.get(path="/_matrix/key/v2/server").respond(
-        404, json={"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}
-    )  # before the fake's own routes, so it wins
-    return FakeWorld(SyncHarness(tmp_path / "data", router=router))
+    unrecognized = {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}
+    world.harness.override("server_keys", httpx.Response(404, json=unrecognized))
+    return world
 
 
 def test_an_unverifiable_server_part_is_offered_as_a_cause(keys_hidden: FakeWorld) -> None:

@@ -27,7 +27,7 @@ async def test_agents_are_discovered_across_pages_in_both_shapes(tmp_path: Any, 
     assert report.agents_seen == 7
     assert set(stored(h)) == set(ids)
     # 3, 3, 1 and then: the "data" shape says has_more=false; a bare list needs an empty page.
-    assert h.letta.requests_by_kind["letta.list_agents"] == (3 if shape == "data" else 4)
+    assert h.letta.requests_by_kind["list_agents"] == (3 if shape == "data" else 4)
 
 
 async def test_agent_user_has_a_stable_localpart_a_strong_password_and_its_name(
@@ -55,7 +55,7 @@ async def test_core_users_are_registered_when_missing_and_logged_in_when_present
 
     assert h.homeserver.has_user(h.bot_id)
     assert h.homeserver.has_user("@mcp:localhost")
-    assert h.homeserver.requests_by_kind["matrix.register_available"] == 3
+    assert h.homeserver.requests_by_kind["register_available"] == 3
     assert (
         h.homeserver.logins == 1
     )  # the pre-existing admin; everyone else got a token by registering

@@ -165,7 +165,7 @@ async def test_people_added_to_the_invite_list_later_are_invited_everywhere(
     assert report.ok and again.ok
     assert h.homeserver.members(first.space_id or "")["@alice:localhost"] == "invite"
     assert h.homeserver.members(room)["@alice:localhost"] == "invite"
-    assert h.homeserver.requests_by_kind["matrix.invite"] == 2  # once each, not every sync
+    assert h.homeserver.requests_by_kind["invite"] == 2  # once each, not every sync
 
 
 async def test_a_recreated_space_leaves_no_stale_parent_in_the_rooms(

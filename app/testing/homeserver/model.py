@@ -41,7 +41,7 @@ class User:
     user_id: str
     password: str
     displayname: str | None
-    devices: set[str] = field(default_factory=set)
+    devices: dict[str, None] = field(default_factory=dict)  # ids, in creation order
     # Synapse keeps a deactivated user (the name stays taken) but refuses every login.
     deactivated: bool = False
     server_admin: bool = False
@@ -240,7 +240,7 @@ class HomeserverState:
             self._drop_device_tokens(user_id, device_id)
         else:
             device_id = device_id or self._random(string.ascii_uppercase, 10)
-            user.devices.add(device_id)
+            user.devices[device_id] = None
             self.devices_created += int(count_device)
         session = Session(self.new_opaque("syt_"), user_id, device_id)
         self.sessions[session.token] = session

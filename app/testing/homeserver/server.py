@@ -1,7 +1,22 @@
-"""A stateful in-memory Matrix homeserver that answers like Synapse 1.163 on the points we use.
+"""A stateful in-memory Matrix homeserver that answers like Synapse 1.163 where the library
+depends on it. Each of these was checked against a real Synapse, and the contract tier
+(tests/contract) runs the fake's scenarios there too:
+
+- room ids have no server part (room version 12);
+- reading the state of an unknown room, or of a room the caller is not in, is 403
+  ``M_FORBIDDEN``, never 404; a user who left may still read a state event;
+- only a user may set their own display name (an admin's token gets 403);
+- ``register`` with the ``m.login.dummy`` stage returns a token; ``register/available`` answers
+  400 ``M_USER_IN_USE`` for a taken name; every password login creates a new device;
+- joining a room twice is fine; a repeated send transaction returns the first event id;
+- ``/hierarchy`` pages hold at most 50 rooms and continue with ``next_batch``;
+- a deactivated account keeps its name (``M_USER_IN_USE``), loses its tokens and every room,
+  and its login is refused exactly like a wrong password (403 ``M_FORBIDDEN``): only the admin
+  API (``/_synapse/admin/v2/users/{id}``, for server admins) tells; an admin's password reset
+  logs the user out everywhere.
 
 Core: ``FakeHomeserver.handle(FakeRequest) -> FakeResponse`` (no httpx). Adapter:
-``FakeHomeserver.mount(router)`` registers one named respx route per endpoint.
+``FakeHomeserver.mount(router)`` registers one respx route per endpoint, named by its kind.
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ from app.testing.homeserver.model import (
     Session,
     matrix_error,
 )
+from app.testing.homeserver.readback import Message, StateEntry, room_messages, room_state
 
 HsHandler = Callable[[HomeserverState, Call], FakeResponse]
 
@@ -30,63 +46,64 @@ _STATE_EVENT = _ROOM + "/state/(?P<event_type>[^/]+)(?:/(?P<state_key>.*))?"
 
 # (kind, method, path regex, handler, needs an access token)
 _ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
-    ("matrix.versions", "GET", "/_matrix/client/versions", account.versions, False),
-    ("matrix.register", "POST", _V3 + "/register", account.register, False),
+    ("versions", "GET", "/_matrix/client/versions", account.versions, False),
+    ("register", "POST", _V3 + "/register", account.register, False),
     (
-        "matrix.register_available",
+        "register_available",
         "GET",
         _V3 + "/register/available",
         account.register_available,
         False,
     ),
-    ("matrix.login", "POST", _V3 + "/login", account.login, False),
-    ("matrix.server_keys", "GET", "/_matrix/key/v2/server", account.server_keys, False),
+    ("login", "POST", _V3 + "/login", account.login, False),
+    ("server_keys", "GET", "/_matrix/key/v2/server", account.server_keys, False),
     (
-        "synapse.admin_user",
+        "admin_user",
         "GET",
         "/_synapse/admin/v2/users/(?P<user_id>[^/]+)",
         account.admin_user,
         True,
     ),
-    ("matrix.whoami", "GET", _V3 + "/account/whoami", account.whoami, True),
+    ("whoami", "GET", _V3 + "/account/whoami", account.whoami, True),
     (
-        "matrix.displayname",
+        "set_displayname",
         "PUT",
         _V3 + "/profile/(?P<user_id>.+)/displayname",
         account.set_displayname,
         True,
     ),
     (
-        "matrix.get_displayname",
+        "get_displayname",
         "GET",
         _V3 + "/profile/(?P<user_id>.+)/displayname",
         account.get_displayname,
         False,
     ),
-    ("matrix.createRoom", "POST", _V3 + "/createRoom", rooms.create_room, True),
+    ("createRoom", "POST", _V3 + "/createRoom", rooms.create_room, True),
     (
-        "matrix.join",
+        "join",
         "POST",
         _V3 + "/(?:join/(?P<target>[^/]+)|rooms/(?P<room_id>[^/]+)/join)",
         rooms.join,
         True,
     ),
-    ("matrix.leave", "POST", _ROOM + "/leave", rooms.leave, True),
-    ("matrix.invite", "POST", _ROOM + "/invite", rooms.invite, True),
-    ("matrix.joined_rooms", "GET", _V3 + "/joined_rooms", rooms.joined_rooms, True),
-    ("matrix.joined_members", "GET", _ROOM + "/joined_members", rooms.joined_members, True),
-    ("matrix.get_state", "GET", _ROOM + "/state", state.get_state, True),
-    ("matrix.get_state_event", "GET", _STATE_EVENT, state.get_state_event, True),
-    ("matrix.put_state", "PUT", _STATE_EVENT, state.put_state, True),
+    ("leave", "POST", _ROOM + "/leave", rooms.leave, True),
+    ("invite", "POST", _ROOM + "/invite", rooms.invite, True),
+    ("joined_rooms", "GET", _V3 + "/joined_rooms", rooms.joined_rooms, True),
+    ("joined_members", "GET", _ROOM + "/joined_members", rooms.joined_members, True),
+    ("get_state", "GET", _ROOM + "/state", state.get_state, True),
+    ("get_state_event", "GET", _STATE_EVENT, state.get_state_event, True),
+    ("put_state", "PUT", _STATE_EVENT, state.put_state, True),
     (
-        "matrix.send",
+        "send",
         "PUT",
         _ROOM + "/send/(?P<event_type>[^/]+)/(?P<txn_id>[^/]+)",
         state.send,
         True,
     ),
+    ("room_messages", "GET", _ROOM + "/messages", state.messages, True),
     (
-        "matrix.hierarchy",
+        "hierarchy",
         "GET",
         "/_matrix/client/v1/rooms/(?P<room_id>[^/]+)/hierarchy",
         space.hierarchy,
@@ -96,7 +113,7 @@ _ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
 
 
 class FakeHomeserver(RoutedFake):
-    """In-memory homeserver; see the module docstring and ``DESIGN.md`` for the facts it models.
+    """In-memory homeserver; the module docstring lists the Synapse behaviour it models.
 
     ``seed`` makes room ids, event ids, tokens and device ids reproducible.
     """
@@ -199,8 +216,9 @@ class FakeHomeserver(RoutedFake):
     def password(self, user_id: str) -> str:
         return self._hs.users[user_id].password
 
-    def devices(self, user_id: str) -> set[str]:
-        return set(self._hs.users[user_id].devices)
+    def devices(self, user_id: str) -> list[str]:
+        """Ids of the user's devices, oldest first (each registration or login adds one)."""
+        return list(self._hs.users[user_id].devices)
 
     def displayname(self, user_id: str) -> str | None:
         user = self._hs.users.get(user_id)
@@ -244,6 +262,14 @@ class FakeHomeserver(RoutedFake):
     def members(self, room_id: str) -> dict[str, str]:
         """user id -> membership ("join", "invite", "leave")."""
         return dict(self.room(room_id).members)
+
+    def messages(self, room_id: str) -> list[Message]:
+        """The room's timeline, oldest first: each item has ``sender``, ``body``, ``event_id``."""
+        return room_messages(self.room(room_id))
+
+    def state_events(self, room_id: str, event_type: str | None = None) -> list[StateEntry]:
+        """The room's current state events, all or those of ``event_type``."""
+        return room_state(self.room(room_id), event_type)
 
     def force_join(self, room_id: str, user_id: str) -> None:
         self._hs.set_membership(self.room(room_id), user_id, "join", user_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from app.testing.fake_http import FakeResponse
 from app.testing.homeserver.model import (
     Call,
@@ -12,6 +14,30 @@ from app.testing.homeserver.model import (
     matrix_error,
     ok,
 )
+
+# Synapse refuses an event whose PDU, as canonical JSON, exceeds 65,536 bytes.
+MAX_PDU_BYTES = 65_536
+MESSAGES_PAGE_LIMIT = 1_000
+
+
+def _pdu_size(room: Room, sender: str, event_type: str, content: JsonDict) -> int:
+    """The size of the event as Synapse measures it: content plus a typical envelope."""
+    event_id = "$" + "x" * 43
+    pdu = {
+        "auth_events": [event_id] * 4,
+        "content": content,
+        "depth": len(room.timeline) + len(room.state) + 1,
+        "hashes": {"sha256": "h" * 43},
+        "origin_server_ts": 1_760_000_000_000,
+        "prev_events": [event_id],
+        "room_id": room.room_id,
+        "sender": sender,
+        "signatures": {sender.split(":", 1)[-1]: {"ed25519:a_AbCd": "s" * 86}},
+        "type": event_type,
+        "unsigned": {"age_ts": 1_760_000_000_000},
+    }
+    text = json.dumps(pdu, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return len(text.encode("utf-8"))
 
 
 def _permission_error(room: Room, user_id: str, event_type: str, is_state: bool) -> FakeResponse:
@@ -94,6 +120,8 @@ def send(hs: HomeserverState, call: Call) -> FakeResponse:
     event_type = call.params["event_type"]
     if not _may_send(room, call.user_id, event_type, is_state=False):
         return _permission_error(room, call.user_id, event_type, is_state=False)
+    if _pdu_size(room, call.user_id, event_type, content) > MAX_PDU_BYTES:
+        return matrix_error(413, "M_TOO_LARGE", "event too large")
     event = TimelineEvent(
         hs.new_event_id(),
         event_type,
@@ -105,3 +133,38 @@ def send(hs: HomeserverState, call: Call) -> FakeResponse:
     room.timeline.append(event)
     room.txns[txn_key] = event.event_id
     return ok({"event_id": event.event_id})
+
+
+def messages(hs: HomeserverState, call: Call) -> FakeResponse:
+    """``/messages`` backwards (``dir=b``) from the newest event; tokens are timeline offsets.
+
+    Only message events are listed (the fake keeps state apart); ``end`` is left out once the
+    start of the room is reached, as Synapse does.
+    """
+    room = hs.joined_room(call)
+    if isinstance(room, FakeResponse):
+        return room
+    if call.request.query.get("dir") != "b":
+        return matrix_error(400, "M_INVALID_PARAM", "the fake pages backwards only (dir=b)")
+    start = call.request.query.get("from") or f"t{len(room.timeline)}"
+    try:
+        before = int(start.removeprefix("t"))
+        limit = min(int(call.request.query.get("limit") or 10), MESSAGES_PAGE_LIMIT)
+    except ValueError:
+        return matrix_error(400, "M_INVALID_PARAM", "bad from or limit")
+    first = max(0, before - limit)
+    chunk = [
+        {
+            "type": e.type,
+            "sender": e.sender,
+            "content": e.content,
+            "event_id": e.event_id,
+            "room_id": room.room_id,
+            "origin_server_ts": e.origin_server_ts,
+        }
+        for e in reversed(room.timeline[first:before])
+    ]
+    answer: JsonDict = {"chunk": chunk, "start": start}
+    if first > 0:
+        answer["end"] = f"t{first}"
+    return ok(answer)

@@ -124,10 +124,10 @@ class FakeLetta(RoutedFake):
         self._expired: set[str] = set()
         self._ticks = 0
         endpoints = [
-            Endpoint("letta.list_agents", "GET", "/v1/agents/?", self._guard(self._list_agents)),
-            Endpoint("letta.get_agent", "GET", _AGENT + "/?", self._guard(self._get_agent)),
+            Endpoint("list_agents", "GET", "/v1/agents/?", self._guard(self._list_agents)),
+            Endpoint("get_agent", "GET", _AGENT + "/?", self._guard(self._get_agent)),
             Endpoint(
-                "letta.list_messages",
+                "list_messages",
                 "GET",
                 _AGENT + "/messages/?",
                 self._guard(self._list_messages),

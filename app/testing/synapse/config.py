@@ -4,7 +4,8 @@ from __future__ import annotations
 
 _HIGH = "{per_second: 100000, burst_count: 1000000}"
 
-# Every rate limiter Synapse 1.163 reads (synapse/config/ratelimiting.py), raised out of reach.
+# Every rate limiter Synapse 1.163 reads (in Synapse's source: synapse/config/ratelimiting.py),
+# raised out of reach.
 _RATE_LIMITERS = {
     "rc_login": ("address", "account", "failed_attempts"),
     "rc_joins": ("local", "remote"),

@@ -271,6 +271,11 @@ class SynapseServer:
         answer = self._admin_get("v1/rooms", room_id, "/members", admin_token)
         return [str(m) for m in answer["members"]]
 
+    def room_messages(self, room_id: str, admin_token: str) -> list[dict[str, Any]]:
+        """The room's events, oldest first (up to 1,000), through the admin API."""
+        answer = self._admin_get("v1/rooms", room_id, "/messages?dir=f&limit=1000", admin_token)
+        return list(answer["chunk"])
+
     def user_displayname(self, user_id: str, admin_token: str) -> str | None:
         """The user's display name (None when unset)."""
         name = self._admin_get("v2/users", user_id, "", admin_token).get("displayname")

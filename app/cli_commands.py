@@ -1,0 +1,139 @@
+"""The bodies of `sync`, `plan` and `status`: run the library, then print what it found.
+
+Each returns the command's exit code (see `app.cli`); none of them decides how errors look.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TextIO
+
+from app.cli_output import Output
+from app.config import SyncConfig
+from app.http import Pacing
+from app.state import AgentMapping, MappingStore
+from app.state.files import FileOps
+from app.sync.plan import SyncPlan, make_plan
+from app.sync.service import SyncService
+from app.transport import Transport
+from app.transport_httpx import HttpxTransport
+
+EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED, EXIT_NOT_SAVED = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # the shell's own code for a command stopped by Ctrl-C (128 + SIGINT)
+# The homeserver failed (HTTP 5xx) during setup: like a failed agent, retrying later helps.
+EXIT_SERVER_TROUBLE = EXIT_FAILURES
+
+
+async def run_sync(
+    config: SyncConfig,
+    transport: Transport | None,
+    as_json: bool,
+    out: TextIO,
+    files: FileOps,
+    pacing: Pacing | None = None,
+) -> int:
+    output = Output(out, force_plain=as_json)
+    async with SyncService(config, transport, files=files, pacing=pacing) as service:
+        with output.progress() as progress:
+            report = await service.sync(progress)
+    data_dir = config.data_dir.resolve()
+    if as_json:
+        dump({"data_dir": str(data_dir), **report.to_json()}, out)
+    else:
+        output.line(f"data directory: {data_dir}")
+        output.report(report)
+    return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+async def run_plan(
+    config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO
+) -> int:
+    own = transport is None
+    transport = transport or HttpxTransport(timeout=config.http_timeout)
+    try:
+        plan = await make_plan(config, transport)
+    finally:
+        if own:
+            await transport.aclose()
+    code = EXIT_FAILURES if plan.letta_error else EXIT_OK
+    data_dir = config.data_dir.resolve()
+    if as_json:
+        dump({"data_dir": str(data_dir), **plan.to_json()}, out)
+    else:
+        show_plan(plan, data_dir, Output(out))
+    return code
+
+
+def show_plan(plan: SyncPlan, data_dir: Path, output: Output) -> None:
+    output.line(f"data directory: {data_dir}")
+    output.line(f"space: {plan.space}")
+    if not plan.matrix_checked:
+        output.line("Matrix not checked: no stored admin token (run a sync first)")
+    if plan.letta_error:
+        output.line(f"Letta error: {plan.letta_error}")
+    rows = [
+        (a.action, a.agent_id, a.agent_name, a.detail) for a in plan.actions if a.action != "ok"
+    ]
+    if rows:
+        output.table("Planned changes", ["action", "agent id", "name", "detail"], rows)
+    elif not plan.letta_error:
+        output.line("nothing to do")
+    if plan.removed_from_letta:
+        output.line(
+            f"removed from Letta (their users and rooms are kept): "
+            f"{', '.join(plan.removed_from_letta)}"
+        )
+    output.line(f"{plan.count('ok')} agents already in order")
+
+
+def dump(data: object, out: TextIO) -> None:
+    json.dump(data, out, indent=2)
+    out.write("\n")
+
+
+def show_status(data_dir: Path, as_json: bool, out: TextIO) -> int:
+    store = MappingStore.read(data_dir)
+    mappings = store.all()
+    if as_json:
+        rows = [_status_json(m) for m in mappings]
+        dump(
+            {"data_dir": str(data_dir.resolve()), "space": store.space.space_id, "agents": rows},
+            out,
+        )
+        return EXIT_OK
+    out.write(f"data directory: {data_dir.resolve()}\n")
+    if not mappings and store.space.space_id is None:
+        out.write("no state found here: no sync has run with this MATRIX_DATA_DIR\n")
+        return EXIT_OK
+    out.write(f"space: {store.space.space_id or '-'} ({store.space.name})\n")
+    out.write(
+        "(ok = user, room and joins in order; !! = to repair on the next sync;"
+        " gone = removed from Letta, kept here)\n"
+    )
+    table = [("", "agent id", "name", "room")] + [
+        (_flag(m), m.agent_id, m.agent_name, m.room_id or "-") for m in mappings
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for flag, agent_id, name, room in table:
+        cells = (flag.ljust(widths[0]), agent_id.ljust(widths[1]), name.ljust(widths[2]), room)
+        out.write("  ".join(cells).rstrip() + "\n")
+    return EXIT_OK
+
+
+def _flag(mapping: AgentMapping) -> str:
+    if mapping.removed_from_letta:
+        return "gone"
+    return "ok" if mapping.in_order else "!!"
+
+
+def _status_json(m: AgentMapping) -> dict[str, object]:
+    return {
+        "agent_id": m.agent_id,
+        "agent_name": m.agent_name,
+        "matrix_user_id": m.matrix_user_id,
+        "room_id": m.room_id,
+        "in_order": m.in_order,
+        "removed_from_letta": m.removed_from_letta,
+        "invitation_status": m.invitation_status,
+    }

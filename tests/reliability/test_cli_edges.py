@@ -1,0 +1,150 @@
+"""The command line at its edges, as real processes: pipes that close early, Ctrl-C, a bare
+command, and a data directory whose parents are missing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from served_fakes import Served, SyncProcess, sync_env, wait_for
+
+from app.state.store import MAPPINGS_FILE
+
+WAIT = 60
+
+
+def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "app", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def head(process: subprocess.Popen[bytes], lines: int) -> tuple[list[bytes], int, str]:
+    """Read `lines` lines then close the pipe, as `| head -n LINES` does."""
+    assert process.stdout is not None and process.stderr is not None
+    read = [process.stdout.readline() for _ in range(lines)]
+    process.stdout.close()
+    code = process.wait(timeout=WAIT)
+    return read, code, process.stderr.read().decode()
+
+
+def big_state(data_dir: Path, agents: int) -> None:
+    """A mapping file far larger than a pipe's buffer, so `status` must meet the closed pipe."""
+    data_dir.mkdir(mode=0o700)
+    mappings = {
+        f"agent-{n:05d}": {
+            "agent_id": f"agent-{n:05d}",
+            "agent_name": f"Agent number {n}",
+            "matrix_user_id": f"@agent_{n:05d}:localhost",
+            "matrix_password": "not-a-real-password",
+            "created": True,
+            "room_id": f"!room{n:05d}abcdefghijklmnop",
+            "room_created": True,
+        }
+        for n in range(agents)
+    }
+    (data_dir / MAPPINGS_FILE).write_text(json.dumps(mappings))
+
+
+def test_status_into_a_pipe_closed_after_one_line_ends_cleanly(tmp_path: Path) -> None:
+    big_state(tmp_path / "data", 3_000)
+    env = sync_env("http://127.0.0.1:9", "http://127.0.0.1:9", tmp_path / "data")
+
+    lines, code, err = head(start(["status"], env, tmp_path), 1)
+
+    assert lines[0].startswith(b"data directory: ")
+    assert code == 0 and err == ""
+
+
+def test_demo_into_a_pipe_closed_after_one_line_ends_cleanly(tmp_path: Path) -> None:
+    lines, code, err = head(start(["demo"], sync_env("", "", tmp_path / "data"), tmp_path), 1)
+
+    assert lines[0].startswith(b"== 1. First sync")
+    assert code == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.mark.parametrize("one_fails", [False, True], ids=["all-ok", "one-agent-fails"])
+def test_sync_json_into_a_closed_pipe_keeps_its_own_exit_code(
+    tmp_path: Path, one_fails: bool
+) -> None:
+    served = Served()
+    agents = [served.letta.add_agent(f"Piped {n}") for n in range(3)]
+    if one_fails:
+        # after=1: the space's createRoom goes through, the first agent's fails.
+        served.homeserver.fail_next(
+            "createRoom", 400, {"errcode": "M_UNKNOWN", "error": "no"}, after=1
+        )
+    with served.running() as (matrix_url, letta_url):
+        env = sync_env(matrix_url, letta_url, tmp_path / "data")
+        _, code, err = head(start(["sync", "--json"], env, tmp_path), 0)
+
+    assert code == (1 if one_fails else 0), err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    saved = json.loads((tmp_path / "data" / MAPPINGS_FILE).read_text())
+    assert set(saved) == set(agents)  # the sync itself finished and saved its state
+
+
+def test_ctrl_c_during_a_sync_prints_one_line_exits_130_and_frees_the_data_dir(
+    tmp_path: Path,
+) -> None:
+    served = Served(gate=threading.Event())
+    served.letta.add_agent("Interrupted")
+    with served.running() as (matrix_url, letta_url):
+        env = sync_env(matrix_url, letta_url, tmp_path / "data", LOG_LEVEL="WARNING")
+        victim = SyncProcess.start(env, tmp_path, "interrupted")
+        assert wait_for(served.first_request.is_set, victim), victim.stderr
+        victim.proc.send_signal(signal.SIGINT)
+        code = victim.wait()
+        assert served.gate is not None
+        served.gate.set()
+        rerun = SyncProcess.start(env, tmp_path, "rerun")
+        rerun_code = rerun.wait()
+
+    assert code == 130, victim.stderr
+    assert victim.stderr.splitlines() == [
+        "interrupted: what was done is saved; the next sync goes on from there"
+    ]
+    assert rerun_code == 0, rerun.stderr  # not 3: the lock went with the interrupted process
+
+
+def test_a_bare_command_prints_help_and_exits_zero(tmp_path: Path) -> None:
+    process = start([], sync_env("", "", tmp_path / "data"), tmp_path)
+    out, err = process.communicate(timeout=WAIT)
+
+    assert process.returncode == 0, err
+    assert b"usage: letta-matrix-sync" in out and b"exit codes:" in out
+
+
+def test_a_data_dir_whose_parent_is_missing_is_not_created(tmp_path: Path) -> None:
+    served = Served()
+    served.letta.add_agent("Nowhere")
+    data_dir = tmp_path / "typo" / "data"
+    with served.running() as (matrix_url, letta_url):
+        process = start(["sync"], sync_env(matrix_url, letta_url, data_dir), tmp_path)
+        _, err = process.communicate(timeout=WAIT)
+
+    assert process.returncode == 2
+    assert "MATRIX_DATA_DIR" in err.decode() and str(tmp_path / "typo") in err.decode()
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("command", ["sync", "plan"])
+def test_sync_and_plan_print_the_resolved_data_dir(tmp_path: Path, command: str) -> None:
+    served = Served()
+    served.letta.add_agent("Located")
+    with served.running() as (matrix_url, letta_url):
+        env = sync_env(matrix_url, letta_url, Path("relative-data"))
+        process = start([command], env, tmp_path)
+        out, err = process.communicate(timeout=WAIT)
+
+    assert process.returncode == 0, err
+    assert f"data directory: {tmp_path / 'relative-data'}" in out.decode()
