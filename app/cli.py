@@ -79,7 +79,10 @@ COMMANDS = {
     "plan": (
         "dry run: what a sync would do (writes nothing)",
         "Show what a sync would create, rename, repair or migrate. Reads Letta and, with a "
-        "stored admin token, the homeserver; writes nothing anywhere.",
+        "stored admin token, the homeserver's rooms; without one it still asks the homeserver "
+        "what needs no token (is it Matrix, are the names free). Writes nothing anywhere. "
+        "Exit 0: the plan is made; 1: Letta could not be read, or an agent is blocked (its "
+        "name is taken and MATRIX_DATA_DIR has no password for it); 2: configuration problem.",
     ),
     "status": (
         "show what the state files record",

@@ -56,7 +56,8 @@ async def run_plan(
     finally:
         if own:
             await transport.aclose()
-    code = EXIT_FAILURES if plan.letta_error else EXIT_OK
+    # 1: the sync would not get everything in order (Letta unreadable, or an agent blocked).
+    code = EXIT_FAILURES if plan.letta_error or plan.count("blocked") else EXIT_OK
     data_dir = config.data_dir.resolve()
     if as_json:
         dump({"data_dir": str(data_dir), **plan.to_json()}, out)
@@ -69,7 +70,9 @@ def show_plan(plan: SyncPlan, data_dir: Path, output: Output) -> None:
     output.line(f"data directory: {data_dir}")
     output.line(f"space: {plan.space}")
     if not plan.matrix_checked:
-        output.line("Matrix not checked: no stored admin token (run a sync first)")
+        output.line("rooms not checked: no stored admin token (run a sync first)")
+    for note in plan.notes:
+        output.line(note)
     if plan.letta_error:
         output.line(f"Letta error: {plan.letta_error}")
     rows = [

@@ -39,8 +39,8 @@ def test_plan_reports_what_a_sync_would_do_and_writes_nothing(tmp_path: Path) ->
     assert actions == {renamed: "rename", doomed: "repair", fine: "ok", new: "create"}
     assert snapshot(h.data_dir) == files_before
     assert set(h.homeserver.room_ids()) == rooms_before
-    writes = {k: v for k, v in h.homeserver.requests_by_kind.items() if counts_before.get(k) != v}
-    assert set(writes) <= {"joined_rooms", "hierarchy"}
+    asked = {k: v for k, v in h.homeserver.requests_by_kind.items() if counts_before.get(k) != v}
+    assert set(asked) <= {"versions", "register_available", "joined_rooms", "hierarchy"}
 
 
 def test_plan_without_any_state_plans_to_create_everything(tmp_path: Path) -> None:
@@ -50,8 +50,52 @@ def test_plan_without_any_state_plans_to_create_everything(tmp_path: Path) -> No
     code, out, _ = run(h, ["plan"])
 
     assert code == 0
-    assert "Matrix not checked" in out and "create" in out
-    assert sum(h.homeserver.requests_by_kind.values()) == 0
+    assert "rooms not checked" in out and "create" in out
+    assert "bot account: will be registered" in out
+    # Without a token only what needs none: is it Matrix, are the names free.
+    assert set(h.homeserver.requests_by_kind) == {"versions", "register_available"}
+
+
+def test_plan_with_an_empty_data_dir_on_an_existing_deployment_is_not_create_everything(
+    tmp_path: Path,
+) -> None:
+    h = SyncHarness(tmp_path / "data")
+    deployed = h.letta.add_agent("Deployed")
+    assert run(h, ["sync"])[0] == 0
+    elsewhere = SyncHarness(tmp_path / "elsewhere", homeserver=h.homeserver, letta=h.letta)
+
+    code, out, _ = run(elsewhere, ["plan", "--json"])
+
+    plan = json.loads(out)
+    assert code == 1  # the sync would not get this agent in order
+    assert [(a["agent_id"], a["action"]) for a in plan["actions"]] == [(deployed, "blocked")]
+    assert "MATRIX_DATA_DIR" in plan["actions"][0]["detail"]
+    assert "bot account: exists, will log in" in plan["notes"]
+
+
+def test_plan_lists_agents_removed_from_letta(tmp_path: Path) -> None:
+    h = SyncHarness(tmp_path / "data")
+    gone = h.letta.add_agent("Gone")
+    h.letta.add_agent("Stays")
+    assert run(h, ["sync"])[0] == 0
+    h.letta.remove(gone)
+
+    code, out, _ = run(h, ["plan"])
+
+    assert code == 0
+    assert f"removed from Letta (their users and rooms are kept): {gone}" in out
+
+
+def test_plan_against_a_url_that_is_not_a_homeserver_exits_2_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    h = SyncHarness(tmp_path / "data")
+    h.homeserver.fail_next("versions", 404, {"errcode": "M_UNRECOGNIZED", "error": "no"})
+
+    code, out, err = run(h, ["plan"])
+
+    assert code == 2 and out == ""
+    assert "MATRIX_HOMESERVER_URL" in err
 
 
 def test_demo_runs_with_no_server_and_no_configuration() -> None:

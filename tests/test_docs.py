@@ -4,7 +4,8 @@ Test samples (blocks that define ``test_*`` functions) run as pasted into a brid
 each becomes one file of a fresh project with no conftest, no ini file and no
 ``pytest_plugins`` line, and pytest runs there in a subprocess of this interpreter, so the
 fixtures come from the installed package's plugin alone. Every test must pass on asyncio and on
-trio (the samples' own ``pytestmark`` asks for both). The other samples show library call
+trio (the samples' own ``pytestmark`` asks for both); the samples that need a real Synapse
+run apart, as part of the contract tier. The other samples show library call
 sites: they are executed and each coroutine function they define is called with arguments
 chosen by parameter name (``config``, ``transport``) from a fresh in-process world.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge_project import run_pytest
+from bridge_project import Run, run_pytest
 
 from app import SyncReport
 from app.testing.harness import SyncHarness
@@ -58,21 +59,29 @@ def file_name(doc: str, line: int) -> str:
     return f"test_{Path(doc).stem.lower()}_line{line}.py"
 
 
-def expected_outcomes() -> dict[str, str]:
-    """Test id -> outcome: every async test on each backend, ``PASSED`` (``SKIPPED`` for one
-    that needs Synapse where it is not installed and not required)."""
-    no_synapse = not synapse_available() and os.environ.get("REQUIRE_SYNAPSE") != "1"
+def needs_synapse(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return "synapse" in [arg.arg for arg in function.args.args]
+
+
+def expected_outcomes(samples: list[tuple[str, int, str]], outcome: str) -> dict[str, str]:
+    """Test id -> ``outcome`` for every test of ``samples``, an async one once per backend."""
     expected = {}
-    for doc, line, code in TEST_SAMPLES:
+    for doc, line, code in samples:
         for function in sample_tests(code):
-            needs_synapse = "synapse" in [arg.arg for arg in function.args.args]
-            outcome = "SKIPPED" if needs_synapse and no_synapse else "PASSED"
-            ids = (
-                [f"[{b}]" for b in BACKENDS] if isinstance(function, ast.AsyncFunctionDef) else [""]
-            )
-            for suffix in ids:
+            is_async = isinstance(function, ast.AsyncFunctionDef)
+            for suffix in [f"[{b}]" for b in BACKENDS] if is_async else [""]:
                 expected[f"{file_name(doc, line)}::{function.name}{suffix}"] = outcome
     return expected
+
+
+def run_as_pasted(project: Path, samples: list[tuple[str, int, str]]) -> Run:
+    run = run_pytest(project, {file_name(doc, line): code for doc, line, code in samples})
+    assert not (project / "conftest.py").exists()
+    return run
+
+
+SYNAPSE_SAMPLES = [s for s in TEST_SAMPLES if any(map(needs_synapse, sample_tests(s[2])))]
+FAKE_SAMPLES = [s for s in TEST_SAMPLES if s not in SYNAPSE_SAMPLES]
 
 
 def test_the_docs_have_samples_of_both_kinds() -> None:
@@ -86,12 +95,23 @@ def test_every_test_sample_declares_its_pytestmark() -> None:
 
 
 def test_test_samples_pass_as_pasted_into_a_fresh_bridge_project(tmp_path: Path) -> None:
-    files = {file_name(doc, line): code for doc, line, code in TEST_SAMPLES}
+    run = run_as_pasted(tmp_path / "bridge", FAKE_SAMPLES)
 
-    run = run_pytest(tmp_path / "bridge", files)
+    assert run.outcomes == expected_outcomes(FAKE_SAMPLES, "PASSED"), run.output
+    assert run.returncode == 0, run.output
 
-    assert not (tmp_path / "bridge" / "conftest.py").exists()
-    assert run.outcomes == expected_outcomes(), run.output
+
+@pytest.mark.contract
+def test_real_synapse_samples_pass_as_pasted_into_a_fresh_bridge_project(tmp_path: Path) -> None:
+    """Like the contract tier: skipped without Synapse, unless ``REQUIRE_SYNAPSE=1``."""
+    required = os.environ.get("REQUIRE_SYNAPSE") == "1"
+    outcome = "PASSED" if required or synapse_available() else "SKIPPED"
+
+    run = run_as_pasted(tmp_path / "bridge", SYNAPSE_SAMPLES)
+
+    assert SYNAPSE_SAMPLES and run.outcomes == expected_outcomes(SYNAPSE_SAMPLES, outcome), (
+        run.output
+    )
     assert run.returncode == 0, run.output
 
 

@@ -114,6 +114,17 @@ def test_state_entries_do_not_change_with_the_room(fake_homeserver: FakeHomeserv
     assert after.content == {"name": "After"} and after.event_id != before.event_id
 
 
+def test_nested_state_read_back_is_detached_from_the_fake(fake_homeserver: FakeHomeserver) -> None:
+    alice = fake_homeserver.register_user("alice", "pw")
+    room_id = fake_homeserver.create_room(alice)
+    [entry] = fake_homeserver.state_events(room_id, "m.room.power_levels")
+
+    entry.content["users"][alice] = 0
+    fake_homeserver.state(room_id, "m.room.power_levels")["users"][alice] = 1  # type: ignore[index]
+
+    assert fake_homeserver.room(room_id).power_level(alice) == 100
+
+
 async def test_devices_lists_one_device_per_registration_and_login(
     sync_harness: SyncHarness, fake_homeserver: FakeHomeserver
 ) -> None:

@@ -49,6 +49,10 @@ def register_available(localpart: str) -> ApiCall:
     )
 
 
+def versions() -> ApiCall:
+    return ApiCall("GET", "/_matrix/client/versions", authenticated=False)
+
+
 def whoami() -> ApiCall:
     return ApiCall("GET", f"{V3}/account/whoami")
 

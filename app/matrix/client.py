@@ -191,6 +191,14 @@ class MatrixClient:
             return False
         return bool(isinstance(data, dict) and data.get("available"))
 
+    async def versions(self) -> list[str]:
+        """The spec versions the server supports: proof that the URL is a Matrix homeserver."""
+        data = await self._call(api.versions())
+        listed = data.get("versions") if isinstance(data, dict) else None
+        if not isinstance(listed, list):
+            raise MalformedResponse(200, "versions: missing list field 'versions'")
+        return [version for version in listed if isinstance(version, str)]
+
     async def whoami(self) -> str:
         return require_str(await self._call(api.whoami()), "user_id", "whoami")
 

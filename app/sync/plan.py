@@ -1,30 +1,44 @@
 """A dry run: what the next sync would do, with no write to Matrix or to the state files.
 
 Only stored access tokens are used (a login would create a device, which is a write); when
-the admin has none, Matrix is not consulted and the plan says so.
+the admin has none, the admin's view of Matrix is not consulted and the plan says so. Even
+then the homeserver is asked what needs no token: that it is one (`/versions`), and whether
+the names of the bot and of agents to create are taken (`register/available`), so a wrong URL
+or an existing deployment is never planned as "create everything".
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from app.config import SyncConfig
-from app.errors import MatrixError, MatrixUnknownToken, SyncError
+from app.config import SyncConfig, redact_url
+from app.errors import (
+    ConfigError,
+    MalformedResponse,
+    MatrixError,
+    MatrixForbidden,
+    MatrixUnknownToken,
+    SyncError,
+)
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
 from app.state import AgentMapping, MappingStore
 from app.sync.accounts import Accounts
+from app.sync.naming import agent_localpart, localpart_of
 from app.sync.report import describe
 from app.sync.space import SpaceView, read_space
 from app.transport import Transport
+
+# Agents to create whose names are checked against the homeserver (one request each).
+NAME_CHECKS = 50
 
 
 @dataclass(frozen=True)
 class PlannedAction:
     agent_id: str
     agent_name: str
-    action: str  # create, create_room, rename, repair, migrate, ok
+    action: str  # create, blocked, create_room, rename, repair, migrate, ok
     detail: str = ""
 
 
@@ -35,6 +49,7 @@ class SyncPlan:
     actions: list[PlannedAction] = field(default_factory=list)
     removed_from_letta: list[str] = field(default_factory=list)
     letta_error: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,6 +61,7 @@ class SyncPlan:
 async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     store = MappingStore.read(config.data_dir)
     matrix = MatrixClient.connect(transport, config.homeserver_url)
+    await _check_is_homeserver(matrix, config.homeserver_url)
     admin = _read_only_admin(matrix, store, config)
     try:
         view, admin_rooms = await _matrix_view(admin, store.space.space_id)
@@ -63,7 +79,42 @@ async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     plan.removed_from_letta = listing.missing(store.mappings) if agents else []
     for agent in agents:
         plan.actions.append(_plan_agent(agent, store.get(agent.id), view, admin_rooms, plan))
+    await _check_names(matrix, config, plan)
     return plan
+
+
+async def _check_is_homeserver(matrix: MatrixClient, url: str) -> None:
+    try:
+        await matrix.versions()
+    except (MatrixError, MalformedResponse) as exc:
+        raise ConfigError(
+            f"MATRIX_HOMESERVER_URL={redact_url(url)} does not answer like a Matrix homeserver "
+            f"(GET /_matrix/client/versions: HTTP {exc.status})"
+        ) from exc
+
+
+async def _check_names(matrix: MatrixClient, config: SyncConfig, plan: SyncPlan) -> None:
+    """Names the sync would register: free, or already someone's (read-only, no token)."""
+    try:
+        bot_free = await matrix.username_available(localpart_of(config.username))
+        plan.notes.append(
+            "bot account: " + ("will be registered" if bot_free else "exists, will log in")
+        )
+        for index, planned in enumerate(plan.actions[:NAME_CHECKS]):
+            if planned.action != "create":
+                continue
+            localpart = agent_localpart(planned.agent_id)
+            if not await matrix.username_available(localpart):
+                plan.actions[index] = replace(planned, action="blocked", detail=_taken(localpart))
+    except MatrixForbidden:
+        plan.notes.append("registration is closed here: names were not checked")
+
+
+def _taken(localpart: str) -> str:
+    return (
+        f"user {localpart} already exists and MATRIX_DATA_DIR holds no password for it "
+        "(an existing deployment's data directory?)"
+    )
 
 
 def _read_only_admin(

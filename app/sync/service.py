@@ -31,6 +31,7 @@ from app.state.lock import DataDirLock
 from app.sync.accounts import Accounts
 from app.sync.agent import AgentSync
 from app.sync.context import SyncContext
+from app.sync.guard import refuse_unknown_deployment
 from app.sync.naming import server_name_of
 from app.sync.progress import NoProgress, SyncProgress
 from app.sync.refusals import Settings
@@ -146,7 +147,7 @@ class SyncService:
             admin, bot = await self._core_users(accounts)
         listing = await self._list_agents(letta, report)
         with self._naming_the_homeserver():
-            ctx = await self._context(accounts, letta, admin, bot, report)
+            ctx = await self._context(accounts, letta, admin, bot, report, listing)
         report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
         if listing is not None:
             progress.started(len(listing.agents))
@@ -245,8 +246,11 @@ class SyncService:
         admin: MatrixClient,
         bot: MatrixClient,
         report: SyncReport,
+        listing: AgentList | None,
     ) -> SyncContext:
         admin_rooms = set(await admin.joined_rooms())
+        if listing is not None:
+            await refuse_unknown_deployment(admin, self.store, listing.agents, admin_rooms)
         bot_rooms = admin_rooms if bot.user_id == admin.user_id else set(await bot.joined_rooms())
         invitees = [u for u in (bot.user_id or "", *self.config.invite_users) if u != admin.user_id]
         rooms = (admin_rooms, bot_rooms)

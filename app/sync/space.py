@@ -87,7 +87,7 @@ async def ensure_space(
     if CREATING in store.space.extra or not stored:
         # The last run died between createRoom and saving the id, or the data directory is
         # new or was lost: a space this library made carries a tag, so find it first.
-        space_id = await _find_tagged_space(admin, admin_rooms)
+        space_id = await find_tagged_space(admin, admin_rooms)
     if space_id is None:
         in_flight = {**extra, CREATING: time.time()}
         store.save_space(SpaceConfig(stored, store.space.created_at, name, in_flight))
@@ -140,12 +140,12 @@ async def _create_space(admin: MatrixClient, options: dict[str, Any], known: set
             log.warning("creating the space failed (%s); looking for it, then retrying", exc)
         await admin.pause_before_retry(attempt)
         attempt += 1
-        found = await _find_tagged_space(admin, set(await admin.joined_rooms()) - known)
+        found = await find_tagged_space(admin, set(await admin.joined_rooms()) - known)
         if found is not None:
             return found
 
 
-async def _find_tagged_space(admin: MatrixClient, admin_rooms: set[str]) -> str | None:
+async def find_tagged_space(admin: MatrixClient, admin_rooms: set[str]) -> str | None:
     for room_id in sorted(admin_rooms):
         try:
             if await admin.get_state_event(room_id, SPACE_TAG) is not None:

@@ -148,3 +148,46 @@ def test_sync_and_plan_print_the_resolved_data_dir(tmp_path: Path, command: str)
 
     assert process.returncode == 0, err
     assert f"data directory: {tmp_path / 'relative-data'}" in out.decode()
+
+
+def test_an_empty_data_dir_on_an_existing_deployment_stops_with_one_message(
+    tmp_path: Path,
+) -> None:
+    served = Served()
+    for n in range(4):
+        served.letta.add_agent(f"Deployed {n}")
+    with served.running() as (matrix_url, letta_url):
+        first = start(["sync"], sync_env(matrix_url, letta_url, tmp_path / "data"), tmp_path)
+        assert first.wait(timeout=WAIT) == 0
+        rooms = len(served.homeserver.room_ids())
+        env = sync_env(matrix_url, letta_url, tmp_path / "elsewhere", LOG_LEVEL="WARNING")
+        process = start(["sync"], env, tmp_path)
+        out, err = process.communicate(timeout=WAIT)
+
+    assert process.returncode == 2
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "MATRIX_DATA_DIR" in lines[0] and "existing deployment" in lines[0]
+    assert out == b"" and len(served.homeserver.room_ids()) == rooms
+
+
+def test_plan_with_an_empty_data_dir_on_an_existing_deployment_shows_the_blocked_agents(
+    tmp_path: Path,
+) -> None:
+    served = Served()
+    agents = [served.letta.add_agent(f"Deployed {n}") for n in range(2)]
+    with served.running() as (matrix_url, letta_url):
+        first = start(["sync"], sync_env(matrix_url, letta_url, tmp_path / "data"), tmp_path)
+        assert first.wait(timeout=WAIT) == 0
+        requests = dict(served.homeserver.requests_by_kind)
+        env = sync_env(matrix_url, letta_url, tmp_path / "elsewhere")
+        process = start(["plan", "--json"], env, tmp_path)
+        out, err = process.communicate(timeout=WAIT)
+
+    assert process.returncode == 1, err
+    plan = json.loads(out)
+    assert {(a["agent_id"], a["action"]) for a in plan["actions"]} == {
+        (agent, "blocked") for agent in agents
+    }
+    asked = {k for k, v in served.homeserver.requests_by_kind.items() if requests.get(k) != v}
+    assert asked == {"versions", "register_available"}  # read-only, no token, no login
+    assert not (tmp_path / "elsewhere").exists()

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from app import AgentMapping
+from app.errors import ConfigError
 from app.testing.harness import SyncHarness
 
 pytestmark = pytest.mark.anyio
@@ -133,21 +134,23 @@ async def test_the_space_name_is_configurable(sync_harness: SyncHarness) -> None
     )
 
 
-async def test_a_lost_data_directory_finds_the_space_instead_of_making_another(
+async def test_a_lost_data_directory_stops_the_sync_with_one_message_and_changes_nothing(
     sync_harness: SyncHarness,
 ) -> None:
     h = sync_harness
-    agent_id = h.letta.add_agent("Remembered")
-    first = await h.sync()
-    spaces_before = [r for r in h.homeserver.room_ids() if h.homeserver.state(r, "ai.letta.space")]
+    h.letta.add_agent("Remembered")
+    await h.sync()
+    rooms_before = set(h.homeserver.room_ids())
+    empty = h.data_dir.parent / "new-empty-dir"
 
-    report = await h.sync(data_dir=h.data_dir.parent / "new-empty-dir")
+    with pytest.raises(ConfigError) as stopped:
+        await h.sync(data_dir=empty)
 
-    spaces = [r for r in h.homeserver.room_ids() if h.homeserver.state(r, "ai.letta.space")]
-    assert spaces == spaces_before and report.space_id == first.space_id
-    # The agents' passwords were in the lost directory: the report says what to look at.
-    assert [f.agent_id for f in report.failures] == [agent_id]
-    assert "MATRIX_DATA_DIR" in report.failures[0].reason
+    # The agents' passwords are in the lost directory: say so once, not once per agent.
+    assert f"MATRIX_DATA_DIR={empty}" in str(stopped.value)
+    assert "existing deployment" in str(stopped.value)
+    assert set(h.homeserver.room_ids()) == rooms_before
+    assert json.loads((empty / "agent_user_mappings.json").read_text()) == {}
 
 
 async def test_people_added_to_the_invite_list_later_are_invited_everywhere(

@@ -6,6 +6,7 @@ fake serves requests; these values are copies, safe to keep and compare.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -44,6 +45,11 @@ class StateEntry:
     event_id: str = ""
 
 
+def _frozen_copy(content: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only deep copy: nested lists and objects are detached from the fake's state."""
+    return MappingProxyType(copy.deepcopy(dict(content)))
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -56,7 +62,7 @@ def room_messages(room: Room) -> list[Message]:
             body=_text(event.content.get("body")),
             event_id=event.event_id,
             event_type=event.type,
-            content=MappingProxyType(dict(event.content)),
+            content=_frozen_copy(event.content),
         )
         for event in room.timeline
     ]
@@ -70,7 +76,7 @@ def room_state(room: Room, event_type: str | None = None) -> list[StateEntry]:
             event_type=event.type,
             state_key=event.state_key,
             sender=event.sender,
-            content=MappingProxyType(dict(event.content)),
+            content=_frozen_copy(event.content),
             event_id=event.event_id,
         )
         for event in room.state.values()

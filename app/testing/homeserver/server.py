@@ -21,6 +21,7 @@ Core: ``FakeHomeserver.handle(FakeRequest) -> FakeResponse`` (no httpx). Adapter
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -243,8 +244,9 @@ class FakeHomeserver(RoutedFake):
         return self._hs.joined_rooms_of(user_id)
 
     def state(self, room_id: str, event_type: str, state_key: str = "") -> JsonDict | None:
-        """Content of a current state event, or ``None``."""
-        return self.room(room_id).content(event_type, state_key)
+        """A copy of the content of a current state event, or ``None``."""
+        content = self.room(room_id).content(event_type, state_key)
+        return None if content is None else copy.deepcopy(content)
 
     def set_state(
         self,

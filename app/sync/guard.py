@@ -1,0 +1,49 @@
+"""Refuse to start over in an empty data directory when the homeserver says it is not new.
+
+A data directory lost or mistyped looks like a first run; going on would fail every agent
+(their passwords are in the old directory) and create a second space. One sample of agent
+users is enough to tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.errors import ConfigError, MatrixForbidden
+from app.letta import Agent
+from app.matrix import MatrixClient
+from app.state import MappingStore
+from app.sync.naming import agent_localpart, server_name_of
+from app.sync.space import find_tagged_space
+
+SAMPLE = 3
+
+
+async def refuse_unknown_deployment(
+    admin: MatrixClient, store: MappingStore, agents: Sequence[Agent], admin_rooms: set[str]
+) -> None:
+    """`ConfigError` when the store is empty but the server holds this deployment: agent
+    users and the admin's tagged space (a squatted name alone is an agent's failure)."""
+    if store.mappings or store.space.space_id is not None:
+        return
+    server_name = server_name_of(admin.user_id or "")
+    taken = []
+    for agent in agents[:SAMPLE]:
+        localpart = agent_localpart(agent.id)
+        try:
+            if not await admin.username_available(localpart):
+                taken.append(f"@{localpart}:{server_name}")
+        except MatrixForbidden:
+            return  # registration is closed: availability cannot be asked
+    if taken and await find_tagged_space(admin, admin_rooms) is not None:
+        raise ConfigError(_explain(store.data_dir, taken))
+
+
+def _explain(data_dir: Path, taken: list[str]) -> str:
+    return (
+        f"MATRIX_DATA_DIR={data_dir.resolve()} holds no state, but the homeserver already has "
+        f"users for this Letta's agents ({', '.join(taken)}): this is an existing deployment. "
+        "Point MATRIX_DATA_DIR at its data directory (the one holding "
+        "agent_user_mappings.json, with the agents' passwords); no user, room or space was made"
+    )
