@@ -1,8 +1,9 @@
 """Command line: `letta-matrix-sync sync|plan|status|demo` (also `python -m app`).
 
-Exit codes: 0 every agent in order, 1 some agent failed (see the report), 2 configuration or
-setup problem (the message names it), 3 another sync holds the data directory, 4 the sync could
-not save its state in MATRIX_DATA_DIR (a full disk, say; the files there stay whole).
+Exit codes: 0 every agent in order, 1 some agent failed (see the report) or the homeserver failed
+(HTTP 5xx) during setup: try again later, 2 configuration or setup problem (the message names
+the setting), 3 another sync holds the data directory, 4 the sync could not save its state in
+MATRIX_DATA_DIR (a full disk, say; the files there stay whole).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.cli_commands import (
     EXIT_LOCKED,
     EXIT_NOT_SAVED,
     EXIT_OK,
+    EXIT_SERVER_TROUBLE,
     EXIT_SETUP,
     run_plan,
     run_sync,
@@ -32,7 +34,8 @@ from app.cli_commands import (
 from app.cli_output import Output, ReaderSafeStream
 from app.config import DEFAULT_DATA_DIR, SyncConfig
 from app.demo import run_demo
-from app.errors import StateWriteError, SyncError, SyncLocked
+from app.errors import MatrixServerError, StateWriteError, SyncError, SyncLocked
+from app.http import Pacing
 from app.state.files import OS_FILES, FileOps
 from app.transport import Transport
 
@@ -42,6 +45,7 @@ __all__ = [
     "EXIT_LOCKED",
     "EXIT_NOT_SAVED",
     "EXIT_OK",
+    "EXIT_SERVER_TROUBLE",
     "EXIT_SETUP",
     "build_parser",
     "main",
@@ -57,7 +61,8 @@ configuration (environment variables):
              LETTA_SPACE_NAME, SYNC_CONCURRENCY (8), HTTP_TIMEOUT (30), LOG_LEVEL (INFO)
 
 exit codes:
-  0 every agent in order   1 an agent failed, or Letta was unreachable
+  0 every agent in order   1 an agent failed, or Letta was unreachable, or the
+    homeserver failed (HTTP 5xx) during setup: nothing to fix, try again later
   2 configuration or setup problem (the message names the setting)
   3 another sync holds the data directory
   4 the state could not be saved in MATRIX_DATA_DIR (a full disk, say): the
@@ -129,8 +134,10 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
     files: FileOps = OS_FILES,
+    pacing: Pacing | None = None,
 ) -> int:
-    """Run the command line; `env`, `transport` and `files` are injectable for tests.
+    """Run the command line; `env`, `transport`, `files` and `pacing` (the clock and sleep
+    behind retries) are injectable for tests.
 
     Output read by a pipe that closes early (`| head`) is cut there, quietly: the exit code
     stays the command's own outcome.
@@ -144,7 +151,8 @@ def main(
             parser.print_help(cast(TextIO, safe_out))
             code = EXIT_OK
         else:
-            code = _run(args.command, args, env, transport, cast(TextIO, safe_out), err, files)
+            out_stream = cast(TextIO, safe_out)
+            code = _run(args.command, args, env, transport, out_stream, err, files, pacing)
     except KeyboardInterrupt:
         print("interrupted: what was done is saved; the next sync goes on from there", file=err)
         code = EXIT_INTERRUPTED
@@ -161,6 +169,7 @@ def _run(
     out: TextIO,
     err: TextIO,
     files: FileOps,
+    pacing: Pacing | None,
 ) -> int:
     try:
         if command == "status":
@@ -172,13 +181,16 @@ def _run(
         _setup_logging(config.log_level)
         if command == "plan":
             return anyio.run(run_plan, config, transport, args.json, out)
-        return anyio.run(run_sync, config, transport, args.json, out, files)
+        return anyio.run(run_sync, config, transport, args.json, out, files, pacing)
     except SyncLocked as exc:
         print(f"error: {exc}", file=err)
         return EXIT_LOCKED
     except StateWriteError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_NOT_SAVED
+    except MatrixServerError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_SERVER_TROUBLE
     except SyncError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_SETUP

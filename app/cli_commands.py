@@ -11,6 +11,7 @@ from typing import TextIO
 
 from app.cli_output import Output
 from app.config import SyncConfig
+from app.http import Pacing
 from app.state import AgentMapping, MappingStore
 from app.state.files import FileOps
 from app.sync.plan import SyncPlan, make_plan
@@ -20,13 +21,20 @@ from app.transport_httpx import HttpxTransport
 
 EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED, EXIT_NOT_SAVED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130  # the shell's own code for a command stopped by Ctrl-C (128 + SIGINT)
+# The homeserver failed (HTTP 5xx) during setup: like a failed agent, retrying later helps.
+EXIT_SERVER_TROUBLE = EXIT_FAILURES
 
 
 async def run_sync(
-    config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO, files: FileOps
+    config: SyncConfig,
+    transport: Transport | None,
+    as_json: bool,
+    out: TextIO,
+    files: FileOps,
+    pacing: Pacing | None = None,
 ) -> int:
     output = Output(out, force_plain=as_json)
-    async with SyncService(config, transport, files=files) as service:
+    async with SyncService(config, transport, files=files, pacing=pacing) as service:
         with output.progress() as progress:
             report = await service.sync(progress)
     data_dir = config.data_dir.resolve()

@@ -18,19 +18,30 @@
             ├── MatrixUserInUse      M_USER_IN_USE
             ├── MatrixInvalidUsername M_INVALID_USERNAME
             ├── MatrixUnknownToken   M_UNKNOWN_TOKEN, M_MISSING_TOKEN
-            └── MatrixRateLimited    M_LIMIT_EXCEEDED or HTTP 429
+            ├── MatrixUserDeactivated M_USER_DEACTIVATED, or a refused login found deactivated
+            ├── MatrixRateLimited    M_LIMIT_EXCEEDED or HTTP 429
+            └── MatrixServerError    any other HTTP 5xx: the server, or a proxy before it, failed
 
 `MatrixError.from_response` picks the subclass from one errcode registry, so callers catch the
 precise case they can handle (`except MatrixUserInUse`) instead of comparing strings.
+
+What the command line makes of them (exit codes): `MatrixServerError` during setup is server
+trouble, 1 (try again later); `ConfigError`, and any other error during setup, is 2 (the message
+names the setting to fix); `SyncLocked` is 3; `StateWriteError` is 4.
 Messages never include request headers or bodies: those carry access tokens and passwords.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 _BODY_PREVIEW = 200
+_HTML_PREVIEW = 80
+_HTML_START = re.compile(r"<(!doctype|html|head|body|title|h1|center)\b", re.IGNORECASE)
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
 
 
 class SyncError(Exception):
@@ -126,8 +137,11 @@ class MatrixError(ApiError):
         *,
         retry_after_ms: int | None = None,
         body: bytes | str | None = None,
+        message: str | None = None,
     ) -> None:
-        super().__init__(status, f"Matrix HTTP {status} {errcode or 'no errcode'}: {error}", body)
+        # `message` replaces the default text when the caller knows more (which setting, say).
+        message = message or f"Matrix HTTP {status} {errcode or 'no errcode'}: {error}"
+        super().__init__(status, message, body)
         self.errcode = errcode
         self.error = error
         self.retry_after_ms = retry_after_ms
@@ -148,6 +162,8 @@ class MatrixError(ApiError):
         error_class = cls.registry.get(errcode or "", MatrixError)
         if error_class is MatrixError and status == 429:
             error_class = MatrixRateLimited
+        if error_class is MatrixError and status >= 500:
+            error_class = MatrixServerError
         return error_class(status, errcode, error, retry_after_ms=retry_after_ms, body=content)
 
 
@@ -171,14 +187,43 @@ class MatrixUnknownToken(MatrixError):
     errcodes = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN")
 
 
+class MatrixUserDeactivated(MatrixError):
+    """The account was deactivated: its tokens are gone and it can never log in again.
+
+    Synapse 1.163 answers a password login to such an account 403 M_FORBIDDEN, like a wrong
+    password (deactivation clears the hash); the library raises this class when it has found
+    out otherwise (Synapse's admin API) that a refused account is deactivated.
+    """
+
+    errcodes = ("M_USER_DEACTIVATED",)
+
+
 class MatrixRateLimited(MatrixError):
     errcodes = ("M_LIMIT_EXCEEDED",)
 
 
+class MatrixServerError(MatrixError):
+    """HTTP 5xx: the homeserver, or a proxy in front of it, failed; nothing to fix on our side.
+
+    Chosen by status, so a 5xx with an errcode of its own (500 M_UNKNOWN) is one too.
+    """
+
+
 def describe_non_json(content: bytes) -> str:
     """A readable sentence for an error body that is not JSON (a proxy's HTML page, say)."""
-    preview = content[:_BODY_PREVIEW].decode("utf-8", "replace").strip()
-    return f"non-JSON error body: {preview!r}" if preview else "empty error body"
+    text = content.decode("utf-8", "replace").strip()
+    if not text:
+        return "empty error body"
+    if _HTML_START.match(text):
+        return f"non-JSON error body: an HTML page {_html_summary(text)!r}"
+    return f"non-JSON error body: {text[:_BODY_PREVIEW]!r}"
+
+
+def _html_summary(page: str) -> str:
+    """The page's title, else its text without tags: what a person would read in a browser."""
+    title = _HTML_TITLE.search(page)
+    text = title.group(1) if title else _HTML_TAG.sub(" ", page)
+    return " ".join(text.split())[:_HTML_PREVIEW] or "(no text)"
 
 
 def _parse_matrix_error(status: int, content: bytes) -> tuple[str | None, str, int | None]:

@@ -105,6 +105,44 @@ def test_login_creates_a_device_each_time_and_hides_unknown_users(hs: FakeHomese
     assert hs.logins == 2
 
 
+def login_as(hs: FakeHomeserver, user: str, password: str) -> FakeResponse:
+    body = {"type": "m.login.password", "user": user, "password": password}
+    return req(hs, "POST", f"{V3}/login", json=body)
+
+
+def test_a_deactivated_user_is_refused_like_a_wrong_password(hs: FakeHomeserver) -> None:
+    user_id, token = new_user(hs, "gone")
+    inspector, inspector_token = new_user(hs, "inspector")
+
+    hs.deactivate_user(user_id)
+
+    old_token = req(hs, "GET", f"{V3}/account/whoami", token=token)
+    assert (old_token.status, old_token.json["errcode"]) == (401, "M_UNKNOWN_TOKEN")
+    login = login_as(hs, "gone", "pw")  # the right password
+    assert (login.status, login.json["errcode"]) == (403, "M_FORBIDDEN")
+    taken = req(hs, "GET", f"{V3}/register/available", query={"username": "gone"})
+    assert taken.json["errcode"] == "M_USER_IN_USE"
+    account = f"/_synapse/admin/v2/users/{user_id}"
+    refused = req(hs, "GET", account, token=inspector_token)
+    assert (refused.status, refused.json["error"]) == (403, "You are not a server admin")
+    hs.make_server_admin(inspector)
+    assert req(hs, "GET", account, token=inspector_token).json["deactivated"] is True
+
+
+def test_a_password_reset_logs_the_user_out(hs: FakeHomeserver) -> None:
+    user_id, token = new_user(hs, "alice")
+
+    hs.change_password(user_id, "new-pw")
+
+    assert req(hs, "GET", f"{V3}/account/whoami", token=token).status == 401
+    assert login_as(hs, "alice", "pw").status == 403
+    assert login_as(hs, "alice", "new-pw").status == 200
+
+
+def test_server_keys_name_the_server(hs: FakeHomeserver) -> None:
+    assert req(hs, "GET", "/_matrix/key/v2/server").json["server_name"] == "localhost"
+
+
 def test_missing_unknown_and_expired_tokens(hs: FakeHomeserver) -> None:
     _, token = new_user(hs, "alice")
     assert req(hs, "GET", f"{V3}/joined_rooms").json["errcode"] == "M_MISSING_TOKEN"
@@ -369,4 +407,4 @@ async def test_round_trip_through_respx(hs: FakeHomeserver, router: respx.MockRo
         "get_state_event": 1,
         "get_state": 1,
     }
-    assert len(hs.kinds) == 19 and all(kind in router.routes for kind in hs.kinds)
+    assert len(hs.kinds) == 21 and all(kind in router.routes for kind in hs.kinds)

@@ -16,6 +16,7 @@ from app.errors import (
     MatrixForbidden,
     MatrixNotFound,
     MatrixRateLimited,
+    MatrixServerError,
     MatrixUnknownToken,
     MatrixUserInUse,
     RequestTimeout,
@@ -737,12 +738,34 @@ async def test_html_error_body_gives_readable_matrix_error(
     with pytest.raises(MatrixError) as caught:
         await client.whoami()
     error = caught.value
-    assert type(error) is MatrixError
+    assert type(error) is MatrixServerError
     assert (error.status, error.errcode) == (502, None)
-    assert "502 Bad Gateway" in error.error
-    assert "502 Bad Gateway" in str(error)
+    assert "an HTML page '502 Bad Gateway'" in error.error
+    assert "502 Bad Gateway" in str(error) and "<" not in str(error)
     assert error.body == HTML_502
     assert route.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "error_class", "text"),
+    [
+        (500, b'{"errcode": "M_UNKNOWN", "error": "db down"}', MatrixServerError, "db down"),
+        (503, b"", MatrixServerError, "empty error body"),
+        (502, HTML_502, MatrixServerError, "an HTML page '502 Bad Gateway'"),
+        (500, b"<h1>Internal  Server\nError</h1>", MatrixServerError, "'Internal Server Error'"),
+        (502, b"upstream reset", MatrixServerError, "non-JSON error body: 'upstream reset'"),
+        (429, b"", MatrixRateLimited, "empty error body"),
+        (403, b'{"errcode": "M_FORBIDDEN", "error": "no"}', MatrixForbidden, "no"),
+        (400, b"<p>bad</p>", MatrixError, "non-JSON error body: '<p>bad</p>'"),
+    ],
+)
+def test_error_class_and_text_follow_errcode_then_status(
+    status: int, content: bytes, error_class: type[MatrixError], text: str
+) -> None:
+    error = MatrixError.from_response(status, content)
+
+    assert type(error) is error_class
+    assert text in error.error
 
 
 async def test_malformed_json_success_body(router: respx.MockRouter, bot: MatrixClient) -> None:

@@ -6,19 +6,25 @@ asserts outcomes and never how many times something was called.
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from app import SyncConfig, SyncReport, SyncService, Transport
+from app.cli import main
+from app.http import Pacing
 from app.sync.history import HISTORICAL_KEY
 from app.testing.harness import SyncHarness
 from app.testing.letta import FakeLetta
-from app.testing.synapse import SynapseServer
+from app.testing.synapse import SynapseError, SynapseServer
 from app.transport_httpx import HttpxTransport
+
+from helpers import cli_env
 
 Wrap = Callable[[Transport], Transport]
 
@@ -50,6 +56,19 @@ class World(Protocol):
 
     def leave(self, user_id: str, room_id: str) -> None: ...
 
+    def has_user(self, user_id: str) -> bool: ...
+
+    def deactivate(self, user_id: str) -> None: ...
+
+    def change_password(self, user_id: str, password: str) -> None: ...
+
+    def make_server_admin(self, user_id: str) -> None: ...
+
+    def cli(self, *argv: str, **env: str) -> tuple[int, str, list[str]]:
+        """`letta-matrix-sync` in-process with this world's settings, `env` overriding them:
+        exit code, stdout and the lines written to stderr."""
+        ...
+
 
 def mappings(world: World) -> dict[str, Any]:
     return dict(json.loads((world.data_dir / "agent_user_mappings.json").read_text()))
@@ -57,6 +76,14 @@ def mappings(world: World) -> dict[str, Any]:
 
 def space_file(world: World) -> dict[str, Any]:
     return dict(json.loads((world.data_dir / "letta_space_config.json").read_text()))
+
+
+def run_main(
+    argv: tuple[str, ...], env: dict[str, str], transport: Transport | None, pacing: Pacing | None
+) -> tuple[int, str, list[str]]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), env=env, transport=transport, out=out, err=err, pacing=pacing)
+    return code, out.getvalue(), err.getvalue().splitlines()
 
 
 class FakeWorld:
@@ -96,6 +123,22 @@ class FakeWorld:
 
     def leave(self, user_id: str, room_id: str) -> None:
         self.harness.homeserver.force_leave(room_id, user_id)
+
+    def has_user(self, user_id: str) -> bool:
+        return self.harness.homeserver.has_user(user_id)
+
+    def deactivate(self, user_id: str) -> None:
+        self.harness.homeserver.deactivate_user(user_id)
+
+    def change_password(self, user_id: str, password: str) -> None:
+        self.harness.homeserver.change_password(user_id, password)
+
+    def make_server_admin(self, user_id: str) -> None:
+        self.harness.homeserver.make_server_admin(user_id)
+
+    def cli(self, *argv: str, **env: str) -> tuple[int, str, list[str]]:
+        h = self.harness
+        return run_main(argv, cli_env(h, **env), h.transport(), h.clock.pacing())
 
 
 class SynapseWorld:
@@ -153,6 +196,42 @@ class SynapseWorld:
 
     def devices(self, user_id: str) -> int:
         return self.synapse.count_devices(user_id, self._inspector)
+
+    def has_user(self, user_id: str) -> bool:
+        try:
+            self._admin("GET", "v2/users", user_id)
+        except SynapseError as exc:
+            if "-> 404" in str(exc):
+                return False
+            raise
+        return True
+
+    def deactivate(self, user_id: str) -> None:
+        self._admin("POST", "v1/deactivate", user_id, {"erase": False})
+
+    def change_password(self, user_id: str, password: str) -> None:
+        body = {"new_password": password, "logout_devices": True}
+        self._admin("POST", "v1/reset_password", user_id, body)
+
+    def make_server_admin(self, user_id: str) -> None:
+        self._admin("PUT", "v2/users", user_id, {"admin": True})
+
+    def cli(self, *argv: str, **env: str) -> tuple[int, str, list[str]]:
+        c = self.config
+        settings = {
+            "MATRIX_HOMESERVER_URL": c.homeserver_url,
+            "MATRIX_USERNAME": c.username,
+            "MATRIX_PASSWORD": c.password,
+            "MATRIX_ADMIN_USERNAME": c.admin_username or "",
+            "MATRIX_ADMIN_PASSWORD": c.admin_password or "",
+            "LETTA_API_URL": c.letta_url,
+            "MATRIX_DATA_DIR": str(c.data_dir),
+        }
+        return run_main(argv, {**settings, **env}, None, None)
+
+    def _admin(self, method: str, prefix: str, user_id: str, body: Any = None) -> Any:
+        path = f"/_synapse/admin/{prefix}/{quote(user_id, safe='')}"
+        return self.synapse.request(method, path, body, token=self._inspector)
 
     def leave(self, user_id: str, room_id: str) -> None:
         tokens = json.loads((self.data_dir / "access_tokens.json").read_text())

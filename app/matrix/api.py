@@ -57,6 +57,17 @@ def whoami() -> ApiCall:
     return ApiCall("GET", f"{V3}/account/whoami")
 
 
+def server_keys() -> ApiCall:
+    """The federation signing keys, which name the server; Synapse serves them on listeners
+    with the `federation` (or `keys`) resource, as its generated config has it."""
+    return ApiCall("GET", "/_matrix/key/v2/server", authenticated=False)
+
+
+def admin_user(user_id: str) -> ApiCall:
+    """Synapse's admin API view of an account (server admins only)."""
+    return ApiCall("GET", path("/_synapse/admin/v2", "users", user_id))
+
+
 def create_room(
     *,
     name: str | None = None,

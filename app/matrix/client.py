@@ -11,12 +11,15 @@ from typing import Any
 import anyio
 
 from app.errors import (
+    ApiError,
     MalformedResponse,
     MatrixError,
     MatrixForbidden,
     MatrixNotFound,
     MatrixUnknownToken,
+    MatrixUserDeactivated,
     MatrixUserInUse,
+    SyncError,
 )
 from app.http import ApiCall, JsonApi, Pacing, retry_after_seconds
 from app.matrix import api
@@ -35,6 +38,9 @@ from app.transport import Response, Transport
 log = logging.getLogger(__name__)
 
 TokenListener = Callable[[LoginResult], Awaitable[None]]
+# Turns a refused login into the error to raise; the flag says whether the client held a token.
+LoginRefusal = Callable[[MatrixError, bool], Awaitable[SyncError]]
+REFUSED_LOGIN = (MatrixForbidden, MatrixUserDeactivated)
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,8 @@ class MatrixClient:
     Holds an access token and, optionally, the credentials to get a new one: an expired token
     (401 M_UNKNOWN_TOKEN) triggers exactly one re-login and one repeat of the call, and
     `on_login` hears about every new token so the caller can persist it instead of logging in
-    (and creating a device) again next time.
+    (and creating a device) again next time. `on_login_refused` decides what a refused login
+    with those credentials raises (the caller knows which setting the password came from).
     """
 
     def __init__(
@@ -68,12 +75,14 @@ class MatrixClient:
         access_token: str | None = None,
         credentials: Credentials | None = None,
         on_login: TokenListener | None = None,
+        on_login_refused: LoginRefusal | None = None,
     ) -> None:
         self.http = http
         self.user_id = user_id
         self.access_token = access_token
         self.credentials = credentials
         self._on_login = on_login
+        self._on_login_refused = on_login_refused
         self._relogin_lock: anyio.Lock | None = None
 
     @classmethod
@@ -96,6 +105,7 @@ class MatrixClient:
         access_token: str | None,
         credentials: Credentials | None = None,
         on_login: TokenListener | None = None,
+        on_login_refused: LoginRefusal | None = None,
     ) -> MatrixClient:
         """Another identity over the same connection pool."""
         return MatrixClient(
@@ -104,10 +114,17 @@ class MatrixClient:
             access_token=access_token,
             credentials=credentials,
             on_login=on_login,
+            on_login_refused=on_login_refused,
         )
 
     def __repr__(self) -> str:
         return f"MatrixClient(user_id={self.user_id!r}, has_token={self.access_token is not None})"
+
+    async def pause_before_retry(self, attempt: int) -> None:
+        """Wait as the retry policy would before repeat `attempt` of a step made safe to
+        repeat by the caller (a createRoom that looks for its result first, say)."""
+        pacing = self.http.pacing
+        await pacing.sleep(self.http.policy.backoff(attempt, pacing.random()))
 
     async def _call(self, call: ApiCall) -> Any:
         token = self.access_token
@@ -130,14 +147,26 @@ class MatrixClient:
             if self.access_token != expired or self.credentials is None:
                 return
             log.info("access token of %s expired; logging in again", self.user_id)
-            try:
-                await self.login(self.credentials.user, self.credentials.password)
-            except MatrixForbidden as exc:
-                raise MatrixForbidden(
-                    exc.status,
-                    exc.errcode,
-                    f"the token of {self.credentials.user} expired and its password was refused",
-                ) from exc
+            await self.login_with_credentials()
+
+    async def login_with_credentials(self) -> LoginResult:
+        """Log in with the client's own credentials; a refusal raises an error that says why."""
+        if self.credentials is None:
+            raise ValueError("login_with_credentials needs a client with credentials")
+        had_token = self.access_token is not None
+        try:
+            return await self.login(self.credentials.user, self.credentials.password)
+        except REFUSED_LOGIN as exc:
+            raise await self._refusal(exc, had_token) from exc
+
+    async def _refusal(self, exc: MatrixError, had_token: bool) -> SyncError:
+        if self._on_login_refused is not None:
+            return await self._on_login_refused(exc, had_token)
+        if not had_token or self.credentials is None:
+            return exc
+        user = self.credentials.user
+        text = f"the token of {user} expired and its password was refused"
+        return type(exc)(exc.status, exc.errcode, text, body=exc.body)
 
     async def _adopt(self, result: LoginResult) -> LoginResult:
         self.user_id, self.access_token = result.user_id, result.access_token
@@ -172,6 +201,26 @@ class MatrixClient:
 
     async def whoami(self) -> str:
         return require_str(await self._call(api.whoami()), "user_id", "whoami")
+
+    async def published_server_name(self) -> str | None:
+        """The homeserver's server name from its signing keys, or None where they are not
+        served on this URL (a listener without the federation resource, say)."""
+        try:
+            data = await self.http.call(api.server_keys())
+        except ApiError:
+            return None
+        name = data.get("server_name") if isinstance(data, dict) else None
+        return name if isinstance(name, str) and name else None
+
+    async def account_deactivated(self, user_id: str) -> bool | None:
+        """Whether Synapse's admin API says `user_id` is deactivated; None when this client may
+        not ask (it is no server admin) or the homeserver has no such API."""
+        try:
+            data = await self._call(api.admin_user(user_id))
+        except ApiError:
+            return None
+        deactivated = data.get("deactivated") if isinstance(data, dict) else None
+        return deactivated if isinstance(deactivated, bool) else None
 
     async def create_room(self, **options: Any) -> str:
         """Create a room (see `api.create_room` for the options) and return its id."""

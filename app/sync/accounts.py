@@ -2,17 +2,26 @@
 
 A password login creates a new device on the homeserver every time, so a token, once obtained
 by registration or login, is stored and re-used; the client logs in again only when the
-homeserver answers 401 M_UNKNOWN_TOKEN.
+homeserver answers 401 M_UNKNOWN_TOKEN. A refused login says why (see `app.sync.refusals`).
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
-from app.errors import ConfigError, MatrixForbidden, MatrixUserInUse
+from app.errors import (
+    ConfigError,
+    MatrixError,
+    MatrixForbidden,
+    MatrixUserDeactivated,
+    MatrixUserInUse,
+    SyncError,
+)
 from app.matrix import Credentials, LoginResult, MatrixClient
 from app.state import MappingStore
-from app.sync.naming import localpart_of
+from app.sync.naming import localpart_of, server_name_of
+from app.sync.refusals import Refusal, Settings, refusal_error, wrong_server
 
 log = logging.getLogger(__name__)
 
@@ -28,51 +37,126 @@ class Accounts:
     def __init__(self, anonymous: MatrixClient, store: MappingStore) -> None:
         self._anonymous = anonymous
         self._store = store
+        # This homeserver's server name, once one of its answers in this run has shown it.
+        self.server_name: str | None = None
+        # The first core account in: asks the admin API why another account is refused.
+        self._inspector: MatrixClient | None = None
 
     async def _remember(self, result: LoginResult) -> None:
+        self.server_name = server_name_of(result.user_id) or self.server_name
         self._store.save_token(result.user_id, result.access_token, result.device_id)
 
     def _client(
-        self, user_id: str | None, token: str | None, login: str, password: str
+        self,
+        user_id: str | None,
+        token: str | None,
+        login: str,
+        password: str,
+        settings: Settings | None = None,
+        server_unverified: bool = False,
     ) -> MatrixClient:
-        return self._anonymous.as_user(user_id, token, Credentials(login, password), self._remember)
+        explain = partial(self._explain_refusal, login, settings, server_unverified)
+        credentials = Credentials(login, password)
+        return self._anonymous.as_user(user_id, token, credentials, self._remember, explain)
 
-    def stored(self, login: str, password: str) -> MatrixClient | None:
+    def stored(
+        self, login: str, password: str, settings: Settings | None = None
+    ) -> MatrixClient | None:
         """A client from a stored token, without any request; None when no token is stored."""
         user_id = self._find_user_id(login)
         token = self._store.token(user_id) if user_id else None
         if token is None:
             return None
-        return self._client(user_id, token.access_token, login, password)
+        return self._client(user_id, token.access_token, login, password, settings)
 
-    async def ensure_core_user(self, login: str, password: str, *, setting: str) -> MatrixClient:
+    async def ensure_core_user(
+        self, login: str, password: str, *, settings: Settings
+    ) -> MatrixClient:
         """The bot, admin or MCP account: re-used, else registered if free, else logged in."""
-        client = self.stored(login, password)
-        if client is not None:
-            return client
-        client = self._client(None, None, login, password)
+        client = self.stored(login, password, settings)
+        if client is None:
+            client = await self._first_login(login, password, settings)
+        self._inspector = self._inspector or client
+        return client
+
+    async def _first_login(self, login: str, password: str, settings: Settings) -> MatrixClient:
+        verified = await self._check_server_part(login, settings.user)
+        client = self._client(None, None, login, password, settings, not verified)
         localpart = localpart_of(login)
         if await _available(client, localpart):
             log.info("registering %s", localpart)
             try:
                 await client.register(localpart, password)
-                return client
             except MatrixUserInUse:
                 pass  # Registered by someone else in between: log in below.
-        try:
-            await client.login(login, password)
-        except MatrixForbidden:
-            raise ConfigError(
-                f"cannot log in as {login!r}: the password in {setting} is wrong"
-            ) from None
+            else:
+                self._check_registered_as(login, client, settings.user)
+                return client
+        await client.login_with_credentials()
         return client
+
+    async def _check_server_part(self, login: str, setting: str) -> bool:
+        """Whether a full user id `login` is known to be on this homeserver (a bare localpart
+        always is); raises `ConfigError` when it is known to be elsewhere."""
+        if not login.startswith("@"):
+            return True
+        server_name = await self._homeserver_name()
+        if server_name is None:
+            return False
+        if server_name_of(login).lower() != server_name.lower():
+            raise wrong_server(login, setting, server_name)
+        return True
+
+    def _check_registered_as(self, login: str, client: MatrixClient, setting: str) -> None:
+        registered = client.user_id or ""
+        if login.startswith("@") and server_name_of(registered) != server_name_of(login):
+            error = wrong_server(login, setting, server_name_of(registered))
+            raise ConfigError(f"{error} (the homeserver registered {registered})")
+
+    async def _homeserver_name(self) -> str | None:
+        if self.server_name is None:
+            self.server_name = await self._anonymous.published_server_name()
+        if self.server_name is None and self._inspector is not None:
+            self.server_name = server_name_of(await self._inspector.whoami())
+        return self.server_name
+
+    async def _explain_refusal(
+        self,
+        login: str,
+        settings: Settings | None,
+        server_unverified: bool,
+        error: MatrixError,
+        had_token: bool,
+    ) -> SyncError:
+        user_id = self._full_user_id(login)
+        deactivated = isinstance(error, MatrixUserDeactivated) or await self._deactivated(user_id)
+        return refusal_error(
+            Refusal(user_id or login, error, had_token, deactivated, settings, server_unverified)
+        )
+
+    def _full_user_id(self, login: str) -> str | None:
+        if login.startswith("@"):
+            return login
+        inspector = self._inspector.user_id if self._inspector is not None else None
+        server_name = self.server_name or server_name_of(inspector or "")
+        return f"@{login}:{server_name}" if server_name else None
+
+    async def _deactivated(self, user_id: str | None) -> bool | None:
+        """What the admin API says, when the first core account is a server admin."""
+        inspector = self._inspector
+        if inspector is None or user_id is None or user_id == inspector.user_id:
+            return None
+        try:
+            return await inspector.account_deactivated(user_id)
+        except SyncError:
+            return None  # the question is a courtesy: never hide the refusal behind it
 
     async def agent_client(self, user_id: str, password: str) -> MatrixClient:
         """An agent's client; logs in (one new device) only when no token is stored."""
         client = self.stored(user_id, password)
         if client is None:
             client = self._client(user_id, None, user_id, password)
-            await client.login(user_id, password)
+            await client.login_with_credentials()
         return client
 
     async def register_agent(self, localpart: str, password: str) -> tuple[MatrixClient, bool]:

@@ -16,6 +16,7 @@ from app.errors import (
     LettaError,
     MalformedResponse,
     MatrixError,
+    MatrixServerError,
     StateFileError,
     StateWriteError,
     SyncError,
@@ -34,6 +35,7 @@ from app.sync.context import SyncContext
 from app.sync.guard import refuse_unknown_deployment
 from app.sync.naming import server_name_of
 from app.sync.progress import NoProgress, SyncProgress
+from app.sync.refusals import Settings
 from app.sync.report import SyncReport, describe
 from app.sync.space import ensure_space
 from app.transport import Transport
@@ -176,6 +178,16 @@ class SyncService:
         except TransportError as exc:
             message = f"cannot reach the homeserver (MATRIX_HOMESERVER_URL={url}): {exc}"
             raise type(exc)(message, maybe_sent=exc.maybe_sent) from exc
+        except MatrixServerError as exc:
+            raise MatrixServerError(
+                exc.status,
+                exc.errcode,
+                exc.error,
+                body=exc.body,
+                message=f"the homeserver at MATRIX_HOMESERVER_URL={url} failed during setup "
+                f"with HTTP {exc.status} ({exc.error}): the server or a proxy in front of it is "
+                "in trouble, not the configuration; try again later",
+            ) from exc
         except MatrixError as exc:
             # The paths used here exist on every homeserver: "unrecognized" (Synapse's
             # M_UNRECOGNIZED) or a bare 404 page means the URL points at something else.
@@ -188,16 +200,21 @@ class SyncService:
 
     async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
         c = self.config
-        bot = await accounts.ensure_core_user(c.username, c.password, setting="MATRIX_PASSWORD")
-        admin = bot
-        if c.admin_user != c.username:
+        bot_settings = Settings("MATRIX_USERNAME", "MATRIX_PASSWORD")
+        if c.admin_user == c.username:
+            admin = bot = await accounts.ensure_core_user(
+                c.username, c.password, settings=bot_settings
+            )
+        else:
+            # The admin first: once in, it can tell (admin API) why another account is refused.
+            secret = "MATRIX_ADMIN_PASSWORD" if c.admin_password else "MATRIX_PASSWORD"
             admin = await accounts.ensure_core_user(
-                c.admin_user, c.admin_secret, setting="MATRIX_ADMIN_PASSWORD"
+                c.admin_user, c.admin_secret, settings=Settings("MATRIX_ADMIN_USERNAME", secret)
             )
+            bot = await accounts.ensure_core_user(c.username, c.password, settings=bot_settings)
         if c.mcp_username and c.mcp_password:
-            await accounts.ensure_core_user(
-                c.mcp_username, c.mcp_password, setting="MATRIX_MCP_PASSWORD"
-            )
+            mcp_settings = Settings("MATRIX_MCP_USERNAME", "MATRIX_MCP_PASSWORD")
+            await accounts.ensure_core_user(c.mcp_username, c.mcp_password, settings=mcp_settings)
         for client in (admin, bot):
             if client.user_id is None:
                 client.user_id = await client.whoami()

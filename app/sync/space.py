@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.errors import MatrixError, MatrixForbidden
+from app.errors import MatrixError, MatrixForbidden, MatrixServerError, TransportError
 from app.matrix import HierarchyRoom, MatrixClient
 from app.state import MappingStore, SpaceConfig
 from app.sync.membership import ensure_joined
@@ -23,6 +23,9 @@ CREATING = "creation_started_at"
 INVITED = "invited_users"
 SPACE_PARENT = "m.space.parent"
 HIERARCHY_PAGE = 50  # Synapse's maximum page size
+# Without the space no agent can be synced, so a failed createRoom is repeated (it is safe: see
+# `_create_space`); the waits between attempts follow the client's retry policy.
+SPACE_CREATE_ATTEMPTS = 5
 
 
 @dataclass
@@ -88,7 +91,7 @@ async def ensure_space(
     if space_id is None:
         in_flight = {**extra, CREATING: time.time()}
         store.save_space(SpaceConfig(stored, store.space.created_at, name, in_flight))
-        space_id = await admin.create_room(**space_create_options(name, invitees))
+        space_id = await _create_space(admin, space_create_options(name, invitees), admin_rooms)
     store.save_space(SpaceConfig(space_id, time.time(), name, {**extra, INVITED: invitees}))
     admin_rooms.add(space_id)
     await _ensure_bot_in(bot, admin, space_id, bot_rooms)
@@ -118,6 +121,28 @@ async def _ensure_bot_in(
         return
     if await ensure_joined(bot, admin, space_id) == "joined":
         bot_rooms.add(space_id)
+
+
+async def _create_space(admin: MatrixClient, options: dict[str, Any], known: set[str]) -> str:
+    """createRoom for the space, repeated after a server error or a lost reply.
+
+    A failed attempt may still have made the space (the reply was lost, or a proxy timed out
+    while the homeserver worked on): before each repeat, the rooms the admin joined since
+    `known` are searched for the tag, so a repeat never makes a second space.
+    """
+    attempt = 1
+    while True:
+        try:
+            return await admin.create_room(**options)
+        except (MatrixServerError, TransportError) as exc:
+            if attempt >= SPACE_CREATE_ATTEMPTS:
+                raise
+            log.warning("creating the space failed (%s); looking for it, then retrying", exc)
+        await admin.pause_before_retry(attempt)
+        attempt += 1
+        found = await find_tagged_space(admin, set(await admin.joined_rooms()) - known)
+        if found is not None:
+            return found
 
 
 async def find_tagged_space(admin: MatrixClient, admin_rooms: set[str]) -> str | None:

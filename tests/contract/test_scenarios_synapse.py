@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
-
-from app.testing.letta import FakeLetta
-from app.testing.letta.http_server import LettaHTTPServer
-from app.testing.synapse import SynapseServer
 
 from scenarios import SCENARIOS
 from worlds import SynapseWorld, World
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def synapse_world(synapse: SynapseServer, tmp_path: Path) -> Iterator[SynapseWorld]:
-    letta = FakeLetta()
-    with LettaHTTPServer(letta.handle) as server:
-        yield SynapseWorld(synapse, letta, server.base_url, tmp_path / "data")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)

@@ -99,3 +99,64 @@ def test_register_available_reports_taken_name(http: httpx.Client) -> None:
     assert _register(http, localpart).status_code == 200
     taken = http.get(url, params={"username": localpart})
     assert (taken.status_code, taken.json()["errcode"]) == (400, "M_USER_IN_USE")
+
+
+def _login(http: httpx.Client, user: str, password: str) -> httpx.Response:
+    body = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user},
+        "password": password,
+    }
+    return http.post(f"{CLIENT}/login", json=body)
+
+
+def test_a_deactivated_user_is_refused_like_a_wrong_password(
+    synapse: SynapseServer, http: httpx.Client, admin: tuple[str, str]
+) -> None:
+    _, admin_token = admin
+    localpart, registered = _fresh_user(http, "gone")
+    _, other = _fresh_user(http, "other")
+    account = _admin_path("v2/users", registered["user_id"])
+
+    synapse.request("POST", _admin_path("v1/deactivate", registered["user_id"]), {}, admin_token)
+
+    old_token = http.get(f"{CLIENT}/account/whoami", headers=_auth(registered["access_token"]))
+    assert (old_token.status_code, old_token.json()["errcode"]) == (401, "M_UNKNOWN_TOKEN")
+    login = _login(http, localpart, "pw")  # the right password: the hash is gone
+    assert (login.status_code, login.json()) == (
+        403,
+        {"errcode": "M_FORBIDDEN", "error": "Invalid username or password"},
+    )
+    taken = http.get(f"{CLIENT}/register/available", params={"username": localpart})
+    assert taken.json()["errcode"] == "M_USER_IN_USE"
+    refused = http.get(account, headers=_auth(other["access_token"]))
+    assert (refused.status_code, refused.json()["error"]) == (403, "You are not a server admin")
+    assert http.get(account, headers=_auth(admin_token)).json()["deactivated"] is True
+
+
+def test_a_password_reset_logs_the_user_out(
+    synapse: SynapseServer, http: httpx.Client, admin: tuple[str, str]
+) -> None:
+    _, admin_token = admin
+    localpart, registered = _fresh_user(http, "reset")
+    path = _admin_path("v1/reset_password", registered["user_id"])
+
+    synapse.request("POST", path, {"new_password": "new-pw"}, token=admin_token)
+
+    whoami = http.get(f"{CLIENT}/account/whoami", headers=_auth(registered["access_token"]))
+    assert whoami.status_code == 401
+    assert _login(http, localpart, "pw").status_code == 403
+    assert _login(http, localpart, "new-pw").status_code == 200
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _fresh_user(http: httpx.Client, prefix: str) -> tuple[str, dict[str, str]]:
+    localpart = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return localpart, dict(_register(http, localpart).json())
+
+
+def _admin_path(prefix: str, user_id: str) -> str:
+    return f"/_synapse/admin/{prefix}/{quote(user_id, safe='')}"

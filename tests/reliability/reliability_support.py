@@ -10,6 +10,7 @@ falls through to the stateful fakes.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections import defaultdict
@@ -20,8 +21,10 @@ from typing import Any
 
 import anyio.lowlevel
 import httpx
+import pytest
 import respx
 
+from app.cli import main
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE
 from app.sync.history import HISTORICAL_KEY
 from app.sync.naming import agent_localpart
@@ -31,6 +34,8 @@ from app.testing.fake_routing import RoutedFake
 from app.testing.harness import SyncHarness
 from app.testing.homeserver import FakeHomeserver
 from app.testing.letta import FakeLetta
+
+from helpers import cli_env
 
 MATRIX_PORT = 8008
 LETTA_PORT = 8283
@@ -187,6 +192,24 @@ def harness_with_door(data_dir: Path, *, interleave: bool = False) -> tuple[Sync
     router = respx.MockRouter(using=None, assert_all_called=False)
     door = FrontDoor(router, interleave=interleave)
     return SyncHarness(data_dir, router=router), door
+
+
+def run_cli(
+    h: SyncHarness, capsys: pytest.CaptureFixture[str], *argv: str, **env: str
+) -> tuple[int, str, list[str]]:
+    """`letta-matrix-sync sync` (or `argv`) in-process on the harness's fakes and instant clock:
+    exit code, stdout, and the lines the CLI itself wrote to stderr (never a traceback)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        list(argv) or ["sync"],
+        env=cli_env(h, **env),
+        transport=h.transport(),
+        out=out,
+        err=err,
+        pacing=h.clock.pacing(),
+    )
+    assert "Traceback" not in capsys.readouterr().err + err.getvalue()
+    return code, out.getvalue(), err.getvalue().splitlines()
 
 
 # State on disk -------------------------------------------------------------------------------

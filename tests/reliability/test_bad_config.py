@@ -1,35 +1,20 @@
 """Bad configuration through the CLI: exit code 2, one clear line on stderr, no traceback.
 
-`app.cli.main` runs in-process with an injected transport onto the fakes. The CLI's retry
-policy sleeps for real, so only answers it does not retry are used here. (The unreachable
-homeserver, which needs a real socket, is in test_unreachable_homeserver.py.)
+`app.cli.main` runs in-process with an injected transport onto the fakes and an instant clock
+(`run_cli`). (The unreachable homeserver, which needs a real socket, is in
+test_unreachable_homeserver.py.)
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from reliability_support import Effect, FrontDoor, harness_with_door, respond
+from reliability_support import Effect, FrontDoor, harness_with_door, respond, run_cli
 
-from app.cli import main
 from app.testing.harness import SyncHarness
 
-from helpers import cli_env
-
 pytestmark = pytest.mark.usefixtures("restore_logging")
-
-
-def run_cli(
-    h: SyncHarness, capsys: pytest.CaptureFixture[str], **overrides: str
-) -> tuple[int, str, list[str]]:
-    """Exit code, stdout, and the lines the CLI itself wrote to stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["sync"], env=cli_env(h, **overrides), transport=h.transport(), out=out, err=err)
-    process_err = capsys.readouterr().err
-    assert "Traceback" not in process_err and "Traceback" not in err.getvalue()
-    return code, out.getvalue(), err.getvalue().splitlines()
 
 
 @pytest.fixture

@@ -251,7 +251,7 @@ async def test_server_error_on_create_room_fails_only_that_agent_without_repeati
 
     report = await s.h.sync()
 
-    reason = only_failure(s, report, "room", "MatrixError")
+    reason = only_failure(s, report, "room", "MatrixServerError")
     assert f"HTTP {status}" in reason
     assert ("non-JSON error body" in reason) is html
     assert s.sleeps() == []  # a createRoom that may have happened is never repeated blindly

@@ -121,7 +121,7 @@ async def test_a_full_sync_with_faults_leaks_no_password_or_token(
     door.matrix("*", "", refuse(), forever=True)
     await evidence.sync()
 
-    assert evidence.outcomes == ["report", "report", "MatrixError", "ConnectionFailed"]
+    assert evidence.outcomes == ["report", "report", "MatrixServerError", "ConnectionFailed"]
     first, second = evidence.reports
     assert first.ok, first.failures
     assert [f.agent_name for f in second.failures] == ["Doomed"] and second.renamed == [ids[1]]

@@ -95,12 +95,43 @@ def login(hs: HomeserverState, call: Call) -> FakeResponse:
     if isinstance(name, FakeResponse):
         return name
     user = hs.users.get(hs.user_id_for(name))
-    if user is None or body.get("password") != user.password:
+    # Deactivation clears the password hash, so Synapse (1.163) refuses every password with the
+    # answer a wrong one gets; M_USER_DEACTIVATED only follows a password that matched.
+    if user is None or user.deactivated or body.get("password") != user.password:
         return matrix_error(403, "M_FORBIDDEN", "Invalid username or password")
     hs.logins += 1
     device_id = body.get("device_id")
     session = hs.open_session(user.user_id, device_id if isinstance(device_id, str) else None)
     return ok(_session_body(hs, session))
+
+
+def server_keys(hs: HomeserverState, call: Call) -> FakeResponse:
+    """``GET /_matrix/key/v2/server``: the federation signing keys, which name the server."""
+    return ok(
+        {
+            "server_name": hs.server_name,
+            "valid_until_ts": hs.now() + 86_400_000,
+            "verify_keys": {"ed25519:fake": {"key": "ZmFrZSBrZXk"}},
+            "old_verify_keys": {},
+        }
+    )
+
+
+def admin_user(hs: HomeserverState, call: Call) -> FakeResponse:
+    """``GET /_synapse/admin/v2/users/{userId}``: a user's account, for server admins only."""
+    if not hs.users[call.user_id].server_admin:
+        return matrix_error(403, "M_FORBIDDEN", "You are not a server admin")
+    user = hs.users.get(call.params["user_id"])
+    if user is None:
+        return matrix_error(404, "M_NOT_FOUND", "User not found")
+    return ok(
+        {
+            "name": user.user_id,
+            "displayname": user.displayname,
+            "admin": user.server_admin,
+            "deactivated": user.deactivated,
+        }
+    )
 
 
 def whoami(hs: HomeserverState, call: Call) -> FakeResponse:

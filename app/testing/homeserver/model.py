@@ -42,6 +42,9 @@ class User:
     password: str
     displayname: str | None
     devices: dict[str, None] = field(default_factory=dict)  # ids, in creation order
+    # Synapse keeps a deactivated user (the name stays taken) but refuses every login.
+    deactivated: bool = False
+    server_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,13 @@ class HomeserverState:
         session = Session(self.new_opaque("syt_"), user_id, device_id)
         self.sessions[session.token] = session
         return session
+
+    def drop_all_tokens(self, user_id: str) -> None:
+        """Log the user out everywhere: every device and access token goes."""
+        for token, session in list(self.sessions.items()):
+            if session.user_id == user_id:
+                del self.sessions[token]
+        self.users[user_id].devices.clear()
 
     def _drop_device_tokens(self, user_id: str, device_id: str) -> None:
         for token, session in list(self.sessions.items()):

@@ -9,7 +9,11 @@ depends on it. Each of these was checked against a real Synapse, and the contrac
 - ``register`` with the ``m.login.dummy`` stage returns a token; ``register/available`` answers
   400 ``M_USER_IN_USE`` for a taken name; every password login creates a new device;
 - joining a room twice is fine; a repeated send transaction returns the first event id;
-- ``/hierarchy`` pages hold at most 50 rooms and continue with ``next_batch``.
+- ``/hierarchy`` pages hold at most 50 rooms and continue with ``next_batch``;
+- a deactivated account keeps its name (``M_USER_IN_USE``), loses its tokens and every room,
+  and its login is refused exactly like a wrong password (403 ``M_FORBIDDEN``): only the admin
+  API (``/_synapse/admin/v2/users/{id}``, for server admins) tells; an admin's password reset
+  logs the user out everywhere.
 
 Core: ``FakeHomeserver.handle(FakeRequest) -> FakeResponse`` (no httpx). Adapter:
 ``FakeHomeserver.mount(router)`` registers one respx route per endpoint, named by its kind.
@@ -53,6 +57,14 @@ _ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
         False,
     ),
     ("login", "POST", _V3 + "/login", account.login, False),
+    ("server_keys", "GET", "/_matrix/key/v2/server", account.server_keys, False),
+    (
+        "admin_user",
+        "GET",
+        "/_synapse/admin/v2/users/(?P<user_id>[^/]+)",
+        account.admin_user,
+        True,
+    ),
     ("whoami", "GET", _V3 + "/account/whoami", account.whoami, True),
     (
         "set_displayname",
@@ -168,6 +180,23 @@ class FakeHomeserver(RoutedFake):
     def expire_token(self, token: str) -> None:
         """From now on ``token`` answers 401 M_UNKNOWN_TOKEN."""
         self._hs.expired.add(token)
+
+    def deactivate_user(self, user_id: str) -> None:
+        """What Synapse's admin API does: tokens gone, every room left, every login refused
+        (403 M_FORBIDDEN, as for a wrong password); the user id stays taken."""
+        for room_id in self._hs.joined_rooms_of(user_id):
+            self._hs.set_membership(self._hs.rooms[room_id], user_id, "leave", user_id)
+        self._hs.drop_all_tokens(user_id)
+        self._hs.users[user_id].deactivated = True
+
+    def make_server_admin(self, user_id: str) -> None:
+        """Let the user call the admin API (``/_synapse/admin``)."""
+        self._hs.users[user_id].server_admin = True
+
+    def change_password(self, user_id: str, password: str) -> None:
+        """A password reset by the server's admin, which logs the user out everywhere."""
+        self._hs.users[user_id].password = password
+        self._hs.drop_all_tokens(user_id)
 
     # -- test conveniences (no HTTP, not counted) ----------------------------------------
 

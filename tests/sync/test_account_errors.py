@@ -1,0 +1,76 @@
+"""Refused accounts on the in-process fakes: the shared scenarios (tests/account_scenarios.py),
+and the paths a real Synapse of the contract tier does not take (an M_USER_DEACTIVATED answer,
+a homeserver that publishes its server name, or does not)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from account_scenarios import CLI_SCENARIOS, one_error_line
+
+from app.testing.harness import SyncHarness
+
+from worlds import FakeWorld, World
+
+WRONG = "@letta:wrong.example"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> FakeWorld:
+    return FakeWorld(SyncHarness(tmp_path / "data"))
+
+
+@pytest.mark.parametrize("scenario", CLI_SCENARIOS, ids=lambda s: s.__name__)
+def test_account_scenario(scenario: Callable[[World], None], world: FakeWorld) -> None:
+    scenario(world)
+
+
+def test_a_login_answered_user_deactivated_says_so(world: FakeWorld) -> None:
+    world.harness.homeserver.register_user("letta", "bot-secret-password")
+    answer = {"errcode": "M_USER_DEACTIVATED", "error": "This account has been deactivated"}
+    world.harness.homeserver.fail_next("login", 403, answer)
+
+    message = one_error_line(*world.cli("sync"))
+
+    assert "@letta:localhost (MATRIX_USERNAME) has been deactivated" in message
+
+
+def test_a_bot_alone_on_another_server_is_named_from_the_published_server_name(
+    world: FakeWorld,
+) -> None:
+    # No admin account: nothing has logged in when the bot's user id is checked.
+    message = one_error_line(*world.cli("sync", MATRIX_USERNAME=WRONG, MATRIX_ADMIN_USERNAME=""))
+
+    assert "MATRIX_USERNAME=@letta:wrong.example names the server 'wrong.example'" in message
+    assert "this homeserver is 'localhost'" in message
+    assert not world.has_user("@letta:localhost")
+
+
+@pytest.fixture
+def keys_hidden(world: FakeWorld) -> FakeWorld:
+    """A homeserver whose client URL does not serve the federation keys (no server name)."""
+    unrecognized = {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}
+    world.harness.override("server_keys", httpx.Response(404, json=unrecognized))
+    return world
+
+
+def test_an_unverifiable_server_part_is_offered_as_a_cause(keys_hidden: FakeWorld) -> None:
+    world = keys_hidden
+    world.harness.homeserver.register_user("letta", "the-real-password")
+
+    message = one_error_line(*world.cli("sync", MATRIX_USERNAME=WRONG, MATRIX_ADMIN_USERNAME=""))
+
+    assert "MATRIX_PASSWORD" in message
+    assert "MATRIX_USERNAME names a server ('wrong.example') other than" in message
+
+
+def test_an_unverifiable_server_part_is_caught_once_registered(keys_hidden: FakeWorld) -> None:
+    world = keys_hidden
+
+    message = one_error_line(*world.cli("sync", MATRIX_USERNAME=WRONG, MATRIX_ADMIN_USERNAME=""))
+
+    assert "this homeserver is 'localhost'" in message
+    assert "(the homeserver registered @letta:localhost)" in message
