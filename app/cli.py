@@ -9,6 +9,7 @@ MATRIX_DATA_DIR (a full disk, say; the files there stay whole).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -153,7 +154,9 @@ def main(
         else:
             out_stream = cast(TextIO, safe_out)
             code = _run(args.command, args, env, transport, out_stream, err, files, pacing)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # Ctrl-C: Python 3.11's event loop raises KeyboardInterrupt; anyio's runner on 3.10
+        # lets the cancelled main task's CancelledError out instead.
         print("interrupted: what was done is saved; the next sync goes on from there", file=err)
         code = EXIT_INTERRUPTED
     if safe_out.reader_gone and out is None:
