@@ -234,9 +234,9 @@ class AgentSync:
         await space.add_child(self.ctx.admin, view, room_id, self.ctx.server_name)
         if parent_already_set:
             return
-        (self.ctx.report.migrated if view.created else self.ctx.report.repaired).append(
-            self.agent.id
-        )
+        (
+            self.ctx.report.migrated if view.created or view.found else self.ctx.report.repaired
+        ).append(self.agent.id)
 
     async def import_history(self) -> None:
         limit = self.ctx.config.history_import_limit

@@ -19,6 +19,7 @@ class SyncReport:
     agents_seen: int = 0
     space_id: str | None = None
     space_created: bool = False
+    space_found: bool = False
     users_created: list[str] = field(default_factory=list)
     rooms_created: list[str] = field(default_factory=list)
     renamed: list[str] = field(default_factory=list)
@@ -52,7 +53,7 @@ class SyncReport:
         """The summary as (label, value) rows, for a table or for lines."""
         return [
             ("agents seen", str(self.agents_seen)),
-            ("space", f"{self.space_id or '-'}{' (created)' if self.space_created else ''}"),
+            ("space", f"{self.space_id or '-'}{self._space_note}"),
             ("users created", str(len(self.users_created))),
             ("rooms created", str(len(self.rooms_created))),
             ("renamed", str(len(self.renamed))),
@@ -62,6 +63,12 @@ class SyncReport:
             ("history messages skipped", str(sum(map(len, self.history_skipped.values())))),
             ("removed from Letta (kept)", str(len(self.removed_from_letta))),
         ]
+
+    @property
+    def _space_note(self) -> str:
+        if self.space_created:
+            return " (created)"
+        return " (found again by its tag)" if self.space_found else ""
 
     def summary(self) -> str:
         lines = [f"{label}: {value}" for label, value in self.counts()]

@@ -150,6 +150,7 @@ class SyncService:
         with self._naming_the_homeserver():
             ctx = await self._context(accounts, letta, admin, bot, report, listing)
         report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
+        report.space_found = ctx.space.found
         if listing is not None:
             progress.started(len(listing.agents))
             await self._sync_agents(ctx, listing, progress)

@@ -34,6 +34,8 @@ class SpaceView:
 
     space_id: str
     created: bool
+    # Found again by its tag (a lost reply, a crash, a new data directory), not made now.
+    found: bool = False
     children: set[str] = field(default_factory=set)
     # The space this one replaces, whose m.space.parent events in the rooms are now stale.
     replaced: str | None = None
@@ -88,14 +90,17 @@ async def ensure_space(
         # The last run died between createRoom and saving the id, or the data directory is
         # new or was lost: a space this library made carries a tag, so find it first.
         space_id = await find_tagged_space(admin, admin_rooms)
+    found = space_id is not None
+    created_at = store.space.created_at if found and store.space.created_at else time.time()
     if space_id is None:
         in_flight = {**extra, CREATING: time.time()}
         store.save_space(SpaceConfig(stored, store.space.created_at, name, in_flight))
         space_id = await _create_space(admin, space_create_options(name, invitees), admin_rooms)
-    store.save_space(SpaceConfig(space_id, time.time(), name, {**extra, INVITED: invitees}))
+    store.save_space(SpaceConfig(space_id, created_at, name, {**extra, INVITED: invitees}))
     admin_rooms.add(space_id)
     await _ensure_bot_in(bot, admin, space_id, bot_rooms)
-    return SpaceView(space_id, created=True, replaced=stored if stored != space_id else None)
+    replaced = stored if stored != space_id else None
+    return SpaceView(space_id, created=not found, found=found, replaced=replaced)
 
 
 async def _invite_new_people(admin: MatrixClient, store: MappingStore, invitees: list[str]) -> None:

@@ -226,3 +226,21 @@ def test_an_unreachable_letta_is_reported_naming_the_setting(tmp_path: Path) -> 
 
     assert process.returncode == 1, err
     assert f"cannot reach Letta (LETTA_API_URL={nowhere})" in json.loads(out)["letta_error"]
+
+
+def test_a_space_found_again_by_its_tag_is_reported_found_not_created(tmp_path: Path) -> None:
+    served = Served()
+    with served.running() as (matrix_url, letta_url):
+        first = start(["sync", "--json"], sync_env(matrix_url, letta_url, tmp_path / "a"), tmp_path)
+        made, _ = first.communicate(timeout=WAIT)
+        env = sync_env(matrix_url, letta_url, tmp_path / "b")
+        again = start(["sync", "--json"], env, tmp_path)
+        found, _ = again.communicate(timeout=WAIT)
+        human = start(["sync"], sync_env(matrix_url, letta_url, tmp_path / "c"), tmp_path)
+        text, _ = human.communicate(timeout=WAIT)
+
+    made_report, found_report = json.loads(made), json.loads(found)
+    assert made_report["space_created"] is True and made_report["space_found"] is False
+    assert found_report["space_created"] is False and found_report["space_found"] is True
+    assert found_report["space_id"] == made_report["space_id"]
+    assert f"space: {made_report['space_id']} (found again by its tag)" in text.decode()
