@@ -40,6 +40,13 @@ from app.http import Pacing
 from app.state.files import OS_FILES, FileOps
 from app.transport import Transport
 
+# Ctrl-C during a sync: Python 3.11's event loop raises KeyboardInterrupt; anyio's runner on
+# 3.10 lets the cancelled main task's CancelledError out instead. Later, a CancelledError out
+# here would be a bug, not a Ctrl-C.
+_CANCELLED_BY_CTRL_C: type[BaseException] = (
+    asyncio.CancelledError if sys.version_info < (3, 11) else KeyboardInterrupt
+)
+
 __all__ = [
     "EXIT_FAILURES",
     "EXIT_INTERRUPTED",
@@ -143,24 +150,22 @@ def main(
     Output read by a pipe that closes early (`| head`) is cut there, quietly: the exit code
     stays the command's own outcome.
     """
-    err = err or sys.stderr
-    safe_out = ReaderSafeStream(out or sys.stdout)
+    safe_out, safe_err = ReaderSafeStream(out or sys.stdout), ReaderSafeStream(err or sys.stderr)
+    stdout, stderr = cast(TextIO, safe_out), cast(TextIO, safe_err)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command is None:
-            parser.print_help(cast(TextIO, safe_out))
+            parser.print_help(stdout)
             code = EXIT_OK
         else:
-            out_stream = cast(TextIO, safe_out)
-            code = _run(args.command, args, env, transport, out_stream, err, files, pacing)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        # Ctrl-C: Python 3.11's event loop raises KeyboardInterrupt; anyio's runner on 3.10
-        # lets the cancelled main task's CancelledError out instead.
-        print("interrupted: what was done is saved; the next sync goes on from there", file=err)
+            code = _run(args.command, args, env, transport, stdout, stderr, files, pacing)
+    except (KeyboardInterrupt, _CANCELLED_BY_CTRL_C):
+        print("interrupted: what was done is saved; the next sync goes on from there", file=stderr)
         code = EXIT_INTERRUPTED
-    if safe_out.reader_gone and out is None:
-        _discard_stdout()
+    for stream, given, real in ((safe_out, out, sys.stdout), (safe_err, err, sys.stderr)):
+        if stream.reader_gone and given is None:
+            _discard(real)
     return code
 
 
@@ -199,12 +204,12 @@ def _run(
         return EXIT_SETUP
 
 
-def _discard_stdout() -> None:
-    """The reader of stdout is gone: send what Python still flushes at exit to /dev/null
+def _discard(stream: TextIO) -> None:
+    """The stream's reader is gone: send what Python still flushes at exit to /dev/null
     instead of a "BrokenPipeError" message and exit code 120."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
     finally:
         os.close(devnull)
 

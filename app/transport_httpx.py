@@ -48,8 +48,9 @@ class HttpxTransport:
         except httpx.ConnectTimeout as exc:
             raise RequestTimeout(_describe(request, exc), maybe_sent=False) from exc
         except httpx.ConnectError as exc:
-            if _tls_refused(exc):
-                raise TlsFailed(_describe(request, exc) + _TLS_HINT, maybe_sent=False) from exc
+            problem = _tls_problem(exc)
+            if problem is not None:
+                raise TlsFailed(f"{_describe(request, exc)} ({problem})", maybe_sent=False) from exc
             raise ConnectionFailed(_describe(request, exc), maybe_sent=False) from exc
         except httpx.TimeoutException as exc:
             raise RequestTimeout(_describe(request, exc)) from exc
@@ -70,21 +71,26 @@ class HttpxTransport:
         return f"HttpxTransport(owns_client={self._owns_client})"
 
 
-_TLS_HINT = " (the TLS handshake failed: if this port speaks plain http, use http://)"
+_PLAIN_HTTP_HINT = "the TLS handshake failed: if this port speaks plain http, use http://"
 
 
-def _tls_refused(exc: BaseException) -> bool:
-    """Whether the handshake itself was refused (not a connection cut during it)."""
+def _tls_problem(exc: BaseException) -> str | None:
+    """What went wrong in a TLS handshake the server or the client refused, if one did.
+
+    A connection cut during the handshake (EOF) is an outage, not a TLS problem.
+    """
     link: BaseException | None = exc
     visited: set[int] = set()  # exception chains can loop back on themselves
     while link is not None and id(link) not in visited:
         visited.add(id(link))
+        if isinstance(link, ssl.SSLCertVerificationError):
+            return f"the server's TLS certificate is not trusted: {link.verify_message}"
         if isinstance(link, ssl.SSLError) and not isinstance(
             link, (ssl.SSLEOFError, ssl.SSLZeroReturnError)
         ):
-            return True
+            return _PLAIN_HTTP_HINT
         link = link.__cause__ or link.__context__
-    return False
+    return None
 
 
 def _describe(request: Request, exc: Exception) -> str:

@@ -26,6 +26,8 @@ FALLIBLE = ("write", "fsync", "replace")
 class FaultyFiles(FileOps):
     fail_at: int | None = None
     short_first: bool = True
+    # Cutting a torn journal line back fails too (a dying disk, not just a full one).
+    truncate_fails: bool = False
     calls: list[tuple[str, str]] = field(default_factory=list)
     full: bool = False
     # Power-cut model: data as last fsynced, renames awaiting their directory's fsync, and
@@ -58,6 +60,12 @@ class FaultyFiles(FileOps):
     def close(self, fd: int) -> None:
         self._paths.pop(fd, None)
         super().close(fd)
+
+    def truncate(self, fd: int, length: int) -> None:
+        self.calls.append(("truncate", self._paths[fd].name))
+        if self.truncate_fails:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        super().truncate(fd, length)
 
     def write(self, fd: int, data: memoryview) -> int:
         if not self._fails("write", self._paths[fd]):

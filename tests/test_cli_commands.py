@@ -10,6 +10,7 @@ from pathlib import Path
 from test_cli import run
 
 from app.cli import main
+from app.state import MappingStore
 from app.testing.harness import SyncHarness
 
 
@@ -70,7 +71,7 @@ def test_plan_with_an_empty_data_dir_on_an_existing_deployment_is_not_create_eve
     assert code == 1  # the sync would not get this agent in order
     assert [(a["agent_id"], a["action"]) for a in plan["actions"]] == [(deployed, "blocked")]
     assert "MATRIX_DATA_DIR" in plan["actions"][0]["detail"]
-    assert "bot account: exists, will log in" in plan["notes"]
+    assert "bot account: exists" in plan["notes"]
 
 
 def test_plan_lists_agents_removed_from_letta(tmp_path: Path) -> None:
@@ -124,3 +125,24 @@ def test_plan_with_an_expired_admin_token_never_logs_in(tmp_path: Path) -> None:
     assert code == 0 and json.loads(out)["matrix_checked"] is False
     assert h.homeserver.logins == logins
     assert snapshot(h.data_dir) == files_before
+
+
+def test_plan_after_a_crash_between_saving_a_password_and_registering_is_not_blocked(
+    tmp_path: Path,
+) -> None:
+    """The password is saved; the sync will log in with it, so the plan must not cry wolf."""
+    h = SyncHarness(tmp_path / "data")
+    agent_id = h.letta.add_agent("Interrupted")
+    assert run(h, ["sync"])[0] == 0
+    store = MappingStore.open(h.data_dir)
+    mapping = store.get(agent_id)
+    assert mapping is not None
+    mapping.created = False
+    store.save_mapping(mapping)
+    store.close()
+
+    code, out, _ = run(h, ["plan", "--json"])
+
+    assert code == 0
+    assert [a["action"] for a in json.loads(out)["actions"]] == ["create"]
+    assert run(h, ["sync"])[0] == 0

@@ -175,3 +175,23 @@ def test_a_full_disk_at_compaction_keeps_the_old_file_and_the_journal(tmp_path: 
     assert set(on_disk(tmp_path, MAPPINGS_FILE)) == {"agent-1"}
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     assert MappingStore.read(tmp_path).get("agent-2") is not None  # the journal kept it
+
+
+def test_a_torn_line_that_cannot_be_cut_back_stops_appends_until_the_journal_is_folded(
+    tmp_path: Path,
+) -> None:
+    files = FaultyFiles(truncate_fails=True)
+    store = MappingStore.open(tmp_path, files=files)
+    store.save_mapping(AgentMapping("agent-1", "Ada", "@a:localhost", "pw-1"))
+    files.fail_at = files.fallible_calls  # the next append is cut short, and stays torn
+    with pytest.raises(StateWriteError):
+        store.save_mapping(AgentMapping("agent-2", "Brook", "@b:localhost", "pw-2"))
+    files.free()
+
+    with pytest.raises(StateWriteError, match="torn record"):
+        store.save_mapping(AgentMapping("agent-3", "Carol", "@c:localhost", "pw-3"))
+    store.close()  # folding writes whole files from memory and drops the torn journal
+
+    reopened = MappingStore.read(tmp_path)
+    assert {m.agent_id for m in reopened.all()} == {"agent-1", "agent-2", "agent-3"}
+    assert not (tmp_path / JOURNAL_FILE).exists()

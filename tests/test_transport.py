@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import http.server
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -140,10 +143,12 @@ def test_request_and_response_reprs_hide_secrets() -> None:
     assert repr(Response(200, {"Set-Cookie": SECRET}, SECRET.encode())) == "Response(200, 20 bytes)"
 
 
-async def test_https_to_a_plain_http_port_is_a_tls_failure_that_hints_at_the_scheme() -> None:
+async def https_request_to(tls: ssl.SSLContext | None) -> TlsFailed:
+    """An https:// request to a local server (plain http when `tls` is None): its error."""
     server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     transport = HttpxTransport(timeout=5.0)
     try:
         with pytest.raises(TlsFailed) as failed:
@@ -152,6 +157,37 @@ async def test_https_to_a_plain_http_port_is_a_tls_failure_that_hints_at_the_sch
         await transport.aclose()
         server.shutdown()
         server.server_close()
+    return failed.value
 
-    assert "use http://" in str(failed.value) and failed.value.maybe_sent is False
-    assert not is_retryable(failed.value, None, idempotent=True)
+
+async def test_https_to_a_plain_http_port_is_a_tls_failure_that_hints_at_the_scheme() -> None:
+    failed = await https_request_to(None)
+
+    assert "use http://" in str(failed) and failed.maybe_sent is False
+    assert not is_retryable(failed, None, idempotent=True)
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A server context with a throwaway self-signed certificate for 127.0.0.1."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(  # noqa: S603
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",  # noqa: S607
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"openssl cannot make a certificate here: {made.stderr[-200:]!r}")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def test_an_untrusted_certificate_says_so_instead_of_blaming_the_scheme(
+    self_signed: ssl.SSLContext,
+) -> None:
+    failed = await https_request_to(self_signed)
+
+    assert "certificate is not trusted" in str(failed)
+    assert "self-signed" in str(failed) and "http://" not in str(failed)

@@ -14,6 +14,7 @@ room ids lost to a power cut are recovered by logging in and by the room tag.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -197,8 +198,9 @@ class MappingStore:
         except OSError:
             # The torn tail stays; replay skips it, and nothing more is appended after it.
             log.error("cannot truncate %s after a failed write", self.path(JOURNAL_FILE))
-            self._close_journal()
             self._journal_poisoned = True
+            with contextlib.suppress(StateWriteError):  # the append's own error is the news
+                self._close_journal()
 
     def _journal(self) -> int:
         if self._journal_poisoned:

@@ -11,12 +11,14 @@ import logging
 from functools import partial
 
 from app.errors import (
+    ApiError,
     ConfigError,
     MatrixError,
     MatrixForbidden,
     MatrixUserDeactivated,
     MatrixUserInUse,
     SyncError,
+    TransportError,
 )
 from app.matrix import Credentials, LoginResult, MatrixClient
 from app.state import MappingStore
@@ -148,7 +150,7 @@ class Accounts:
             return None
         try:
             return await inspector.account_deactivated(user_id)
-        except SyncError:
+        except (ApiError, TransportError):
             return None  # the question is a courtesy: never hide the refusal behind it
 
     async def agent_client(self, user_id: str, password: str) -> MatrixClient:

@@ -17,7 +17,7 @@ from app.state import MappingStore
 from app.sync.naming import agent_localpart, server_name_of
 from app.sync.space import find_tagged_space
 
-SAMPLE = 3
+SAMPLE = 5
 
 
 async def refuse_unknown_deployment(
@@ -29,7 +29,7 @@ async def refuse_unknown_deployment(
         return
     server_name = server_name_of(admin.user_id or "")
     taken = []
-    for agent in agents[:SAMPLE]:
+    for agent in _spread(agents, SAMPLE):
         localpart = agent_localpart(agent.id)
         try:
             if not await admin.username_available(localpart):
@@ -40,10 +40,19 @@ async def refuse_unknown_deployment(
         raise ConfigError(_explain(store.data_dir, taken))
 
 
+def _spread(agents: Sequence[Agent], count: int) -> list[Agent]:
+    """Up to `count` agents from across the list: new agents tend to sit together."""
+    if len(agents) <= count:
+        return list(agents)
+    step = (len(agents) - 1) / (count - 1)
+    return [agents[round(i * step)] for i in range(count)]
+
+
 def _explain(data_dir: Path, taken: list[str]) -> str:
     return (
         f"MATRIX_DATA_DIR={data_dir.resolve()} holds no state, but the homeserver already has "
         f"users for this Letta's agents ({', '.join(taken)}): this is an existing deployment. "
         "Point MATRIX_DATA_DIR at its data directory (the one holding "
-        "agent_user_mappings.json, with the agents' passwords); no user, room or space was made"
+        "agent_user_mappings.json, with the agents' passwords); no agent user, room or space "
+        "was made"
     )

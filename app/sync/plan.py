@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from app.config import SyncConfig, redact_url
+from app.config import SyncConfig
 from app.errors import (
-    ConfigError,
     MalformedResponse,
     MatrixError,
     MatrixForbidden,
@@ -27,11 +26,13 @@ from app.state import AgentMapping, MappingStore
 from app.sync.accounts import Accounts
 from app.sync.naming import agent_localpart, localpart_of
 from app.sync.report import describe
+from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
 from app.sync.space import SpaceView, read_space
 from app.transport import Transport
 
-# Agents to create whose names are checked against the homeserver (one request each).
-NAME_CHECKS = 50
+# New agents whose names are checked against the homeserver. Synapse paces
+# `register/available` to about one answer a second per address, so a handful, not all.
+NAME_CHECKS = 5
 
 
 @dataclass(frozen=True)
@@ -79,35 +80,41 @@ async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     plan.removed_from_letta = listing.missing(store.mappings) if agents else []
     for agent in agents:
         plan.actions.append(_plan_agent(agent, store.get(agent.id), view, admin_rooms, plan))
-    await _check_names(matrix, config, plan)
+    unmapped = {agent.id for agent in agents if store.get(agent.id) is None}
+    await _check_names(matrix, config, plan, unmapped)
     return plan
 
 
 async def _check_is_homeserver(matrix: MatrixClient, url: str) -> None:
-    try:
-        await matrix.versions()
-    except (MatrixError, MalformedResponse) as exc:
-        raise ConfigError(
-            f"MATRIX_HOMESERVER_URL={redact_url(url)} does not answer like a Matrix homeserver "
-            f"(GET /_matrix/client/versions: HTTP {exc.status})"
-        ) from exc
+    with naming_the_homeserver(url):
+        try:
+            await matrix.versions()
+        except MalformedResponse as exc:
+            raise not_a_homeserver(url, exc.status) from exc
 
 
-async def _check_names(matrix: MatrixClient, config: SyncConfig, plan: SyncPlan) -> None:
-    """Names the sync would register: free, or already someone's (read-only, no token)."""
+async def _check_names(
+    matrix: MatrixClient, config: SyncConfig, plan: SyncPlan, unmapped: set[str]
+) -> None:
+    """Names the sync would register: free, or already someone's (read-only, no token).
+
+    Only agents with no mapping at all: one whose registration was interrupted has its
+    password saved, and the sync logs in with it.
+    """
+    new = [index for index, p in enumerate(plan.actions) if p.agent_id in unmapped]
     try:
         bot_free = await matrix.username_available(localpart_of(config.username))
-        plan.notes.append(
-            "bot account: " + ("will be registered" if bot_free else "exists, will log in")
-        )
-        for index, planned in enumerate(plan.actions[:NAME_CHECKS]):
-            if planned.action != "create":
-                continue
+        plan.notes.append("bot account: " + ("will be registered" if bot_free else "exists"))
+        for index in new[:NAME_CHECKS]:
+            planned = plan.actions[index]
             localpart = agent_localpart(planned.agent_id)
             if not await matrix.username_available(localpart):
                 plan.actions[index] = replace(planned, action="blocked", detail=_taken(localpart))
     except MatrixForbidden:
         plan.notes.append("registration is closed here: names were not checked")
+        return
+    if len(new) > NAME_CHECKS:
+        plan.notes.append(f"names checked for {NAME_CHECKS} of {len(new)} new agents")
 
 
 def _taken(localpart: str) -> str:

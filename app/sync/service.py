@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
-from urllib.parse import urlsplit
 
 import anyio
 
 from app.config import SyncConfig, redact_url
 from app.errors import (
-    ConfigError,
     LettaError,
     MalformedResponse,
-    MatrixError,
-    MatrixServerError,
     StateFileError,
-    StateWriteError,
     SyncError,
     TransportError,
 )
@@ -37,6 +30,11 @@ from app.sync.naming import server_name_of
 from app.sync.progress import NoProgress, SyncProgress
 from app.sync.refusals import Settings
 from app.sync.report import SyncReport, describe
+from app.sync.setup_errors import (
+    naming_the_data_dir,
+    naming_the_homeserver,
+    raise_if_letta_misconfigured,
+)
 from app.sync.space import ensure_space
 from app.transport import Transport
 
@@ -73,7 +71,7 @@ class SyncService:
     async def __aenter__(self) -> SyncService:
         self._lock.acquire()
         try:
-            with self._naming_the_data_dir():
+            with naming_the_data_dir(self.config.data_dir):
                 self._store = MappingStore.open(
                     self.config.data_dir, durable=self._durable, files=self._files
                 )
@@ -94,7 +92,7 @@ class SyncService:
     ) -> None:
         try:
             if self._store is not None:
-                with self._naming_the_data_dir():
+                with naming_the_data_dir(self.config.data_dir):
                     self._store.close()
         finally:
             try:
@@ -136,7 +134,7 @@ class SyncService:
         A state write that fails (a full disk) stops the whole sync with `StateWriteError`:
         going on would do work on the homeserver that nothing records.
         """
-        with self._naming_the_data_dir():
+        with naming_the_data_dir(self.config.data_dir):
             return await self._sync(progress)
 
     async def _sync(self, progress: SyncProgress | None) -> SyncReport:
@@ -144,10 +142,10 @@ class SyncService:
         progress = progress or NoProgress()
         matrix, letta = self._clients()
         accounts = Accounts(matrix, self.store)
-        with self._naming_the_homeserver():
+        with naming_the_homeserver(self.config.homeserver_url):
             admin, bot = await self._core_users(accounts)
         listing = await self._list_agents(letta, report)
-        with self._naming_the_homeserver():
+        with naming_the_homeserver(self.config.homeserver_url):
             ctx = await self._context(accounts, letta, admin, bot, report, listing)
         report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
         report.space_found = ctx.space.found
@@ -157,47 +155,6 @@ class SyncService:
         if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
             self.store.compact()
         return report
-
-    @contextmanager
-    def _naming_the_data_dir(self) -> Iterator[None]:
-        try:
-            yield
-        except StateWriteError as exc:
-            raise StateWriteError(
-                f"the sync's state could not be saved in MATRIX_DATA_DIR="
-                f"{self.config.data_dir}: {exc}. The state files there are whole but not up "
-                "to date: fix the cause (free some space) and run the sync again; it finds "
-                "what this one did on the homeserver"
-            ) from exc
-
-    @contextmanager
-    def _naming_the_homeserver(self) -> Iterator[None]:
-        """Setup steps that only talk to the homeserver: say which setting to check."""
-        url = redact_url(self.config.homeserver_url)
-        try:
-            yield
-        except TransportError as exc:
-            message = f"cannot reach the homeserver (MATRIX_HOMESERVER_URL={url}): {exc}"
-            raise type(exc)(message, maybe_sent=exc.maybe_sent) from exc
-        except MatrixServerError as exc:
-            raise MatrixServerError(
-                exc.status,
-                exc.errcode,
-                exc.error,
-                body=exc.body,
-                message=f"the homeserver at MATRIX_HOMESERVER_URL={url} failed during setup "
-                f"with HTTP {exc.status} ({exc.error}): the server or a proxy in front of it is "
-                "in trouble, not the configuration; try again later",
-            ) from exc
-        except MatrixError as exc:
-            # The paths used here exist on every homeserver: "unrecognized" (Synapse's
-            # M_UNRECOGNIZED) or a bare 404 page means the URL points at something else.
-            if exc.errcode not in (None, "M_UNRECOGNIZED") or exc.status not in (404, 405):
-                raise
-            raise ConfigError(
-                f"MATRIX_HOMESERVER_URL={url} does not answer like a Matrix homeserver "
-                f"(HTTP {exc.status}){_path_hint(self.config.homeserver_url)}"
-            ) from exc
 
     async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
         c = self.config
@@ -225,7 +182,7 @@ class SyncService:
         try:
             listing = await letta.list_agents(self.config.letta_page_size)
         except (MalformedResponse, LettaError) as exc:
-            _raise_if_misconfigured(exc, self.config.letta_url)
+            raise_if_letta_misconfigured(exc, self.config.letta_url)
             report.letta_error = describe(exc)
             log.error("cannot list Letta agents: %s", report.letta_error)
             return None
@@ -304,25 +261,6 @@ class SyncService:
         for mapping in self.store.all():
             if mapping.mark_removed_from_letta(mapping.agent_id in removed):
                 self.store.save_mapping(mapping)
-
-
-def _path_hint(url: str) -> str:
-    path = urlsplit(url).path.rstrip("/")
-    if not path:
-        return ""
-    return f": leave the path {path!r} out, the library adds /_matrix/... itself"
-
-
-def _raise_if_misconfigured(exc: MalformedResponse | LettaError, url: str) -> None:
-    """A wrong URL or token is a setup error (exit 2), not a Letta outage to report."""
-    if isinstance(exc, LettaError) and exc.status in (401, 403):
-        raise ConfigError(f"Letta refused the credentials (check LETTA_TOKEN): {exc}") from exc
-    if isinstance(exc, MalformedResponse) or exc.status in (404, 405):
-        hint = " (leave /v1 out of LETTA_API_URL)" if url.rstrip("/").endswith("/v1") else ""
-        raise ConfigError(
-            f"LETTA_API_URL={redact_url(url)} does not answer like a Letta server "
-            f"(HTTP {exc.status}){hint}"
-        ) from exc
 
 
 async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:

@@ -85,16 +85,16 @@ async def ensure_space(
     if stored:
         log.warning("space %s is gone or the admin left it; creating a new one", stored)
     extra = {key: value for key, value in store.space.extra.items() if key != CREATING}
-    space_id = None
-    if CREATING in store.space.extra or not stored:
+    space_id, started = None, store.space.extra.get(CREATING)
+    if started is not None or not stored:
         # The last run died between createRoom and saving the id, or the data directory is
         # new or was lost: a space this library made carries a tag, so find it first.
         space_id = await find_tagged_space(admin, admin_rooms)
     found = space_id is not None
-    created_at = store.space.created_at if found and store.space.created_at else time.time()
+    # A space found again dates from when its creation started, if this directory saw that.
+    created_at = started if found and isinstance(started, (int, float)) else time.time()
     if space_id is None:
-        in_flight = {**extra, CREATING: time.time()}
-        store.save_space(SpaceConfig(stored, store.space.created_at, name, in_flight))
+        store.save_space(SpaceConfig(stored, None, name, {**extra, CREATING: created_at}))
         space_id = await _create_space(admin, space_create_options(name, invitees), admin_rooms)
     store.save_space(SpaceConfig(space_id, created_at, name, {**extra, INVITED: invitees}))
     admin_rooms.add(space_id)

@@ -244,3 +244,24 @@ def test_a_space_found_again_by_its_tag_is_reported_found_not_created(tmp_path: 
     assert found_report["space_created"] is False and found_report["space_found"] is True
     assert found_report["space_id"] == made_report["space_id"]
     assert f"space: {made_report['space_id']} (found again by its tag)" in text.decode()
+
+
+def test_plan_against_an_unreachable_homeserver_exits_2_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    process = start(["plan"], sync_env(nowhere, nowhere, tmp_path / "data"), tmp_path)
+    _, err = process.communicate(timeout=WAIT)
+
+    assert process.returncode == 2
+    assert f"MATRIX_HOMESERVER_URL={nowhere}" in err.decode()
+
+
+def test_an_error_into_a_closed_stderr_pipe_keeps_the_setup_exit_code(tmp_path: Path) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    process = start(["sync"], sync_env(nowhere, nowhere, tmp_path / "data"), tmp_path)
+    assert process.stderr is not None and process.stdout is not None
+    process.stderr.close()  # `sync 2>&1 | head -0`: nobody reads the error line
+
+    assert process.wait(timeout=WAIT) == 2
+    process.stdout.close()

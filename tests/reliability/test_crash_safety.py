@@ -68,6 +68,9 @@ def test_sync_killed_mid_run_converges_on_rerun(
         assert victim.kill() == -signal.SIGKILL
         served.trap.release.set()
         json_files_valid(data_dir)
+        in_flight = (
+            read_json_file(data_dir / SPACE_FILE) if (data_dir / SPACE_FILE).exists() else {}
+        )
 
         rerun = SyncProcess.start(env, tmp_path, "rerun", "--json")
         assert rerun.wait() == 0, rerun.stderr[-3000:]
@@ -80,6 +83,12 @@ def test_sync_killed_mid_run_converges_on_rerun(
     assert json.loads(rerun.stdout)["ok"] is True
     assert_no_secret_in(data_dir, victim.stderr + victim.stdout + rerun.stderr + rerun.stdout)
     assert spaces(hs) == [space_on_disk(data_dir)["space_id"]]
+    if trap == ("POST", "/createRoom", 1, True):
+        assert "creation_started_at" in in_flight, in_flight
+        # Killed between the space's createRoom and saving its id: found again, not made
+        # again, and dated from when its creation started.
+        assert json.loads(rerun.stdout)["space_found"] is True
+        assert space_on_disk(data_dir)["created_at"] == in_flight["creation_started_at"]
 
 
 def json_files_valid(data_dir: Path) -> None:

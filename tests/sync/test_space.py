@@ -6,10 +6,8 @@ import json
 
 import pytest
 
-from app import AgentMapping, SpaceConfig
+from app import AgentMapping
 from app.errors import ConfigError
-from app.state import MappingStore
-from app.sync.space import CREATING
 from app.testing.harness import SyncHarness
 
 pytestmark = pytest.mark.anyio
@@ -186,22 +184,3 @@ async def test_a_recreated_space_leaves_no_stale_parent_in_the_rooms(
     room = stored_mappings(h)[agent_id]["room_id"]
     assert h.homeserver.state(room, "m.space.parent", second.space_id or "")["canonical"] is True
     assert not h.homeserver.state(room, "m.space.parent", first.space_id or "")
-
-
-async def test_a_space_whose_id_was_never_saved_is_found_not_created_and_keeps_its_date(
-    sync_harness: SyncHarness,
-) -> None:
-    """The last run died between the space's createRoom and saving its id."""
-    h = sync_harness
-    first = await h.sync()
-    store = MappingStore.open(h.data_dir)
-    store.save_space(SpaceConfig(None, 1_700_000_000.0, "Letta Agents", {CREATING: 1.0}))
-    store.close()
-
-    report = await h.sync()
-
-    saved = json.loads((h.data_dir / "letta_space_config.json").read_text())
-    assert report.ok and report.space_found and not report.space_created
-    assert report.space_id == first.space_id == saved["space_id"]
-    assert "(found again by its tag)" in report.summary()
-    assert saved["created_at"] == 1_700_000_000.0 and CREATING not in saved
