@@ -1,7 +1,8 @@
 """Run a real Synapse on 127.0.0.1 for contract tests and benchmarks.
 
 Config comes from Synapse's ``--generate-config``, then: a free port bound to 127.0.0.1
-only, open registration, cheap bcrypt, no key servers, every rate limiter out of reach.
+only, open registration, cheap bcrypt, no key servers, every rate limiter out of reach (or,
+with ``default_rate_limits=True``, every rate limiter at Synapse's default).
 """
 
 from __future__ import annotations
@@ -90,9 +91,15 @@ class SynapseServer:
     """
 
     def __init__(
-        self, data_dir: Path | str, python: str | None = None, ready_timeout: float = 60.0
+        self,
+        data_dir: Path | str,
+        python: str | None = None,
+        ready_timeout: float = 60.0,
+        *,
+        default_rate_limits: bool = False,
     ) -> None:
         self._data_dir = Path(data_dir)
+        self.default_rate_limits = default_rate_limits
         self._python = python or synapse_python()
         self._ready_timeout = ready_timeout
         self._port: int | None = None
@@ -162,7 +169,8 @@ class SynapseServer:
         text = self.config_path.read_text(encoding="utf-8")
         self._secret = _read_shared_secret(text)
         port = free_port()
-        self.config_path.write_text(rewrite_config(text, port), encoding="utf-8")
+        config = rewrite_config(text, port, default_rate_limits=self.default_rate_limits)
+        self.config_path.write_text(config, encoding="utf-8")
         self._port = port
 
     def _generate(self) -> None:
