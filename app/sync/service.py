@@ -31,6 +31,7 @@ from app.sync.naming import server_name_of
 from app.sync.progress import NoProgress, SyncProgress
 from app.sync.report import SyncReport, describe
 from app.sync.space import ensure_space
+from app.sync.throttle import AdaptiveLimiter, raise_if_lost
 from app.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -105,14 +106,15 @@ class SyncService:
 
     def _clients(self) -> tuple[MatrixClient, LettaClient]:
         assert self._transport is not None
+        policy = self._policy or RetryPolicy(budget=self.config.retry_budget)
         matrix = MatrixClient.connect(
-            self._transport, self.config.homeserver_url, policy=self._policy, pacing=self._pacing
+            self._transport, self.config.homeserver_url, policy=policy, pacing=self._pacing
         )
         letta = LettaClient.connect(
             self._transport,
             self.config.letta_url,
             self.config.letta_token,
-            policy=self._policy,
+            policy=policy,
             pacing=self._pacing,
         )
         return matrix, letta
@@ -134,6 +136,7 @@ class SyncService:
             await self._sync_agents(ctx, listing, progress)
         if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
             self.store.compact()
+        raise_if_lost(matrix.http, self.config.homeserver_url)
         return report
 
     @contextmanager
@@ -225,10 +228,10 @@ class SyncService:
     ) -> None:
         ctx.report.agents_seen = len(listing.agents)
         ctx.report.removed_from_letta = listing.missing(self.store.mappings)
-        limiter = anyio.CapacityLimiter(self.config.sync_concurrency)
+        limiter = AdaptiveLimiter.for_server(self.config.sync_concurrency, ctx.admin.http)
 
         async def one(agent: Agent) -> None:
-            async with limiter:
+            async with limiter.slot():
                 ok = await _sync_one(ctx, agent)
             progress.agent_done(agent.id, agent.name, ok)
 
