@@ -31,7 +31,7 @@ from app.sync.naming import server_name_of
 from app.sync.progress import NoProgress, SyncProgress
 from app.sync.report import SyncReport, describe
 from app.sync.space import ensure_space
-from app.sync.throttle import AdaptiveLimiter, raise_if_lost
+from app.sync.throttle import AdaptiveLimiter, raise_if_lost, worth_another_try
 from app.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -253,17 +253,31 @@ def _raise_if_misconfigured(exc: MalformedResponse | LettaError, url: str) -> No
 
 
 async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
-    """One agent's whole sync; its failure goes into the report and never stops the others."""
+    """One agent's whole sync; its failure goes into the report and never stops the others.
+
+    A connection lost mid-step (a homeserver restart) gets one more try: every step checks
+    what is already true first, so nothing is done twice.
+    """
+    where, error = await _run_agent(ctx, agent)
+    if error is not None and worth_another_try(error, ctx.admin.http):
+        log.info("agent %s: %s at %s; trying once more", agent.id, describe(error), where)
+        where, error = await _run_agent(ctx, agent)
+    if error is None:
+        return True
+    log.warning("agent %s failed at %s: %s", agent.id, where, describe(error))
+    ctx.report.fail(agent.id, agent.name, where, error)
+    return False
+
+
+async def _run_agent(ctx: SyncContext, agent: Agent) -> tuple[str, Exception | None]:
+    """(the step reached, the error that stopped it or None)."""
     step: AgentSync | None = None
     try:
         step = AgentSync(ctx, agent)
         await step.run()
     except Exception as exc:
-        where = step.step if step is not None else "mapping"
-        log.warning("agent %s failed at %s: %s", agent.id, where, describe(exc))
-        ctx.report.fail(agent.id, agent.name, where, exc)
-        return False
-    return True
+        return (step.step if step is not None else "mapping"), exc
+    return step.step, None
 
 
 async def run_agent_sync(

@@ -1,4 +1,5 @@
-"""How many agents a sync works on at once, and what ends a sync when the homeserver is gone.
+"""How many agents a sync works on at once, which failed agent gets one more try, and what
+ends a sync when the homeserver is gone.
 
 `AdaptiveLimiter` admits up to `SYNC_CONCURRENCY` agents, halving that for every step of the
 homeserver's `Congestion` level (raised by bursts of 429s) and growing back as the 429s stop.
@@ -14,7 +15,7 @@ from contextlib import asynccontextmanager
 import anyio
 
 from app.config import redact_url
-from app.errors import ConnectionFailed
+from app.errors import ConnectionFailed, TransportError
 from app.http import JsonApi
 from app.server_state import Clock, Congestion
 
@@ -65,3 +66,9 @@ def raise_if_lost(http: JsonApi, url: str) -> None:
         "agents finished before are saved, the others are retried by the next sync",
         maybe_sent=False,
     )
+
+
+def worth_another_try(error: Exception, http: JsonApi) -> bool:
+    """An agent whose step lost its connection (say, a createRoom cut by a restart) is worth one
+    more run, unless the homeserver is gone for good."""
+    return isinstance(error, TransportError) and not http.server.reachability.lost

@@ -11,9 +11,9 @@ is forwarded to the upstream server on 127.0.0.1, unless a seeded draw picks a f
 
 `restart_after(k, stop, start)` restarts the server behind the proxy once the k-th request is
 in: the proxy stops listening (clients are refused, as by a stopped homeserver), lets the
-requests in flight finish, calls `stop`, waits, calls `start`, and listens again on the same
-port. The proxy runs its own asyncio loop in a thread, so tests on any backend (or none) use
-it: `with FaultProxy(upstream_port, seed=1) as proxy: ... proxy.base_url ...`.
+requests in flight finish (or cuts them off), calls `stop`, waits, calls `start`, and listens
+again on the same port. The proxy runs its own asyncio loop in a thread, so tests on any
+backend (or none) use it: `with FaultProxy(upstream_port, seed=1) as proxy: ...`.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class _Restart:
     stop: Callable[[], None]
     start: Callable[[], None]
     down_for: float
+    cut_in_flight: bool
 
 
 def _free_port() -> int:
@@ -71,6 +72,7 @@ class FaultProxy:
         self.requests_at_restart: int | None = None  # counted when the proxy listened again
         self._restart: _Restart | None = None
         self._in_flight = 0
+        self._writers: set[asyncio.StreamWriter] = set()
         self._idle: asyncio.Event | None = None  # made in the proxy's own loop
         self._server: asyncio.Server | None = None
         self._loop = asyncio.new_event_loop()
@@ -96,10 +98,17 @@ class FaultProxy:
         requests: int,
         stop: Callable[[], None],
         start: Callable[[], None],
+        *,
         down_for: float = 0.0,
+        cut_in_flight: bool = False,
     ) -> None:
-        """Restart the upstream server once `requests` more requests have come in."""
-        self._restart = _Restart(self.requests + requests, stop, start, down_for)
+        """Restart the upstream server once `requests` more requests have come in.
+
+        The requests in flight then finish first, or with `cut_in_flight` lose their replies
+        at once (the server may have acted on them), as when a server is stopped under load.
+        """
+        after = self.requests + requests
+        self._restart = _Restart(after, stop, start, down_for, cut_in_flight)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -127,6 +136,7 @@ class FaultProxy:
         assert self._idle is not None
         self._in_flight += 1
         self._idle.clear()
+        self._writers.add(writer)
         try:
             request = await _read_request(reader)
             if request is not None:
@@ -135,6 +145,7 @@ class FaultProxy:
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # the client went away: nothing to answer
         finally:
+            self._writers.discard(writer)
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
@@ -197,7 +208,10 @@ class FaultProxy:
     async def _restart_upstream(self, plan: _Restart) -> None:
         assert self._server is not None and self._idle is not None
         self._server.close()  # new connections are refused from here on
-        await self._idle.wait()  # the requests in flight finish first
+        if plan.cut_in_flight:
+            for writer in list(self._writers):
+                writer.transport.abort()
+        await self._idle.wait()
         await self._loop.run_in_executor(None, plan.stop)
         await asyncio.sleep(plan.down_for)
         await self._loop.run_in_executor(None, plan.start)

@@ -119,7 +119,11 @@ LOST_REPLIES: dict[str, tuple[Effect, str]] = {
 async def test_room_created_but_reply_lost_is_found_again_not_duplicated(
     door_harness: DoorHarness, lost: str
 ) -> None:
-    """The homeserver created the room; the client never learnt its id."""
+    """The homeserver created the room; the client never learnt its id.
+
+    A lost connection gets the agent one more try in the same sync, which finds the room by
+    its tag; a garbled answer is left to the next sync.
+    """
     s = await seed(*door_harness)
     then, error = LOST_REPLIES[lost]
     s.door.matrix("POST", CREATE_ROOM, after_server(s.h.homeserver, then))
@@ -127,7 +131,10 @@ async def test_room_created_but_reply_lost_is_found_again_not_duplicated(
 
     report = await s.h.sync()
 
-    only_failure(s, report, "room", error)
+    if error in ("RequestTimeout", "ConnectionFailed"):
+        assert report.ok, report.failures
+    else:
+        only_failure(s, report, "room", error)
     assert create_room_requests(s) == requests + 1  # never repeated blindly
     orphan = tagged_rooms(s.h.homeserver)[s.new]
     assert len(orphan) == 1

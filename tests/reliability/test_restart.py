@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 from reliability_support import (
+    after_server,
     assert_converged,
+    cut_off,
     harness_with_door,
     mappings_on_disk,
     state_files_valid,
@@ -23,6 +25,7 @@ from reliability_support import (
 from app import SyncConfig, SyncService
 from app.cli import main
 from app.errors import TransportError
+from app.testing.fake_homeserver import FakeHomeserver
 from app.testing.harness import SyncHarness
 from app.testing.virtual_clock import VirtualClock
 
@@ -30,12 +33,23 @@ pytestmark = pytest.mark.anyio
 
 
 class Outage:
-    """Matrix refuses connections after `after` requests, for `seconds` (None: for good)."""
+    """Matrix refuses connections after `after` requests, for `seconds` (None: for good).
 
-    def __init__(self, clock: VirtualClock, after: int, seconds: float | None) -> None:
+    With `cut`, the outage begins with a createRoom that the server carries out but whose
+    reply the client never gets, as when the server stops under a request in flight.
+    """
+
+    def __init__(
+        self,
+        clock: VirtualClock,
+        after: int,
+        seconds: float | None,
+        cut: FakeHomeserver | None = None,
+    ) -> None:
         self.clock = clock
         self.after = after
         self.seconds = seconds
+        self.cut = cut
         self.seen = self.refused = 0
         self.began: float | None = None
 
@@ -43,7 +57,11 @@ class Outage:
         self.clock.touch()
         self.seen += 1
         if self.began is None and self.seen > self.after:
+            if self.cut is not None and not request.url.path.endswith("/createRoom"):
+                return
             self.began = self.clock.now
+            if self.cut is not None:
+                after_server(self.cut, cut_off())(request)
         if self.began is not None and (
             self.seconds is None or self.clock.now < self.began + self.seconds
         ):
@@ -52,11 +70,11 @@ class Outage:
 
 
 def world(
-    tmp_path: Path, agents: int, after: int, seconds: float | None
+    tmp_path: Path, agents: int, after: int, seconds: float | None, *, cut: bool = False
 ) -> tuple[SyncHarness, VirtualClock, Outage, list[str]]:
     clock = VirtualClock()
     h, door = harness_with_door(tmp_path / "data")
-    outage = Outage(clock, after, seconds)
+    outage = Outage(clock, after, seconds, h.homeserver if cut else None)
     door.matrix("*", "", outage, forever=True)
     ids = [h.letta.add_agent(f"Agent {i}") for i in range(agents)]
     return h, clock, outage, ids
@@ -82,6 +100,19 @@ async def test_a_restart_within_the_budget_is_ridden_out_in_the_same_sync(
         report = await sync.sync()
 
     assert outage.refused > 0 and clock.now >= outage.began + down_for
+    assert report.ok, report.failures
+    assert_converged(h.homeserver, h.data_dir, ids, members=(h.admin_id, h.bot_id))
+
+
+async def test_a_create_room_cut_by_the_restart_is_found_again_in_the_same_sync(
+    tmp_path: Path,
+) -> None:
+    h, clock, outage, ids = world(tmp_path, agents=12, after=30, seconds=5.0, cut=True)
+
+    async with clock.running(), service(h, clock) as sync:
+        report = await sync.sync()
+
+    assert outage.refused > 0
     assert report.ok, report.failures
     assert_converged(h.homeserver, h.data_dir, ids, members=(h.admin_id, h.bot_id))
 
