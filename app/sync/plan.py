@@ -13,6 +13,7 @@ from app.config import SyncConfig
 from app.errors import MatrixError, MatrixUnknownToken, SyncError
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
+from app.retry import RetryPolicy
 from app.state import AgentMapping, MappingStore
 from app.sync.accounts import Accounts
 from app.sync.report import describe
@@ -45,7 +46,8 @@ class SyncPlan:
 
 async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     store = MappingStore.read(config.data_dir)
-    matrix = MatrixClient.connect(transport, config.homeserver_url)
+    policy = RetryPolicy(budget=config.retry_budget)
+    matrix = MatrixClient.connect(transport, config.homeserver_url, policy=policy)
     admin = _read_only_admin(matrix, store, config)
     try:
         view, admin_rooms = await _matrix_view(admin, store.space.space_id)
@@ -53,7 +55,7 @@ async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
         admin, view, admin_rooms = None, None, None  # an expired token: say "not checked"
     space = "unknown" if admin is None else ("keep" if view is not None else "create")
     plan = SyncPlan(space=space, matrix_checked=admin is not None)
-    letta = LettaClient.connect(transport, config.letta_url, config.letta_token)
+    letta = LettaClient.connect(transport, config.letta_url, config.letta_token, policy=policy)
     try:
         listing = await letta.list_agents(config.letta_page_size)
     except SyncError as exc:
