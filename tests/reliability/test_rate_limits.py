@@ -68,8 +68,9 @@ async def test_first_sync_of_30_agents_on_default_limits_completes_near_the_boun
     assert limiter.total_rate_limited > 0 and bound.seconds > 150  # the limits did bite
     elapsed = clock.now - started
     assert elapsed <= 1.25 * bound.seconds, (elapsed, bound)
-    # Waiters leave one at a time: about one 429 per action beyond a burst, not a stampede.
-    assert limiter.total_rate_limited <= 1.5 * excess_actions(limiter), limiter.rate_limited
+    # Waiters leave one at a time: at most one 429 per action beyond a burst, not a stampede
+    # (waking together, as before, cost about 1.5 per action).
+    assert limiter.total_rate_limited <= excess_actions(limiter), limiter.rate_limited
 
 
 async def test_429s_in_a_row_are_bounded_by_the_deadline_not_by_a_count(
