@@ -66,12 +66,14 @@ configuration (environment variables):
   optional   MATRIX_ADMIN_USERNAME, MATRIX_ADMIN_PASSWORD, MATRIX_MCP_USERNAME,
              MATRIX_MCP_PASSWORD, MATRIX_INVITE_USERS, LETTA_TOKEN, MATRIX_DATA_DIR
              (./matrix_data), HISTORY_IMPORT_LIMIT (15), ROOM_NAME_TEMPLATE ({name}),
-             LETTA_SPACE_NAME, SYNC_CONCURRENCY (8), HTTP_TIMEOUT (30), LOG_LEVEL (INFO)
+             LETTA_SPACE_NAME, SYNC_CONCURRENCY (8), HTTP_TIMEOUT (30), LOG_LEVEL (INFO),
+             RETRY_BUDGET (30: seconds to wait for a homeserver that stopped answering)
 
 exit codes:
   0 every agent in order   1 an agent failed, or Letta was unreachable, or the
     homeserver failed (HTTP 5xx) during setup: nothing to fix, try again later
-  2 configuration or setup problem (the message names the setting)
+  2 configuration or setup problem (the message names the setting), or a
+    homeserver that stopped answering for longer than RETRY_BUDGET
   3 another sync holds the data directory
   4 the state could not be saved in MATRIX_DATA_DIR (a full disk, say): the
     files there stay whole; fix the cause and run the sync again

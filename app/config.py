@@ -37,6 +37,7 @@ class SyncConfig:
     sync_concurrency: int = 8
     letta_page_size: int = 100
     http_timeout: float = 30.0
+    retry_budget: float = 30.0
 
     def __post_init__(self) -> None:
         _check_url("MATRIX_HOMESERVER_URL", self.homeserver_url)
@@ -45,6 +46,8 @@ class SyncConfig:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}")
         if self.http_timeout <= 0:
             raise ConfigError("HTTP_TIMEOUT must be a positive number of seconds")
+        if not 0 <= self.retry_budget < float("inf"):
+            raise ConfigError("RETRY_BUDGET must be a number of seconds, 0 or more")
         if bool(self.mcp_username) != bool(self.mcp_password):
             raise ConfigError("MATRIX_MCP_USERNAME and MATRIX_MCP_PASSWORD must be set together")
         if self.history_import_limit < 0:
@@ -88,6 +91,7 @@ class SyncConfig:
             space_name=get.optional("LETTA_SPACE_NAME") or DEFAULT_SPACE_NAME,
             sync_concurrency=get.integer("SYNC_CONCURRENCY", 8),
             http_timeout=get.number("HTTP_TIMEOUT", 30.0),
+            retry_budget=get.number("RETRY_BUDGET", 30.0),
         )
 
     @classmethod

@@ -11,13 +11,21 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 import anyio
 
-from app.errors import ApiError, MatrixRateLimited, RequestTimeout, SyncError, TransportError
-from app.retry import RetryPolicy, is_retryable, parse_retry_after
+from app.errors import (
+    ApiError,
+    ConnectionFailed,
+    MatrixRateLimited,
+    RequestTimeout,
+    SyncError,
+    TransportError,
+)
+from app.retry import RETRYABLE_STATUSES, RetryPolicy, is_retryable, parse_retry_after
+from app.server_state import ServerState
 from app.transport import Request, Response, Transport
 
 log = logging.getLogger(__name__)
@@ -50,8 +58,34 @@ class ApiCall:
     authenticated: bool = True
 
 
+@dataclass
+class _Tries:
+    """One call's progress: when it began, what went wrong so far."""
+
+    started: float
+    failures: int = 0
+    waits: int = 0
+    outage_began: float | None = None
+    out_of_budget: bool = False
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    response: Response | None = None
+    error: SyncError | None = None
+    status: int | None = None
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.error is not None and _is_rate_limit(self.error, self.status)
+
+
 class JsonApi:
-    """Sends `ApiCall`s to one base URL and returns decoded JSON bodies."""
+    """Sends `ApiCall`s to one base URL and returns decoded JSON bodies.
+
+    All clients built on one `JsonApi` share its `ServerState`: what one call learns about the
+    server (it is down, it rate-limits this token, it pushes back) every other call acts on.
+    """
 
     def __init__(
         self,
@@ -67,7 +101,7 @@ class JsonApi:
         self._error_factory = error_factory
         self.policy = policy or RetryPolicy()
         self.pacing = pacing or Pacing()
-        self._paused_until = 0.0
+        self.server = ServerState.create(self.pacing.monotonic, self.pacing.sleep)
 
     def url_for(self, call: ApiCall) -> str:
         query = f"?{urlencode(call.query)}" if call.query else ""
@@ -86,80 +120,137 @@ class JsonApi:
             headers["Authorization"] = f"Bearer {token}"
         return Request(call.method, self.url_for(call), headers, call.body)
 
+    def _now(self) -> float:
+        return self.pacing.monotonic()
+
     async def _send_with_retries(self, call: ApiCall, request: Request) -> Response:
-        started = self.pacing.monotonic()
-        failures = waits = 0
+        tries = _Tries(self._now())
+        # Rate limits are per user: the token says whose requests wait together.
+        identity = request.headers.get("Authorization", "")
         while True:
-            await self._respect_rate_limit_pause()
-            error, status, response = await self._attempt(request)
-            if error is None and response is not None:
-                return response
-            assert error is not None
-            rate_limited = _is_rate_limit(error, status)
-            # A 429 says "not yet", not "failed": it has its own, larger bound.
-            waits, failures = (waits + 1, failures) if rate_limited else (waits, failures + 1)
-            delay = self._delay_before_retry(call, error, status, (failures, waits), started)
+            self._refuse_if_lost(call)
+            outcome = await self._attempt_in_turn(call, request, identity, tries)
+            if outcome.response is not None:
+                return outcome.response
+            if outcome.rate_limited:
+                continue  # this identity is now paused: queue up at its gate
+            delay = self._failure_delay(call, outcome, tries)
             if delay is None:
-                raise error
-            if rate_limited:
-                # Every caller of this server waits, instead of each finding the limit alone.
-                self._paused_until = max(self._paused_until, self.pacing.monotonic() + delay)
-            log.info(
-                "retrying %s %s in %.2fs after %s", call.method, call.path, delay, _brief(error)
-            )
+                self._give_up(outcome, tries)
+            self._log_retry(call, delay, outcome)
             await self.pacing.sleep(delay)
 
-    async def _respect_rate_limit_pause(self) -> None:
-        wait = self._paused_until - self.pacing.monotonic()
-        if wait > 0:
-            await self.pacing.sleep(wait)
+    async def _attempt_in_turn(
+        self, call: ApiCall, request: Request, identity: str, tries: _Tries
+    ) -> _Outcome:
+        """One attempt in this identity's turn; the holder of its gate waits out 429s in place."""
+        async with self.server.gates.turn(identity) as holding:
+            while True:
+                outcome = await self._attempt(request)
+                if not outcome.rate_limited:
+                    return outcome
+                delay = self._rate_limit_delay(outcome, tries)
+                if delay is None:
+                    self._give_up(outcome, tries)
+                self.server.gates.pause(identity, self._now() + delay)
+                if not holding:
+                    return outcome
+                self._log_retry(call, delay, outcome)
+                await self.pacing.sleep(delay)
 
-    async def _attempt(
-        self, request: Request
-    ) -> tuple[SyncError | None, int | None, Response | None]:
+    async def _attempt(self, request: Request) -> _Outcome:
+        reachability = self.server.reachability
         try:
             response = await self.transport.send(request)
         except TransportError as exc:
-            return exc, None, None
-        if response.status >= 400:
-            return self._error_factory(response), response.status, None
-        return None, response.status, response
+            reachability.failure(self._now())
+            return _Outcome(error=exc)
+        if response.status in RETRYABLE_STATUSES:
+            reachability.failure(self._now())
+        else:
+            reachability.answer()
+        if response.status < 400:
+            return _Outcome(response=response, status=response.status)
+        outcome = _Outcome(error=self._error_factory(response), status=response.status)
+        if outcome.rate_limited:
+            self.server.congestion.rate_limited(self._now())
+        return outcome
 
-    def _delay_before_retry(
-        self,
-        call: ApiCall,
-        error: SyncError,
-        status: int | None,
-        counts: tuple[int, int],
-        started: float,
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up.
+    def _refuse_if_lost(self, call: ApiCall) -> None:
+        lost_after = self.server.reachability.lost_after
+        if lost_after is not None:
+            raise ConnectionFailed(
+                f"{call.method} {self.base_url}{call.path}: not sent, the server has not "
+                f"answered for {lost_after:.0f} s (RETRY_BUDGET={self.policy.budget:g} s)",
+                maybe_sent=False,
+            )
 
-        `counts` is (failed attempts, rate-limited attempts) so far.
-        """
-        failures, waits = counts
-        if not is_retryable(error, status, call.idempotent):
+    def _rate_limit_delay(self, outcome: _Outcome, tries: _Tries) -> float | None:
+        """The server's wait (or a backoff), as often as it takes within the call's deadline."""
+        assert outcome.error is not None
+        tries.waits += 1
+        delay = _server_requested_wait(outcome.error)
+        if delay is None:
+            delay = self.policy.backoff(tries.waits, self.pacing.random())
+        if self._now() - tries.started + delay > self.policy.deadline:
             return None
-        rate_limited = _is_rate_limit(error, status)
-        if rate_limited and waits > self.policy.max_rate_limit_waits:
+        return delay
+
+    def _failure_delay(self, call: ApiCall, outcome: _Outcome, tries: _Tries) -> float | None:
+        """Seconds to wait before the next attempt after a failure, or None to give up."""
+        assert outcome.error is not None
+        if not is_retryable(outcome.error, outcome.status, call.idempotent):
             return None
-        if not rate_limited and failures >= self.policy.max_attempts:
+        tries.failures += 1
+        if self.server.reachability.answered:
+            # Every retryable failure but a 429 is an outage; this server did answer before.
+            return self._outage_delay(tries)
+        return self._first_contact_delay(outcome.error, tries)
+
+    def _first_contact_delay(self, error: SyncError, tries: _Tries) -> float | None:
+        """A server that never answered in this run is likelier misconfigured than restarting."""
+        if tries.failures >= self.policy.max_attempts:
             return None
-        attempt = waits if rate_limited else failures
-        # A server that refuses, or does not answer in time, is usually down, not busy.
         unreachable = isinstance(error, TransportError) and (
             not error.maybe_sent or isinstance(error, RequestTimeout)
         )
-        if unreachable and attempt >= self.policy.max_connect_attempts:
+        if unreachable and tries.failures >= self.policy.max_connect_attempts:
             return None
-        delay = self.policy.backoff(attempt, self.pacing.random())
-        server_wait = _server_requested_wait(error)
-        if server_wait is not None:
-            delay = server_wait
-        elapsed = self.pacing.monotonic() - started
-        if elapsed + delay > self.policy.deadline:
+        delay = _server_requested_wait(error)
+        if delay is None:
+            delay = self.policy.backoff(tries.failures, self.pacing.random())
+        if self._now() - tries.started + delay > self.policy.deadline:
             return None
         return delay
+
+    def _outage_delay(self, tries: _Tries) -> float | None:
+        """Keep asking, at least every `probe_interval`, until the outage outlives the budget."""
+        now = self._now()
+        if tries.outage_began is None:
+            tries.outage_began = now
+        reachability = self.server.reachability
+        age = max(now - tries.outage_began, reachability.outage_age(now))
+        remaining = self.policy.budget - age
+        if remaining <= 0:
+            tries.out_of_budget = True
+            reachability.give_up(now, self.policy.budget)
+            return None
+        delay = self.policy.backoff(tries.failures, self.pacing.random())
+        return min(delay, self.policy.probe_interval, remaining)
+
+    def _give_up(self, outcome: _Outcome, tries: _Tries) -> NoReturn:
+        error = outcome.error
+        assert error is not None
+        if tries.out_of_budget and isinstance(error, TransportError):
+            note = f"{error}; no answer for {self.policy.budget:g} s (RETRY_BUDGET)"
+            raise type(error)(note, maybe_sent=error.maybe_sent) from error
+        raise error
+
+    def _log_retry(self, call: ApiCall, delay: float, outcome: _Outcome) -> None:
+        assert outcome.error is not None
+        log.info(
+            "retrying %s %s in %.2fs after %s", call.method, call.path, delay, _brief(outcome.error)
+        )
 
 
 def _is_rate_limit(error: SyncError, status: int | None) -> bool:

@@ -15,19 +15,23 @@ RETRYABLE_STATUSES = frozenset({502, 503, 504})
 class RetryPolicy:
     """Bounded retries with capped exponential backoff and jitter.
 
-    `deadline` bounds the total time spent on one call, waits included, so a sync never hangs
-    on a server that keeps answering 503.
+    Three bounds, for three kinds of trouble:
+    - a server that has not answered yet in this run (most likely a wrong URL) gets
+      `max_attempts` tries, or `max_connect_attempts` when connections fail;
+    - a server that answered before and now does not (a restart: refused connections, gateway
+      errors, timeouts) is tried again for `budget` seconds (`RETRY_BUDGET`), at least every
+      `probe_interval` seconds so its return is noticed soon;
+    - a rate limit is waited out as often as it takes within `deadline` seconds for the call.
     """
 
     max_attempts: int = 5
-    # A server that refuses connections is usually down, not busy: give up sooner.
     max_connect_attempts: int = 3
-    # A rate limit is the server pacing us, not failing: wait more often (the deadline bounds it).
-    max_rate_limit_waits: int = 10
     base_delay: float = 0.5
     max_delay: float = 30.0
     deadline: float = 120.0
     jitter: float = 0.25
+    budget: float = 30.0
+    probe_interval: float = 4.0
 
     def backoff(self, attempt: int, random_fraction: float) -> float:
         """Delay before attempt `attempt + 1` (attempt counts from 1); jitter spreads clients."""
@@ -38,7 +42,7 @@ class RetryPolicy:
         return min(self.max_delay, raw)
 
 
-NO_RETRY = RetryPolicy(max_attempts=1, max_connect_attempts=1, max_rate_limit_waits=0)
+NO_RETRY = RetryPolicy(max_attempts=1, max_connect_attempts=1, deadline=0.0, budget=0.0)
 
 
 def is_retryable(error: SyncError, status: int | None, idempotent: bool) -> bool:

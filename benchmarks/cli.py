@@ -21,6 +21,7 @@ RESULTS = Path(__file__).resolve().parent / "results.md"
 FAKE_PLAN = ((0, 1), (100, 5), (1_000, 3), (10_000, 1))
 QUICK_FAKE_PLAN = ((0, 1), (100, 5), (1_000, 3))
 SYNAPSE_SIZES = (0, 50, 200)
+LIMITS_SIZES = (30, 50)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -39,8 +40,26 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds allowed for one fake-tier child"
     )
+    parser.add_argument(
+        "--default-limits",
+        action="store_true",
+        help="only tier 3: first syncs on a Synapse with its default rate limits",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=LIMITS_SIZES,
+        help="comma-separated N for --default-limits (default 30,50)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs per N for --default-limits (default 1)"
+    )
     parser.add_argument("--child-fake", type=int, metavar="N", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
 
 
 def command_line(argv: Sequence[str]) -> str:
@@ -72,16 +91,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     if args.child_fake is not None:
         return child_main(args.child_fake, args.keep_respx_log)
+    if args.default_limits:
+        return run_default_limits(args, argv)
     started, began = now_utc(), time.perf_counter()
     runs = run_tiers(args)
     summaries = [summarise(g) for g in group(runs)]
     targets = evaluate(summaries)
     notes = ["`--quick`: the N=10,000 run was skipped."] if args.quick else []
     info = RunInfo(command_line(argv), started, time.perf_counter() - began, notes)
-    args.output.write_text(render(summaries, targets, info), encoding="utf-8")
+    report = render(summaries, targets, info) + _kept(args.output)
+    args.output.write_text(report, encoding="utf-8")
     code = exit_code(targets)
     for target in targets:
         if target.met is False:
             print(f"MISSED ({target.kind}): {target.name}: {target.measured}", flush=True)
     print(f"wrote {args.output}; exit {code}", flush=True)
     return code
+
+
+def _kept(path: Path) -> str:
+    from benchmarks.limits_report import kept_section
+
+    kept = kept_section(path)
+    return "\n" + kept if kept else ""
+
+
+def run_default_limits(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Tier 3 alone; its section of the report is replaced, the rest kept."""
+    from benchmarks.limits_report import section, verdict, with_section
+    from benchmarks.limits_tier import measure_limits
+
+    started, began = now_utc(), time.perf_counter()
+    print(f"default-limits tier: N={', '.join(map(str, args.sizes))} x{args.repeats}", flush=True)
+    runs = measure_limits(args.sizes, args.repeats)
+    info = RunInfo(command_line(argv), started, time.perf_counter() - began)
+    old = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+    args.output.write_text(with_section(old, section(runs, info)), encoding="utf-8")
+    text = verdict(runs)
+    print(f"{text}\nwrote {args.output}", flush=True)
+    return 0 if text.startswith("**Met") else 1

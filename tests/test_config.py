@@ -209,3 +209,16 @@ def test_url_with_credentials_is_refused_without_echoing_them() -> None:
     with pytest.raises(ConfigError) as caught:
         SyncConfig.from_env(env(MATRIX_HOMESERVER_URL="http://bob:hunter2@localhost:8008"))
     assert "hunter2" not in str(caught.value) and "MATRIX_HOMESERVER_URL" in str(caught.value)
+
+
+def test_retry_budget_defaults_to_30_seconds_and_is_read() -> None:
+    assert SyncConfig.from_env(env()).retry_budget == 30.0
+    assert SyncConfig.from_env(env(RETRY_BUDGET=" 90 ")).retry_budget == 90.0
+    assert SyncConfig.from_env(env(RETRY_BUDGET="0")).retry_budget == 0.0
+    assert SyncConfig.from_env(env(RETRY_BUDGET="2.5")).retry_budget == 2.5
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan", "inf"])
+def test_bad_retry_budget_is_named(value: str) -> None:
+    with pytest.raises(ConfigError, match="RETRY_BUDGET"):
+        SyncConfig.from_env(env(RETRY_BUDGET=value))

@@ -640,7 +640,7 @@ async def test_create_room_retried_on_429(
     )
     assert await bot.create_room(name="x") == "!r"
     assert route.call_count == 2
-    assert clock.sleeps == [0.3]
+    assert clock.sleeps == [pytest.approx(0.3)]
     assert body_of(route.calls[0].request) == body_of(route.calls[1].request) == {"name": "x"}
 
 

@@ -44,6 +44,10 @@ class World(Protocol):
         """Bodies of the history-import messages in the room, oldest first."""
         ...
 
+    def joined_rooms(self, user_id: str) -> list[str]:
+        """The rooms the user is joined to, as the homeserver says."""
+        ...
+
     def joined(self, room_id: str) -> set[str]: ...
 
     def state(
@@ -103,6 +107,10 @@ class FakeWorld:
         config = h.config(**overrides)
         async with SyncService(config, transport, pacing=h.clock.pacing(), durable=False) as s:
             return await s.sync()
+
+    def joined_rooms(self, user_id: str) -> list[str]:
+        hs = self.harness.homeserver
+        return [room for room in hs.rooms_of(user_id) if hs.members(room).get(user_id) == "join"]
 
     def imported_history(self, room_id: str) -> list[str]:
         timeline = self.harness.homeserver.room(room_id).timeline
@@ -173,6 +181,9 @@ class SynapseWorld:
                 return await service.sync()
         finally:
             await transport.aclose()
+
+    def joined_rooms(self, user_id: str) -> list[str]:
+        return self.synapse.user_joined_rooms(user_id, self._inspector)
 
     def imported_history(self, room_id: str) -> list[str]:
         events = self.synapse.room_messages(room_id, self._inspector)

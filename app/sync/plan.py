@@ -22,6 +22,7 @@ from app.errors import (
 )
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
+from app.retry import RetryPolicy
 from app.state import AgentMapping, MappingStore
 from app.sync.accounts import Accounts
 from app.sync.naming import agent_localpart, localpart_of
@@ -61,7 +62,8 @@ class SyncPlan:
 
 async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     store = MappingStore.read(config.data_dir)
-    matrix = MatrixClient.connect(transport, config.homeserver_url)
+    policy = RetryPolicy(budget=config.retry_budget)
+    matrix = MatrixClient.connect(transport, config.homeserver_url, policy=policy)
     await _check_is_homeserver(matrix, config.homeserver_url)
     admin = _read_only_admin(matrix, store, config)
     try:
@@ -70,7 +72,7 @@ async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
         admin, view, admin_rooms = None, None, None  # an expired token: say "not checked"
     space = "unknown" if admin is None else ("keep" if view is not None else "create")
     plan = SyncPlan(space=space, matrix_checked=admin is not None)
-    letta = LettaClient.connect(transport, config.letta_url, config.letta_token)
+    letta = LettaClient.connect(transport, config.letta_url, config.letta_token, policy=policy)
     try:
         listing = await letta.list_agents(config.letta_page_size)
     except SyncError as exc:

@@ -36,6 +36,7 @@ from app.sync.setup_errors import (
     raise_if_letta_misconfigured,
 )
 from app.sync.space import ensure_space
+from app.sync.throttle import AdaptiveLimiter, raise_if_lost, worth_another_try
 from app.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -116,14 +117,15 @@ class SyncService:
 
     def _clients(self) -> tuple[MatrixClient, LettaClient]:
         assert self._transport is not None
+        policy = self._policy or RetryPolicy(budget=self.config.retry_budget)
         matrix = MatrixClient.connect(
-            self._transport, self.config.homeserver_url, policy=self._policy, pacing=self._pacing
+            self._transport, self.config.homeserver_url, policy=policy, pacing=self._pacing
         )
         letta = LettaClient.connect(
             self._transport,
             self.config.letta_url,
             self.config.letta_token,
-            policy=self._policy,
+            policy=policy,
             pacing=self._pacing,
         )
         return matrix, letta
@@ -154,6 +156,7 @@ class SyncService:
             await self._sync_agents(ctx, listing, progress)
         if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
             self.store.compact()
+        raise_if_lost(matrix.http, self.config.homeserver_url)
         return report
 
     async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
@@ -237,11 +240,11 @@ class SyncService:
         ctx.report.agents_seen = len(listing.agents)
         ctx.report.removed_from_letta = listing.missing(self.store.mappings)
         self._mark_removed(set(ctx.report.removed_from_letta))
-        limiter = anyio.CapacityLimiter(self.config.sync_concurrency)
+        limiter = AdaptiveLimiter.for_server(self.config.sync_concurrency, ctx.admin.http)
         not_saved: list[StateFileError] = []
 
         async def one(agent: Agent) -> None:
-            async with limiter:
+            async with limiter.slot():
                 try:
                     ok = await _sync_one(ctx, agent)
                 except StateFileError as exc:
@@ -266,8 +269,23 @@ class SyncService:
 async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     """One agent's whole sync; its failure goes into the report and never stops the others.
 
-    A state file that cannot be written is not the agent's failure: it stops the sync.
+    A connection lost mid-step (a homeserver restart) gets one more try: every step checks
+    what is already true first, so nothing is done twice. A state file that cannot be written
+    is not the agent's failure: it stops the sync.
     """
+    where, error = await _run_agent(ctx, agent)
+    if error is not None and worth_another_try(error, ctx.admin.http):
+        log.info("agent %s: %s at %s; trying once more", agent.id, describe(error), where)
+        where, error = await _run_agent(ctx, agent)
+    if error is None:
+        return True
+    log.warning("agent %s failed at %s: %s", agent.id, where, describe(error))
+    ctx.report.fail(agent.id, agent.name, where, error)
+    return False
+
+
+async def _run_agent(ctx: SyncContext, agent: Agent) -> tuple[str, Exception | None]:
+    """(the step reached, the error that stopped it or None)."""
     step: AgentSync | None = None
     try:
         step = AgentSync(ctx, agent)
@@ -275,11 +293,8 @@ async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     except StateFileError:
         raise
     except Exception as exc:
-        where = step.step if step is not None else "mapping"
-        log.warning("agent %s failed at %s: %s", agent.id, where, describe(exc))
-        ctx.report.fail(agent.id, agent.name, where, exc)
-        return False
-    return True
+        return (step.step if step is not None else "mapping"), exc
+    return step.step, None
 
 
 async def run_agent_sync(

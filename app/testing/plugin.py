@@ -125,6 +125,20 @@ def fake_router(sync_harness: SyncHarness) -> respx.MockRouter:
     return sync_harness.router
 
 
+def require_synapse() -> str:
+    """The Python that runs Synapse; skips the test (fails it under REQUIRE_SYNAPSE=1) when
+    matrix-synapse is not installed. For fixtures that start a Synapse of their own."""
+    from app.testing.synapse import synapse_available, synapse_python
+
+    python = synapse_python()
+    if not synapse_available(python):
+        message = _NEEDS_CONTRACT_EXTRA.format(python=python)
+        if os.environ.get(REQUIRE_SYNAPSE) == "1":
+            pytest.fail(f"{REQUIRE_SYNAPSE}=1 but {message}", pytrace=False)
+        pytest.skip(message)
+    return python
+
+
 @pytest.fixture(scope="session")
 def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]:
     """A real Synapse on 127.0.0.1, started once per session (about 3 s) and stopped at its end.
@@ -134,14 +148,9 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseServer]
     the whole session, so each test should use its own user names. Skipped, with the reason,
     when matrix-synapse is missing; with ``REQUIRE_SYNAPSE=1`` that is a failure instead.
     """
-    from app.testing.synapse import SynapseServer, synapse_available, synapse_python
+    from app.testing.synapse import SynapseServer
 
-    python = synapse_python()
-    if not synapse_available(python):
-        message = _NEEDS_CONTRACT_EXTRA.format(python=python)
-        if os.environ.get(REQUIRE_SYNAPSE) == "1":
-            pytest.fail(f"{REQUIRE_SYNAPSE}=1 but {message}", pytrace=False)
-        pytest.skip(message)
+    python = require_synapse()
     with SynapseServer(tmp_path_factory.mktemp("synapse"), python=python) as server:
         logger.info("Synapse started in %.2fs", server.startup_seconds or 0.0)
         yield server

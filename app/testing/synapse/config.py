@@ -59,10 +59,15 @@ def _drop_top_level_keys(text: str, keys: set[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def rewrite_config(text: str, port: int) -> str:
-    """Turn a generated homeserver.yaml into one fit for a local test server."""
+def rewrite_config(text: str, port: int, *, default_rate_limits: bool = False) -> str:
+    """Turn a generated homeserver.yaml into one fit for a local test server.
+
+    With `default_rate_limits` every ``rc_*`` limiter keeps Synapse's default, as on a stock
+    production homeserver (registration stays open: password mode registers the agents).
+    """
     base = _drop_top_level_keys(text, {"listeners", "trusted_key_servers", "report_stats"})
-    return base + _EXTRA_CONFIG.format(port=port) + rate_limit_yaml()
+    limits = "" if default_rate_limits else rate_limit_yaml()
+    return base + _EXTRA_CONFIG.format(port=port) + limits
 
 
 __all__ = ["rate_limit_yaml", "rewrite_config"]

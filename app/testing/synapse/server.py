@@ -1,7 +1,8 @@
 """Run a real Synapse on 127.0.0.1 for contract tests and benchmarks.
 
 Config comes from Synapse's ``--generate-config``, then: a free port bound to 127.0.0.1
-only, open registration, cheap bcrypt, no key servers, every rate limiter out of reach.
+only, open registration, cheap bcrypt, no key servers, every rate limiter out of reach (or,
+with ``default_rate_limits=True``, every rate limiter at Synapse's default).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TypeVar
 
+from app.testing.ports import stable_port
 from app.testing.synapse.config import rewrite_config
 
 logger = logging.getLogger(__name__)
@@ -53,11 +54,8 @@ def synapse_available(python: str | None = None) -> bool:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_HOST, 0))
-        port: int = sock.getsockname()[1]
-    return port
+    """A TCP port on 127.0.0.1 that was free a moment ago, and safe to restart on."""
+    return stable_port()
 
 
 def _read_shared_secret(text: str) -> str:
@@ -90,9 +88,15 @@ class SynapseServer:
     """
 
     def __init__(
-        self, data_dir: Path | str, python: str | None = None, ready_timeout: float = 60.0
+        self,
+        data_dir: Path | str,
+        python: str | None = None,
+        ready_timeout: float = 60.0,
+        *,
+        default_rate_limits: bool = False,
     ) -> None:
         self._data_dir = Path(data_dir)
+        self.default_rate_limits = default_rate_limits
         self._python = python or synapse_python()
         self._ready_timeout = ready_timeout
         self._port: int | None = None
@@ -162,7 +166,8 @@ class SynapseServer:
         text = self.config_path.read_text(encoding="utf-8")
         self._secret = _read_shared_secret(text)
         port = free_port()
-        self.config_path.write_text(rewrite_config(text, port), encoding="utf-8")
+        config = rewrite_config(text, port, default_rate_limits=self.default_rate_limits)
+        self.config_path.write_text(config, encoding="utf-8")
         self._port = port
 
     def _generate(self) -> None:
@@ -270,6 +275,11 @@ class SynapseServer:
         """User ids of the room's joined members."""
         answer = self._admin_get("v1/rooms", room_id, "/members", admin_token)
         return [str(m) for m in answer["members"]]
+
+    def user_joined_rooms(self, user_id: str, admin_token: str) -> list[str]:
+        """The rooms the user is joined to."""
+        answer = self._admin_get("v1/users", user_id, "/joined_rooms", admin_token)
+        return [str(room) for room in answer["joined_rooms"]]
 
     def room_messages(self, room_id: str, admin_token: str) -> list[dict[str, Any]]:
         """The room's events, oldest first (up to 1,000), through the admin API."""
