@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
+from app.appservice_registration import AppserviceRegistration, load_registration
 from app.config import SyncConfig, redact_url
 from app.errors import (
     ConfigError,
@@ -33,6 +34,16 @@ from app.sync.accounts import Accounts
 from app.sync.agent import AgentSync
 from app.sync.context import SyncContext
 from app.sync.guard import refuse_unknown_deployment
+from app.sync.identity import (
+    AppserviceAccounts,
+    accounts_for,
+    admin_login,
+    agent_client_for,
+    bot_login,
+    core_client,
+    naming_the_registration,
+    refuse_uncovered_agents,
+)
 from app.sync.naming import server_name_of
 from app.sync.progress import NoProgress, SyncProgress
 from app.sync.refusals import Settings
@@ -69,8 +80,12 @@ class SyncService:
         self._files = files
         self._lock = DataDirLock(config.data_dir)
         self._store: MappingStore | None = None
+        self._registration: AppserviceRegistration | None = None
+        self._accounts: Accounts | None = None
 
     async def __aenter__(self) -> SyncService:
+        if self.config.appservice_registration is not None:
+            self._registration = load_registration(self.config.appservice_registration)
         self._lock.acquire()
         try:
             with self._naming_the_data_dir():
@@ -116,6 +131,31 @@ class SyncService:
     def mappings(self) -> list[AgentMapping]:
         return self.store.all()
 
+    async def bot_client(self) -> MatrixClient:
+        """A client that sends and reads as the bot, in either mode (see `agent_client`)."""
+        with naming_the_registration(self._registration):
+            return await core_client(self._open_accounts(), bot_login(self.config))
+
+    async def admin_client(self) -> MatrixClient:
+        """A client that sends and reads as the admin, in either mode."""
+        with naming_the_registration(self._registration):
+            return await core_client(self._open_accounts(), admin_login(self.config))
+
+    async def agent_client(self, agent_id: str) -> MatrixClient:
+        """A client that sends and reads as the agent's user; the agent must have been synced.
+
+        Password mode re-uses the stored token, logs in again once when it expired and saves
+        the new one; appservice mode acts as the user with the as_token. No request is made
+        until the client is used.
+        """
+        return await agent_client_for(self._open_accounts(), self.store, agent_id)
+
+    def _open_accounts(self) -> Accounts:
+        if self._accounts is None:
+            matrix, _ = self._clients()
+            self._accounts = accounts_for(matrix, self.store, self._registration)
+        return self._accounts
+
     def _clients(self) -> tuple[MatrixClient, LettaClient]:
         assert self._transport is not None
         matrix = MatrixClient.connect(
@@ -143,11 +183,14 @@ class SyncService:
         report = SyncReport()
         progress = progress or NoProgress()
         matrix, letta = self._clients()
-        accounts = Accounts(matrix, self.store)
-        with self._naming_the_homeserver():
+        accounts = accounts_for(matrix, self.store, self._registration)
+        with self._naming_the_homeserver(), naming_the_registration(self._registration):
             admin, bot = await self._core_users(accounts)
         listing = await self._list_agents(letta, report)
-        with self._naming_the_homeserver():
+        if listing is not None and isinstance(accounts, AppserviceAccounts):
+            server_name = server_name_of(admin.user_id or "")
+            refuse_uncovered_agents(accounts, self.store, listing.agents, server_name)
+        with self._naming_the_homeserver(), naming_the_registration(self._registration):
             ctx = await self._context(accounts, letta, admin, bot, report, listing)
         report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
         if listing is not None:
@@ -200,18 +243,12 @@ class SyncService:
 
     async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
         c = self.config
-        bot_settings = Settings("MATRIX_USERNAME", "MATRIX_PASSWORD")
         if c.admin_user == c.username:
-            admin = bot = await accounts.ensure_core_user(
-                c.username, c.password, settings=bot_settings
-            )
+            admin = bot = await core_client(accounts, bot_login(c))
         else:
             # The admin first: once in, it can tell (admin API) why another account is refused.
-            secret = "MATRIX_ADMIN_PASSWORD" if c.admin_password else "MATRIX_PASSWORD"
-            admin = await accounts.ensure_core_user(
-                c.admin_user, c.admin_secret, settings=Settings("MATRIX_ADMIN_USERNAME", secret)
-            )
-            bot = await accounts.ensure_core_user(c.username, c.password, settings=bot_settings)
+            admin = await core_client(accounts, admin_login(c))
+            bot = await core_client(accounts, bot_login(c))
         if c.mcp_username and c.mcp_password:
             mcp_settings = Settings("MATRIX_MCP_USERNAME", "MATRIX_MCP_PASSWORD")
             await accounts.ensure_core_user(c.mcp_username, c.mcp_password, settings=mcp_settings)
@@ -252,7 +289,8 @@ class SyncService:
         listing: AgentList | None,
     ) -> SyncContext:
         admin_rooms = set(await admin.joined_rooms())
-        if listing is not None:
+        if listing is not None and self._registration is None:
+            # (An appservice needs no password to adopt what it finds: nothing to refuse.)
             await refuse_unknown_deployment(admin, self.store, listing.agents, admin_rooms)
         bot_rooms = admin_rooms if bot.user_id == admin.user_id else set(await bot.joined_rooms())
         invitees = [u for u in (bot.user_id or "", *self.config.invite_users) if u != admin.user_id]
