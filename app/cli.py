@@ -59,6 +59,8 @@ __all__ = [
 ENVIRONMENT = """\
 configuration (environment variables):
   required   MATRIX_HOMESERVER_URL, MATRIX_USERNAME, MATRIX_PASSWORD, LETTA_API_URL
+  appservice MATRIX_APPSERVICE_REGISTRATION (the `registration` command's file):
+             MATRIX_PASSWORD and MATRIX_ADMIN_PASSWORD become optional
   optional   MATRIX_ADMIN_USERNAME, MATRIX_ADMIN_PASSWORD, MATRIX_MCP_USERNAME,
              MATRIX_MCP_PASSWORD, MATRIX_INVITE_USERS, LETTA_TOKEN, MATRIX_DATA_DIR
              (./matrix_data), HISTORY_IMPORT_LIMIT (15), ROOM_NAME_TEMPLATE ({name}),
