@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from app.appservice_registration import SETTING, AppserviceRegistration
+from app.appservice_registration import SETTING, AppserviceRegistration, load_registration
 from app.config import SyncConfig
 from app.errors import ConfigError, MatrixError, MatrixForbidden, MatrixUnknownToken, SyncError
 from app.letta import Agent
@@ -215,3 +215,16 @@ async def agent_client_for(accounts: Accounts, store: MappingStore, agent_id: st
     if mapping is None or not mapping.created:
         raise SyncError(f"agent {agent_id} has no Matrix user yet: run a sync first")
     return await accounts.agent_client(mapping.matrix_user_id, mapping.matrix_password)
+
+
+async def read_only_admin(
+    anonymous: MatrixClient, store: MappingStore, config: SyncConfig
+) -> MatrixClient | None:
+    """The admin as the appservice acts as it, for a dry run (at most one read, `whoami`);
+    None when the namespace leaves the admin out."""
+    assert config.appservice_registration is not None
+    registration = load_registration(config.appservice_registration)
+    accounts = AppserviceAccounts(anonymous, store, registration)
+    with naming_the_registration(registration):
+        user_id = await accounts.user_id_of(config.admin_user)
+    return accounts.acting_as(user_id) if registration.controls(user_id) else None

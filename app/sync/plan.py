@@ -25,6 +25,7 @@ from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
 from app.state import AgentMapping, MappingStore
 from app.sync.accounts import Accounts
+from app.sync.identity import read_only_admin
 from app.sync.naming import agent_localpart, localpart_of
 from app.sync.report import describe
 from app.sync.space import SpaceView, read_space
@@ -62,11 +63,17 @@ async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     store = MappingStore.read(config.data_dir)
     matrix = MatrixClient.connect(transport, config.homeserver_url)
     await _check_is_homeserver(matrix, config.homeserver_url)
-    admin = _read_only_admin(matrix, store, config)
+    appservice = config.appservice_registration is not None
+    admin = (
+        await read_only_admin(matrix, store, config)
+        if appservice
+        else _read_only_admin(matrix, store, config)
+    )
     try:
         view, admin_rooms = await _matrix_view(admin, store.space.space_id)
-    except MatrixUnknownToken:
-        admin, view, admin_rooms = None, None, None  # an expired token: say "not checked"
+    except (MatrixUnknownToken, MatrixForbidden):
+        # An expired token, or an appservice admin not registered yet: say "not checked".
+        admin, view, admin_rooms = None, None, None
     space = "unknown" if admin is None else ("keep" if view is not None else "create")
     plan = SyncPlan(space=space, matrix_checked=admin is not None)
     letta = LettaClient.connect(transport, config.letta_url, config.letta_token)
@@ -79,7 +86,10 @@ async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     plan.removed_from_letta = listing.missing(store.mappings) if agents else []
     for agent in agents:
         plan.actions.append(_plan_agent(agent, store.get(agent.id), view, admin_rooms, plan))
-    await _check_names(matrix, config, plan)
+    if appservice:
+        plan.notes.append("appservice mode: agent users that exist already are adopted")
+    else:
+        await _check_names(matrix, config, plan)
     return plan
 
 

@@ -13,6 +13,8 @@ from app.errors import ConfigError
 from app.state import MappingStore
 from app.testing.harness import SyncHarness
 
+from worlds import FakeWorld
+
 pytestmark = pytest.mark.anyio
 
 
@@ -186,3 +188,29 @@ async def test_no_token_ever_reaches_the_log(
     for secret in (registration.as_token, registration.hs_token):
         assert secret not in caplog.text
         assert all(secret not in text for text in shown)
+
+
+def test_plan_reads_as_the_appservice_and_writes_nothing(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    registration = h.use_appservice()
+    env = {"MATRIX_APPSERVICE_REGISTRATION": str(registration.path)}
+    env |= {"MATRIX_PASSWORD": "", "MATRIX_ADMIN_PASSWORD": ""}
+    h.letta.add_agent("Planned")
+    world = FakeWorld(h)
+
+    before_sync = world.cli("plan", "--json", **env)
+    assert world.cli("sync", **env)[0] == 0
+    h.letta.add_agent("Newcomer")
+    users = h.homeserver.user_ids()
+    after_sync = world.cli("plan", "--json", **env)
+
+    assert before_sync[0] == 0, before_sync[2]
+    assert json.loads(before_sync[1])["matrix_checked"] is False  # no admin user yet
+    code, out, err = after_sync
+    plan = json.loads(out)
+    assert code == 0, err
+    assert plan["matrix_checked"] is True and plan["space"] == "keep"
+    assert sorted(a["action"] for a in plan["actions"]) == ["create", "ok"]
+    assert h.homeserver.user_ids() == users and h.homeserver.logins == 0
