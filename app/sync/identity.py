@@ -199,7 +199,8 @@ def admin_login(config: SyncConfig) -> CoreLogin:
     if config.admin_user == config.username:
         return bot_login(config)
     # As in the old service: without MATRIX_ADMIN_PASSWORD the bot's password is tried.
-    secret = "MATRIX_ADMIN_PASSWORD" if config.admin_password else "MATRIX_PASSWORD"
+    own = config.admin_password or not config.password  # (no bot password: appservice)
+    secret = "MATRIX_ADMIN_PASSWORD" if own else "MATRIX_PASSWORD"
     settings = Settings("MATRIX_ADMIN_USERNAME", secret)
     return CoreLogin(config.admin_user, config.admin_secret, settings)
 

@@ -214,3 +214,20 @@ def test_plan_reads_as_the_appservice_and_writes_nothing(
     assert plan["matrix_checked"] is True and plan["space"] == "keep"
     assert sorted(a["action"] for a in plan["actions"]) == ["create", "ok"]
     assert h.homeserver.user_ids() == users and h.homeserver.logins == 0
+
+
+async def test_a_core_user_outside_the_namespace_needs_its_password(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    h.use_appservice()
+    h.homeserver.register_user("outsider", "outsider-password")
+
+    with pytest.raises(ConfigError) as caught:
+        await h.sync(admin_username="outsider")
+    report = await h.sync(admin_username="outsider", admin_password="outsider-password")
+
+    message = str(caught.value)
+    assert "MATRIX_ADMIN_USERNAME=outsider" in message and "MATRIX_ADMIN_PASSWORD" in message
+    assert report.ok, report.failures
+    assert h.homeserver.logins == 1  # the one account without the appservice logged in once
