@@ -1,4 +1,4 @@
-"""Command line: `letta-matrix-sync sync|plan|status|demo` (also `python -m app`).
+"""Command line: `letta-matrix-sync sync|plan|status|demo|registration` (also `python -m app`).
 
 Exit codes: 0 every agent in order, 1 some agent failed (see the report) or the homeserver failed
 (HTTP 5xx) during setup: try again later, 2 configuration or setup problem (the message names
@@ -33,6 +33,9 @@ from app.cli_commands import (
     show_status,
 )
 from app.cli_output import Output, ReaderSafeStream
+from app.cli_registration import DESCRIPTION as REGISTRATION_DESCRIPTION
+from app.cli_registration import add_arguments as add_registration_arguments
+from app.cli_registration import run_registration
 from app.config import DEFAULT_DATA_DIR, SyncConfig
 from app.demo import run_demo
 from app.errors import MatrixServerError, StateWriteError, SyncError, SyncLocked
@@ -63,6 +66,8 @@ __all__ = [
 ENVIRONMENT = """\
 configuration (environment variables):
   required   MATRIX_HOMESERVER_URL, MATRIX_USERNAME, MATRIX_PASSWORD, LETTA_API_URL
+  appservice MATRIX_APPSERVICE_REGISTRATION (the `registration` command's file):
+             MATRIX_PASSWORD and MATRIX_ADMIN_PASSWORD become optional
   optional   MATRIX_ADMIN_USERNAME, MATRIX_ADMIN_PASSWORD, MATRIX_MCP_USERNAME,
              MATRIX_MCP_PASSWORD, MATRIX_INVITE_USERS, LETTA_TOKEN, MATRIX_DATA_DIR
              (./matrix_data), HISTORY_IMPORT_LIMIT (15), ROOM_NAME_TEMPLATE ({name}),
@@ -104,6 +109,10 @@ COMMANDS = {
         "Run a sync, a rename and a re-sync against an in-process fake homeserver and fake "
         "Letta. Needs no server and no configuration.",
     ),
+    "registration": (
+        "write the appservice registration for homeserver.yaml",
+        REGISTRATION_DESCRIPTION,
+    ),
 }
 
 
@@ -124,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=ENVIRONMENT if name in ("sync", "plan") else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if name != "demo":
+        if name == "registration":
+            add_registration_arguments(command)
+        elif name != "demo":
             command.add_argument("--json", action="store_true", help="print JSON instead")
     return parser
 
@@ -187,6 +198,8 @@ def _run(
         if command == "demo":
             _setup_logging("WARNING")
             return anyio.run(run_demo, Output(out))
+        if command == "registration":
+            return run_registration(args, os.environ if env is None else env, out, err)
         config = SyncConfig.from_env(env)
         _setup_logging(config.log_level)
         if command == "plan":

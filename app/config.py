@@ -38,8 +38,15 @@ class SyncConfig:
     letta_page_size: int = 100
     http_timeout: float = 30.0
     retry_budget: float = 30.0
+    # Appservice mode: the registration file (MATRIX_APPSERVICE_REGISTRATION); None: passwords.
+    appservice_registration: Path | None = None
 
     def __post_init__(self) -> None:
+        if not self.password and self.appservice_registration is None:
+            raise ConfigError(
+                "MATRIX_PASSWORD is required unless MATRIX_APPSERVICE_REGISTRATION names an "
+                "appservice registration"
+            )
         _check_url("MATRIX_HOMESERVER_URL", self.homeserver_url)
         _check_url("LETTA_API_URL", self.letta_url)
         if self.log_level not in _LOG_LEVELS:
@@ -70,13 +77,15 @@ class SyncConfig:
         """Read the settings from `env` (default `os.environ`); see README for the names."""
         source = os.environ if env is None else env
         get = _Reader(source)
-        missing = [name for name in _REQUIRED if get.optional(name) is None]
+        registration = get.optional("MATRIX_APPSERVICE_REGISTRATION")
+        required = _REQUIRED if registration is None else _REQUIRED_WITH_APPSERVICE
+        missing = [name for name in required if get.optional(name) is None]
         if missing:
             raise ConfigError(f"required but not set (or empty): {', '.join(missing)}")
         return cls(
             homeserver_url=get.required("MATRIX_HOMESERVER_URL"),
             username=get.required("MATRIX_USERNAME"),
-            password=get.required("MATRIX_PASSWORD"),
+            password=get.optional("MATRIX_PASSWORD") or "",
             letta_url=get.required("LETTA_API_URL"),
             admin_username=get.optional("MATRIX_ADMIN_USERNAME"),
             admin_password=get.optional("MATRIX_ADMIN_PASSWORD"),
@@ -92,6 +101,7 @@ class SyncConfig:
             sync_concurrency=get.integer("SYNC_CONCURRENCY", 8),
             http_timeout=get.number("HTTP_TIMEOUT", 30.0),
             retry_budget=get.number("RETRY_BUDGET", 30.0),
+            appservice_registration=Path(registration) if registration else None,
         )
 
     @classmethod
@@ -107,6 +117,8 @@ class SyncConfig:
 
 
 _REQUIRED = ("MATRIX_HOMESERVER_URL", "MATRIX_USERNAME", "MATRIX_PASSWORD", "LETTA_API_URL")
+# In appservice mode the bot is the registration's sender: no password.
+_REQUIRED_WITH_APPSERVICE = ("MATRIX_HOMESERVER_URL", "MATRIX_USERNAME", "LETTA_API_URL")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _LEGACY_ATTRIBUTES = {

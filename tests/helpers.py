@@ -9,7 +9,9 @@ import httpx
 import respx
 
 from app.testing.clock import FakeClock
+from app.testing.fake_http import FakeRequest, FakeResponse
 from app.testing.harness import SyncHarness
+from app.testing.homeserver import FakeHomeserver
 from app.transport_httpx import HttpxTransport
 
 HOMESERVER = "http://localhost:8008"
@@ -23,6 +25,7 @@ __all__ = [
     "cli_env",
     "make_router",
     "make_transport",
+    "req",
 ]
 
 
@@ -55,3 +58,16 @@ def cli_env(h: SyncHarness, **extra: str) -> dict[str, str]:
         "MATRIX_DATA_DIR": str(h.data_dir),
         **extra,
     }
+
+
+def req(
+    hs: FakeHomeserver,
+    method: str,
+    path: str,
+    token: str | None = None,
+    json: Any = None,
+    query: dict[str, str] | None = None,
+) -> FakeResponse:
+    """One request to the fake homeserver's core, without HTTP."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return hs.handle(FakeRequest(method, path, query or {}, headers, json))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -11,24 +10,14 @@ import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.testing.fake_http import FakeRequest, FakeResponse
+from app.testing.fake_http import FakeResponse
 from app.testing.homeserver import FakeHomeserver
+
+from helpers import req
 
 pytestmark = pytest.mark.anyio
 
 V3 = "/_matrix/client/v3"
-
-
-def req(
-    hs: FakeHomeserver,
-    method: str,
-    path: str,
-    token: str | None = None,
-    json: Any = None,
-    query: dict[str, str] | None = None,
-) -> FakeResponse:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    return hs.handle(FakeRequest(method, path, query or {}, headers, json))
 
 
 @pytest.fixture

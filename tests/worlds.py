@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from app import SyncConfig, SyncReport, SyncService, Transport
+from app.appservice_registration import AppserviceRegistration
 from app.cli import main
 from app.http import Pacing
 from app.sync.history import HISTORICAL_KEY
@@ -27,6 +28,8 @@ from app.transport_httpx import HttpxTransport
 from helpers import cli_env
 
 Wrap = Callable[[Transport], Transport]
+# Admins of appservice worlds: the contract tier's registration adds this namespace.
+AS_ADMIN_PREFIX = "asadmin"
 
 
 class World(Protocol):
@@ -150,18 +153,26 @@ class FakeWorld:
 
 
 class SynapseWorld:
-    """A fresh bot, admin and data directory on a shared real Synapse."""
+    """A fresh bot, admin and data directory on a shared real Synapse.
+
+    With `registration` (appservice mode) the bot is its sender, shared by every world, and
+    the admin a fresh user of its namespace (`AS_ADMIN_PREFIX` + 8 hex digits).
+    """
 
     def __init__(
-        self, synapse: SynapseServer, letta: FakeLetta, letta_url: str, data_dir: Path
+        self,
+        synapse: SynapseServer,
+        letta: FakeLetta,
+        letta_url: str,
+        data_dir: Path,
+        registration: AppserviceRegistration | None = None,
     ) -> None:
         self.synapse = synapse
         self.letta = letta
         self.data_dir = data_dir
+        self.registration = registration
         suffix = uuid.uuid4().hex[:8]
         self.server_name = synapse.server_name
-        self.admin_id = f"@admin{suffix}:{self.server_name}"
-        self.bot_id = f"@bot{suffix}:{self.server_name}"
         _, self._inspector = synapse.register_admin(f"inspector{suffix}", "inspector-password")
         self.config = SyncConfig(
             homeserver_url=synapse.base_url,
@@ -172,6 +183,17 @@ class SynapseWorld:
             letta_url=letta_url,
             data_dir=data_dir,
         )
+        if registration is not None:
+            self.config = replace(
+                self.config,
+                username=registration.sender_localpart,
+                password="",
+                admin_username=f"{AS_ADMIN_PREFIX}{suffix}",
+                admin_password=None,
+                appservice_registration=registration.path,
+            )
+        self.admin_id = f"@{self.config.admin_username}:{self.server_name}"
+        self.bot_id = f"@{self.config.username}:{self.server_name}"
 
     async def sync(self, *, wrap: Wrap | None = None, **overrides: Any) -> SyncReport:
         transport = HttpxTransport()
@@ -195,6 +217,10 @@ class SynapseWorld:
 
     def joined(self, room_id: str) -> set[str]:
         return set(self.synapse.room_members(room_id, self._inspector))
+
+    def messages(self, room_id: str) -> list[dict[str, Any]]:
+        """The room's events, oldest first, as the admin API lists them."""
+        return self.synapse.room_messages(room_id, self._inspector)
 
     def state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
         for event in self.synapse.room_state(room_id, self._inspector):
@@ -237,6 +263,7 @@ class SynapseWorld:
             "MATRIX_ADMIN_PASSWORD": c.admin_password or "",
             "LETTA_API_URL": c.letta_url,
             "MATRIX_DATA_DIR": str(c.data_dir),
+            "MATRIX_APPSERVICE_REGISTRATION": str(c.appservice_registration or ""),
         }
         return run_main(argv, {**settings, **env}, None, None)
 
@@ -245,7 +272,11 @@ class SynapseWorld:
         return self.synapse.request(method, path, body, token=self._inspector)
 
     def leave(self, user_id: str, room_id: str) -> None:
-        tokens = json.loads((self.data_dir / "access_tokens.json").read_text())
-        token = tokens[user_id]["access_token"]
-        quoted = room_id.replace("!", "%21")
-        self.synapse.request("POST", f"/_matrix/client/v3/rooms/{quoted}/leave", {}, token=token)
+        path = f"/_matrix/client/v3/rooms/{room_id.replace('!', '%21')}/leave"
+        if self.registration is not None:
+            path += f"?user_id={quote(user_id, safe='')}"
+            token = self.registration.as_token
+        else:
+            tokens = json.loads((self.data_dir / "access_tokens.json").read_text())
+            token = tokens[user_id]["access_token"]
+        self.synapse.request("POST", path, {}, token=token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -65,6 +65,9 @@ class MatrixClient:
     `on_login` hears about every new token so the caller can persist it instead of logging in
     (and creating a device) again next time. `on_login_refused` decides what a refused login
     with those credentials raises (the caller knows which setting the password came from).
+
+    With `assert_user`, the token is an appservice's `as_token` and every authenticated call
+    names `user_id` in its query: the homeserver then acts as that user of the namespace.
     """
 
     def __init__(
@@ -76,11 +79,13 @@ class MatrixClient:
         credentials: Credentials | None = None,
         on_login: TokenListener | None = None,
         on_login_refused: LoginRefusal | None = None,
+        assert_user: bool = False,
     ) -> None:
         self.http = http
         self.user_id = user_id
         self.access_token = access_token
         self.credentials = credentials
+        self.assert_user = assert_user
         self._on_login = on_login
         self._on_login_refused = on_login_refused
         self._relogin_lock: anyio.Lock | None = None
@@ -106,6 +111,8 @@ class MatrixClient:
         credentials: Credentials | None = None,
         on_login: TokenListener | None = None,
         on_login_refused: LoginRefusal | None = None,
+        *,
+        assert_user: bool = False,
     ) -> MatrixClient:
         """Another identity over the same connection pool."""
         return MatrixClient(
@@ -115,10 +122,13 @@ class MatrixClient:
             credentials=credentials,
             on_login=on_login,
             on_login_refused=on_login_refused,
+            assert_user=assert_user,
         )
 
     def __repr__(self) -> str:
-        return f"MatrixClient(user_id={self.user_id!r}, has_token={self.access_token is not None})"
+        mode = ", appservice=True" if self.assert_user else ""
+        has_token = self.access_token is not None
+        return f"MatrixClient(user_id={self.user_id!r}, has_token={has_token}{mode})"
 
     async def pause_before_retry(self, attempt: int) -> None:
         """Wait as the retry policy would before repeat `attempt` of a step made safe to
@@ -127,6 +137,8 @@ class MatrixClient:
         await pacing.sleep(self.http.policy.backoff(attempt, pacing.random()))
 
     async def _call(self, call: ApiCall) -> Any:
+        if self.assert_user and self.user_id is not None and call.authenticated:
+            call = replace(call, query={**call.query, "user_id": self.user_id})
         token = self.access_token
         try:
             return await self.http.call(call, token)
@@ -300,6 +312,11 @@ class MatrixClient:
         txn = txn_id or secrets.token_urlsafe(16)
         data = await self._call(api.send_event(room_id, event_type, txn, content))
         return require_str(data, "event_id", "send")
+
+    async def send_text(self, room_id: str, body: str, *, txn_id: str | None = None) -> str:
+        """Send a plain text message (`m.text`) as this client's user; returns the event id."""
+        content = {"msgtype": "m.text", "body": body}
+        return await self.send_event(room_id, content, txn_id=txn_id)
 
     async def recent_events(
         self, room_id: str, *, page_size: int = 100, max_pages: int = 10

@@ -22,7 +22,7 @@ from app.errors import (
 )
 from app.matrix import Credentials, LoginResult, MatrixClient
 from app.state import MappingStore
-from app.sync.naming import localpart_of, server_name_of
+from app.sync.naming import localpart_of, new_password, server_name_of
 from app.sync.refusals import Refusal, Settings, refusal_error, wrong_server
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,10 @@ class Accounts:
         self.server_name: str | None = None
         # The first core account in: asks the admin API why another account is refused.
         self._inspector: MatrixClient | None = None
+
+    def new_agent_password(self) -> str:
+        """The password a new agent user gets (stored in its mapping before registering)."""
+        return new_password()
 
     async def _remember(self, result: LoginResult) -> None:
         self.server_name = server_name_of(result.user_id) or self.server_name

@@ -16,7 +16,7 @@ from app.sync import rooms, space
 from app.sync.context import SyncContext
 from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
-from app.sync.naming import agent_localpart, localpart_of, new_password, room_name
+from app.sync.naming import agent_localpart, localpart_of, room_name
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class AgentSync:
             agent_id=self.agent.id,
             agent_name=self.agent.name,
             matrix_user_id=f"@{localpart}:{self.ctx.server_name}",
-            matrix_password=new_password(),
+            matrix_password=self.ctx.accounts.new_agent_password(),
         )
         # Saved (and fsynced) before registering: a crash or power cut in between never
         # strands an account whose password nobody knows.

@@ -25,6 +25,7 @@ from app.matrix import MatrixClient
 from app.retry import RetryPolicy
 from app.state import AgentMapping, MappingStore
 from app.sync.accounts import Accounts
+from app.sync.identity import read_only_admin
 from app.sync.naming import agent_localpart, localpart_of
 from app.sync.report import describe
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
@@ -65,11 +66,17 @@ async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     policy = RetryPolicy(budget=config.retry_budget)
     matrix = MatrixClient.connect(transport, config.homeserver_url, policy=policy)
     await _check_is_homeserver(matrix, config.homeserver_url)
-    admin = _read_only_admin(matrix, store, config)
+    appservice = config.appservice_registration is not None
+    admin = (
+        await read_only_admin(matrix, store, config)
+        if appservice
+        else _read_only_admin(matrix, store, config)
+    )
     try:
         view, admin_rooms = await _matrix_view(admin, store.space.space_id)
-    except MatrixUnknownToken:
-        admin, view, admin_rooms = None, None, None  # an expired token: say "not checked"
+    except (MatrixUnknownToken, MatrixForbidden):
+        # An expired token, or an appservice admin not registered yet: say "not checked".
+        admin, view, admin_rooms = None, None, None
     space = "unknown" if admin is None else ("keep" if view is not None else "create")
     plan = SyncPlan(space=space, matrix_checked=admin is not None)
     letta = LettaClient.connect(transport, config.letta_url, config.letta_token, policy=policy)
@@ -82,8 +89,11 @@ async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
     plan.removed_from_letta = listing.missing(store.mappings) if agents else []
     for agent in agents:
         plan.actions.append(_plan_agent(agent, store.get(agent.id), view, admin_rooms, plan))
-    unmapped = {agent.id for agent in agents if store.get(agent.id) is None}
-    await _check_names(matrix, config, plan, unmapped)
+    if appservice:
+        plan.notes.append("appservice mode: agent users that exist already are adopted")
+    else:
+        unmapped = {agent.id for agent in agents if store.get(agent.id) is None}
+        await _check_names(matrix, config, plan, unmapped)
     return plan
 
 

@@ -5,27 +5,35 @@ from __future__ import annotations
 import logging
 from types import TracebackType
 
-import anyio
-
+from app.appservice_registration import AppserviceRegistration, load_registration
 from app.config import SyncConfig, redact_url
 from app.errors import (
     LettaError,
     MalformedResponse,
-    StateFileError,
     SyncError,
     TransportError,
 )
 from app.http import Pacing
-from app.letta import Agent, AgentList, LettaClient
+from app.letta import AgentList, LettaClient
 from app.matrix import MatrixClient
 from app.retry import RetryPolicy
 from app.state import AgentMapping, MappingStore
 from app.state.files import OS_FILES, FileOps
 from app.state.lock import DataDirLock
 from app.sync.accounts import Accounts
-from app.sync.agent import AgentSync
+from app.sync.agents import sync_agents
 from app.sync.context import SyncContext
 from app.sync.guard import refuse_unknown_deployment
+from app.sync.identity import (
+    AppserviceAccounts,
+    accounts_for,
+    admin_login,
+    agent_client_for,
+    bot_login,
+    core_client,
+    naming_the_registration,
+    refuse_uncovered_agents,
+)
 from app.sync.naming import server_name_of
 from app.sync.progress import NoProgress, SyncProgress
 from app.sync.refusals import Settings
@@ -36,7 +44,7 @@ from app.sync.setup_errors import (
     raise_if_letta_misconfigured,
 )
 from app.sync.space import ensure_space
-from app.sync.throttle import AdaptiveLimiter, raise_if_lost, worth_another_try
+from app.sync.throttle import raise_if_lost
 from app.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -68,8 +76,12 @@ class SyncService:
         self._files = files
         self._lock = DataDirLock(config.data_dir)
         self._store: MappingStore | None = None
+        self._registration: AppserviceRegistration | None = None
+        self._accounts: Accounts | None = None
 
     async def __aenter__(self) -> SyncService:
+        if self.config.appservice_registration is not None:
+            self._registration = load_registration(self.config.appservice_registration)
         self._lock.acquire()
         try:
             with naming_the_data_dir(self.config.data_dir):
@@ -115,6 +127,31 @@ class SyncService:
     def mappings(self) -> list[AgentMapping]:
         return self.store.all()
 
+    async def bot_client(self) -> MatrixClient:
+        """A client that sends and reads as the bot, in either mode (see `agent_client`)."""
+        with naming_the_registration(self._registration):
+            return await core_client(self._open_accounts(), bot_login(self.config))
+
+    async def admin_client(self) -> MatrixClient:
+        """A client that sends and reads as the admin, in either mode."""
+        with naming_the_registration(self._registration):
+            return await core_client(self._open_accounts(), admin_login(self.config))
+
+    async def agent_client(self, agent_id: str) -> MatrixClient:
+        """A client that sends and reads as the agent's user; the agent must have been synced.
+
+        Password mode re-uses the stored token, logs in again once when it expired and saves
+        the new one; appservice mode acts as the user with the as_token. No request is made
+        until the client is used.
+        """
+        return await agent_client_for(self._open_accounts(), self.store, agent_id)
+
+    def _open_accounts(self) -> Accounts:
+        if self._accounts is None:
+            matrix, _ = self._clients()
+            self._accounts = accounts_for(matrix, self.store, self._registration)
+        return self._accounts
+
     def _clients(self) -> tuple[MatrixClient, LettaClient]:
         assert self._transport is not None
         policy = self._policy or RetryPolicy(budget=self.config.retry_budget)
@@ -143,17 +180,21 @@ class SyncService:
         report = SyncReport()
         progress = progress or NoProgress()
         matrix, letta = self._clients()
-        accounts = Accounts(matrix, self.store)
-        with naming_the_homeserver(self.config.homeserver_url):
+        accounts = accounts_for(matrix, self.store, self._registration)
+        homeserver = self.config.homeserver_url
+        with naming_the_homeserver(homeserver), naming_the_registration(self._registration):
             admin, bot = await self._core_users(accounts)
         listing = await self._list_agents(letta, report)
-        with naming_the_homeserver(self.config.homeserver_url):
+        if listing is not None and isinstance(accounts, AppserviceAccounts):
+            server_name = server_name_of(admin.user_id or "")
+            refuse_uncovered_agents(accounts, self.store, listing.agents, server_name)
+        with naming_the_homeserver(homeserver), naming_the_registration(self._registration):
             ctx = await self._context(accounts, letta, admin, bot, report, listing)
         report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
         report.space_found = ctx.space.found
         if listing is not None:
             progress.started(len(listing.agents))
-            await self._sync_agents(ctx, listing, progress)
+            await sync_agents(ctx, listing, progress)
         if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
             self.store.compact()
         raise_if_lost(matrix.http, self.config.homeserver_url)
@@ -161,18 +202,12 @@ class SyncService:
 
     async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
         c = self.config
-        bot_settings = Settings("MATRIX_USERNAME", "MATRIX_PASSWORD")
         if c.admin_user == c.username:
-            admin = bot = await accounts.ensure_core_user(
-                c.username, c.password, settings=bot_settings
-            )
+            admin = bot = await core_client(accounts, bot_login(c))
         else:
             # The admin first: once in, it can tell (admin API) why another account is refused.
-            secret = "MATRIX_ADMIN_PASSWORD" if c.admin_password else "MATRIX_PASSWORD"
-            admin = await accounts.ensure_core_user(
-                c.admin_user, c.admin_secret, settings=Settings("MATRIX_ADMIN_USERNAME", secret)
-            )
-            bot = await accounts.ensure_core_user(c.username, c.password, settings=bot_settings)
+            admin = await core_client(accounts, admin_login(c))
+            bot = await core_client(accounts, bot_login(c))
         if c.mcp_username and c.mcp_password:
             mcp_settings = Settings("MATRIX_MCP_USERNAME", "MATRIX_MCP_PASSWORD")
             await accounts.ensure_core_user(c.mcp_username, c.mcp_password, settings=mcp_settings)
@@ -213,7 +248,8 @@ class SyncService:
         listing: AgentList | None,
     ) -> SyncContext:
         admin_rooms = set(await admin.joined_rooms())
-        if listing is not None:
+        if listing is not None and self._registration is None:
+            # (An appservice needs no password to adopt what it finds: nothing to refuse.)
             await refuse_unknown_deployment(admin, self.store, listing.agents, admin_rooms)
         bot_rooms = admin_rooms if bot.user_id == admin.user_id else set(await bot.joined_rooms())
         invitees = [u for u in (bot.user_id or "", *self.config.invite_users) if u != admin.user_id]
@@ -233,68 +269,6 @@ class SyncService:
             bot_rooms,
             report,
         )
-
-    async def _sync_agents(
-        self, ctx: SyncContext, listing: AgentList, progress: SyncProgress
-    ) -> None:
-        ctx.report.agents_seen = len(listing.agents)
-        ctx.report.removed_from_letta = listing.missing(self.store.mappings)
-        self._mark_removed(set(ctx.report.removed_from_letta))
-        limiter = AdaptiveLimiter.for_server(self.config.sync_concurrency, ctx.admin.http)
-        not_saved: list[StateFileError] = []
-
-        async def one(agent: Agent) -> None:
-            async with limiter.slot():
-                try:
-                    ok = await _sync_one(ctx, agent)
-                except StateFileError as exc:
-                    not_saved.append(exc)
-                    group.cancel_scope.cancel()
-                    return
-            progress.agent_done(agent.id, agent.name, ok)
-
-        async with anyio.create_task_group() as group:
-            for agent in listing.agents:
-                group.start_soon(one, agent)
-        if not_saved:
-            raise not_saved[0]
-
-    def _mark_removed(self, removed: set[str]) -> None:
-        """Flag mappings whose agent Letta no longer lists (and unflag returning ones)."""
-        for mapping in self.store.all():
-            if mapping.mark_removed_from_letta(mapping.agent_id in removed):
-                self.store.save_mapping(mapping)
-
-
-async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
-    """One agent's whole sync; its failure goes into the report and never stops the others.
-
-    A connection lost mid-step (a homeserver restart) gets one more try: every step checks
-    what is already true first, so nothing is done twice. A state file that cannot be written
-    is not the agent's failure: it stops the sync.
-    """
-    where, error = await _run_agent(ctx, agent)
-    if error is not None and worth_another_try(error, ctx.admin.http):
-        log.info("agent %s: %s at %s; trying once more", agent.id, describe(error), where)
-        where, error = await _run_agent(ctx, agent)
-    if error is None:
-        return True
-    log.warning("agent %s failed at %s: %s", agent.id, where, describe(error))
-    ctx.report.fail(agent.id, agent.name, where, error)
-    return False
-
-
-async def _run_agent(ctx: SyncContext, agent: Agent) -> tuple[str, Exception | None]:
-    """(the step reached, the error that stopped it or None)."""
-    step: AgentSync | None = None
-    try:
-        step = AgentSync(ctx, agent)
-        await step.run()
-    except StateFileError:
-        raise
-    except Exception as exc:
-        return (step.step if step is not None else "mapping"), exc
-    return step.step, None
 
 
 async def run_agent_sync(

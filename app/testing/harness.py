@@ -14,6 +14,13 @@ from typing import Any
 import httpx
 import respx
 
+from app.appservice_registration import (
+    AppserviceRegistration,
+    load_registration,
+    new_registration,
+    render,
+    write_private,
+)
 from app.config import SyncConfig
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
@@ -49,6 +56,23 @@ class SyncHarness:
             letta_url=self.letta.base_url,
             data_dir=self.data_dir,
         )
+
+    def use_appservice(self, *, close_registration: bool = True) -> AppserviceRegistration:
+        """Switch to appservice mode, as an operator would: write a registration (once, next
+        to the data directory), load it into the fake homeserver, close registration there,
+        and drop the bot's and the admin's passwords from the config."""
+        path = self.data_dir.parent / "appservice-registration.yaml"
+        if not path.exists():
+            server_name = self.homeserver.server_name
+            write_private(path, render(new_registration(server_name, BOT, ADMIN)))
+        registration = load_registration(path)
+        self.homeserver.load_appservice(registration)
+        if close_registration:
+            self.homeserver.close_registration()
+        self.base_config = replace(
+            self.base_config, password="", admin_password=None, appservice_registration=path
+        )
+        return registration
 
     def user_id(self, localpart: str) -> str:
         return f"@{localpart}:{self.homeserver.server_name}"

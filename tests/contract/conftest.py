@@ -7,17 +7,24 @@ production-shaped variants below start Synapses of their own the same way.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from app.appservice_registration import AppserviceRegistration, load_registration
+from app.cli import main
 from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.plugin import require_synapse
 from app.testing.synapse import SynapseServer
+from app.testing.synapse.appservice import AppserviceSynapse
 
-from worlds import SynapseWorld
+from worlds import AS_ADMIN_PREFIX, SynapseWorld
+
+AS_BOT = "asbot"
 
 _HERE = Path(__file__).resolve().parent
 
@@ -54,3 +61,44 @@ def synapse_to_restart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Syn
     python = require_synapse()
     with SynapseServer(tmp_path_factory.mktemp("synapse-restart"), python=python) as server:
         yield server
+
+
+def write_registration(path: Path, server_name: str) -> AppserviceRegistration:
+    """The registration as an operator makes it: the library's own command, then one more
+    namespace entry, so that every test world can have an admin of its own."""
+    env = {"MATRIX_USERNAME": AS_BOT, "MATRIX_ADMIN_USERNAME": f"{AS_ADMIN_PREFIX}0"}
+    argv = ["registration", "--server-name", server_name, "--output", str(path)]
+    out, err = io.StringIO(), io.StringIO()
+    assert main(argv, env=env, out=out, err=err) == 0, err.getvalue()
+    data = yaml.safe_load(path.read_text())
+    data["namespaces"]["users"].append(
+        {"exclusive": True, "regex": f"@{AS_ADMIN_PREFIX}[0-9a-f]{{8}}:{server_name}$"}
+    )
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_registration(path)
+
+
+@pytest.fixture(scope="session")
+def appservice_synapse(
+    synapse: SynapseServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[AppserviceSynapse, AppserviceRegistration]]:
+    """A second Synapse as production runs one: this library's appservice registration
+    loaded, `enable_registration: false` and Synapse's default rate limits.
+
+    (It asks for `synapse` only for its check that matrix-synapse is installed.)
+    """
+    directory = tmp_path_factory.mktemp("synapse-appservice")
+    registration = write_registration(directory / "registration.yaml", synapse.server_name)
+    with AppserviceSynapse(directory / "server", registration.path) as server:
+        yield server, registration
+
+
+@pytest.fixture
+def appservice_world(
+    appservice_synapse: tuple[AppserviceSynapse, AppserviceRegistration], tmp_path: Path
+) -> Iterator[SynapseWorld]:
+    """A fresh admin and data directory in appservice mode on the production-shaped Synapse."""
+    server, registration = appservice_synapse
+    letta = FakeLetta()
+    with LettaHTTPServer(letta.handle) as http:
+        yield SynapseWorld(server, letta, http.base_url, tmp_path / "data", registration)

@@ -17,3 +17,11 @@ async def test_scenario(
     scenario: Callable[[World], Awaitable[None]], synapse_world: SynapseWorld
 ) -> None:
     await scenario(synapse_world)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+async def test_scenario_in_appservice_mode(
+    scenario: Callable[[World], Awaitable[None]], appservice_world: SynapseWorld
+) -> None:
+    """The same on a Synapse with registration closed and default rate limits."""
+    await scenario(appservice_world)

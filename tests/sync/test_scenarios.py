@@ -14,8 +14,11 @@ from worlds import FakeWorld, World
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.parametrize("mode", ["password", "appservice"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
 async def test_scenario(
-    scenario: Callable[[World], Awaitable[None]], sync_harness: SyncHarness
+    scenario: Callable[[World], Awaitable[None]], mode: str, sync_harness: SyncHarness
 ) -> None:
+    if mode == "appservice":
+        sync_harness.use_appservice()
     await scenario(FakeWorld(sync_harness))

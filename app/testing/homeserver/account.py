@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.testing.fake_http import FakeResponse
+from app.testing.homeserver import appservice
 from app.testing.homeserver.model import (
     Call,
     HomeserverState,
@@ -43,6 +44,13 @@ def _requested_localpart(hs: HomeserverState, body: JsonDict) -> str | FakeRespo
 def register(hs: HomeserverState, call: Call) -> FakeResponse:
     """``POST /register`` with the dummy auth stage; answers the UIA flows without ``auth``."""
     body = call.body()
+    if body.get("type") == appservice.APPSERVICE_LOGIN:
+        return appservice.register(hs, call)
+    if call.request.bearer_token():
+        message = "An access token should not be provided on requests to /register"
+        return matrix_error(400, "M_UNKNOWN", message)
+    if not hs.registration_open:
+        return matrix_error(403, "M_FORBIDDEN", "Registration has been disabled")
     localpart = _requested_localpart(hs, body)
     if isinstance(localpart, FakeResponse):
         return localpart
@@ -66,6 +74,8 @@ def register(hs: HomeserverState, call: Call) -> FakeResponse:
 
 
 def register_available(hs: HomeserverState, call: Call) -> FakeResponse:
+    if not hs.registration_open:
+        return matrix_error(403, "M_FORBIDDEN", "Registration has been disabled")
     username = call.request.query.get("username")
     if not username:
         return matrix_error(400, "M_MISSING_PARAM", "Missing string query parameter: username")
@@ -97,7 +107,13 @@ def login(hs: HomeserverState, call: Call) -> FakeResponse:
     user = hs.users.get(hs.user_id_for(name))
     # Deactivation clears the password hash, so Synapse (1.163) refuses every password with the
     # answer a wrong one gets; M_USER_DEACTIVATED only follows a password that matched.
-    if user is None or user.deactivated or body.get("password") != user.password:
+    # Users an appservice registered have no password at all.
+    if (
+        user is None
+        or user.deactivated
+        or not user.password
+        or body.get("password") != user.password
+    ):
         return matrix_error(403, "M_FORBIDDEN", "Invalid username or password")
     hs.logins += 1
     device_id = body.get("device_id")

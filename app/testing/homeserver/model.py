@@ -7,9 +7,12 @@ import random
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.testing.fake_http import FakeRequest, FakeResponse
+
+if TYPE_CHECKING:
+    from app.testing.homeserver.appservice import FakeAppservice
 
 JsonDict = dict[str, Any]
 
@@ -182,6 +185,9 @@ class HomeserverState:
     logins: int = 0
     devices_created: int = 0
     clock: int = 0
+    # `enable_registration`; an appservice registers its users even when it is off.
+    registration_open: bool = True
+    appservice: FakeAppservice | None = None
 
     def _random(self, alphabet: str, length: int) -> str:
         if alphabet == _URLSAFE:  # the common case, done in one call rather than per character
@@ -220,6 +226,9 @@ class HomeserverState:
             )
         if localpart.startswith("_"):
             return matrix_error(400, "M_INVALID_USERNAME", "User ID may not begin with _")
+        if self.appservice is not None and self.appservice.reserves(self.user_id_for(localpart)):
+            message = "This user ID is reserved by an application service."
+            return matrix_error(400, "M_EXCLUSIVE", message)
         if len(self.user_id_for(localpart)) > 255:
             return matrix_error(400, "M_INVALID_USERNAME", "User ID may not be longer than 255")
         if self.user_id_for(localpart) in self.users:

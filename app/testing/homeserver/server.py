@@ -26,9 +26,10 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from app.appservice_registration import AppserviceRegistration
 from app.testing.fake_http import FakeRequest, FakeResponse
 from app.testing.fake_routing import Endpoint, RoutedFake, RouteHandler
-from app.testing.homeserver import account, rooms, space, state
+from app.testing.homeserver import account, appservice, rooms, space, state
 from app.testing.homeserver.model import (
     Call,
     HomeserverState,
@@ -168,12 +169,24 @@ class FakeHomeserver(RoutedFake):
         token = request.bearer_token() or request.query.get("access_token")
         if not token:
             return matrix_error(401, "M_MISSING_TOKEN", "Missing access token")
+        if appservice.is_as_token(self._hs, token):
+            return appservice.authenticate(self._hs, request, token)
         session = self._hs.sessions.get(token)
         if session is None or token in self._hs.expired:
             return matrix_error(
                 401, "M_UNKNOWN_TOKEN", "Invalid access token passed.", soft_logout=False
             )
         return session
+
+    # -- appservice ------------------------------------------------------------------------
+
+    def load_appservice(self, registration: AppserviceRegistration) -> None:
+        """Load a registration, as ``app_service_config_files`` does (see ``appservice``)."""
+        appservice.load(self._hs, appservice.FakeAppservice.from_registration(registration))
+
+    def close_registration(self) -> None:
+        """``enable_registration: false``: only an appservice registers users."""
+        self._hs.registration_open = False
 
     # -- faults ---------------------------------------------------------------------------
 
@@ -210,6 +223,9 @@ class FakeHomeserver(RoutedFake):
     def user_token(self, user_id: str) -> str:
         """Issue an access token for ``user_id`` without counting a login or a device."""
         return self._hs.open_session(user_id, count_device=False).token
+
+    def user_ids(self) -> list[str]:
+        return list(self._hs.users)
 
     def has_user(self, user_id: str) -> bool:
         return user_id in self._hs.users

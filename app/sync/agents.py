@@ -1,0 +1,80 @@
+"""Every listed agent's sync, concurrently: one agent's failure never stops the others."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from app.errors import StateFileError
+from app.letta import Agent, AgentList
+from app.sync.agent import AgentSync
+from app.sync.context import SyncContext
+from app.sync.progress import SyncProgress
+from app.sync.report import describe
+from app.sync.throttle import AdaptiveLimiter, worth_another_try
+
+log = logging.getLogger(__name__)
+
+
+async def sync_agents(ctx: SyncContext, listing: AgentList, progress: SyncProgress) -> None:
+    """Sync every agent of `listing`; a state file that cannot be written stops them all."""
+    ctx.report.agents_seen = len(listing.agents)
+    ctx.report.removed_from_letta = listing.missing(ctx.store.mappings)
+    _mark_removed(ctx, set(ctx.report.removed_from_letta))
+    limiter = AdaptiveLimiter.for_server(ctx.config.sync_concurrency, ctx.admin.http)
+    not_saved: list[StateFileError] = []
+
+    async def one(agent: Agent) -> None:
+        async with limiter.slot():
+            try:
+                ok = await _sync_one(ctx, agent)
+            except StateFileError as exc:
+                not_saved.append(exc)
+                group.cancel_scope.cancel()
+                return
+        progress.agent_done(agent.id, agent.name, ok)
+
+    async with anyio.create_task_group() as group:
+        for agent in listing.agents:
+            group.start_soon(one, agent)
+    if not_saved:
+        raise not_saved[0]
+
+
+def _mark_removed(ctx: SyncContext, removed: set[str]) -> None:
+    """Flag mappings whose agent Letta no longer lists (and unflag returning ones)."""
+    for mapping in ctx.store.all():
+        if mapping.mark_removed_from_letta(mapping.agent_id in removed):
+            ctx.store.save_mapping(mapping)
+
+
+async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
+    """One agent's whole sync; its failure goes into the report and never stops the others.
+
+    A connection lost mid-step (a homeserver restart) gets one more try: every step checks
+    what is already true first, so nothing is done twice. A state file that cannot be written
+    is not the agent's failure: it stops the sync.
+    """
+    where, error = await _run_agent(ctx, agent)
+    if error is not None and worth_another_try(error, ctx.admin.http):
+        log.info("agent %s: %s at %s; trying once more", agent.id, describe(error), where)
+        where, error = await _run_agent(ctx, agent)
+    if error is None:
+        return True
+    log.warning("agent %s failed at %s: %s", agent.id, where, describe(error))
+    ctx.report.fail(agent.id, agent.name, where, error)
+    return False
+
+
+async def _run_agent(ctx: SyncContext, agent: Agent) -> tuple[str, Exception | None]:
+    """(the step reached, the error that stopped it or None)."""
+    step: AgentSync | None = None
+    try:
+        step = AgentSync(ctx, agent)
+        await step.run()
+    except StateFileError:
+        raise
+    except Exception as exc:
+        return (step.step if step is not None else "mapping"), exc
+    return step.step, None
