@@ -37,6 +37,8 @@ class SyncConfig:
     sync_concurrency: int = 8
     letta_page_size: int = 100
     http_timeout: float = 30.0
+    # MATRIX_STORE_URL: a postgresql:// URL puts the state in PostgreSQL instead of data_dir.
+    store_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _check_url("MATRIX_HOMESERVER_URL", self.homeserver_url)
@@ -52,6 +54,8 @@ class SyncConfig:
         if self.sync_concurrency < 1:
             raise ConfigError("SYNC_CONCURRENCY must be 1 or more")
         _check_template(self.room_name_template)
+        if self.store_url is not None:
+            check_store_url(self.store_url)
 
     @property
     def admin_user(self) -> str:
@@ -88,6 +92,7 @@ class SyncConfig:
             space_name=get.optional("LETTA_SPACE_NAME") or DEFAULT_SPACE_NAME,
             sync_concurrency=get.integer("SYNC_CONCURRENCY", 8),
             http_timeout=get.number("HTTP_TIMEOUT", 30.0),
+            store_url=get.optional("MATRIX_STORE_URL"),
         )
 
     @classmethod
@@ -166,6 +171,15 @@ def _check_url(name: str, url: str) -> None:
         )
     if parts.query or parts.username or parts.password:
         raise ConfigError(f"{name} must not carry credentials or a query: {redact_url(url)!r}")
+
+
+def check_store_url(url: str) -> None:
+    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            "MATRIX_STORE_URL must be a postgresql:// URL such as "
+            f"postgresql://sync@db.example/letta_matrix, got {redact_url(url)!r} "
+            "(leave it unset to keep the state in MATRIX_DATA_DIR)"
+        )
 
 
 def redact_url(url: str) -> str:

@@ -26,9 +26,9 @@ from app.http import Pacing
 from app.letta import Agent, AgentList, LettaClient
 from app.matrix import MatrixClient
 from app.retry import RetryPolicy
-from app.state import AgentMapping, MappingStore
+from app.state import AgentMapping, Store
 from app.state.files import OS_FILES, FileOps
-from app.state.lock import DataDirLock
+from app.state.opening import open_store
 from app.sync.accounts import Accounts
 from app.sync.agent import AgentSync
 from app.sync.context import SyncContext
@@ -67,19 +67,11 @@ class SyncService:
         self._pacing = pacing
         self._durable = durable
         self._files = files
-        self._lock = DataDirLock(config.data_dir)
-        self._store: MappingStore | None = None
+        self._store: Store | None = None
 
     async def __aenter__(self) -> SyncService:
-        self._lock.acquire()
-        try:
-            with self._naming_the_data_dir():
-                self._store = MappingStore.open(
-                    self.config.data_dir, durable=self._durable, files=self._files
-                )
-        except BaseException:
-            self._lock.release()
-            raise
+        with self._naming_the_data_dir():
+            self._store = await open_store(self.config, durable=self._durable, files=self._files)
         if self._transport is None:
             from app.transport_httpx import HttpxTransport
 
@@ -94,18 +86,16 @@ class SyncService:
     ) -> None:
         try:
             if self._store is not None:
+                store, self._store = self._store, None
                 with self._naming_the_data_dir():
-                    self._store.close()
+                    await store.aclose()
         finally:
-            try:
-                if self._owns_transport and self._transport is not None:
-                    await self._transport.aclose()
-                    self._transport = None
-            finally:
-                self._lock.release()
+            if self._owns_transport and self._transport is not None:
+                await self._transport.aclose()
+                self._transport = None
 
     @property
-    def store(self) -> MappingStore:
+    def store(self) -> Store:
         if self._store is None:
             raise SyncError("SyncService is not open: use `async with SyncService(config)`")
         return self._store
@@ -154,7 +144,7 @@ class SyncService:
             progress.started(len(listing.agents))
             await self._sync_agents(ctx, listing, progress)
         if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
-            self.store.compact()
+            await self.store.compact()
         return report
 
     @contextmanager
@@ -162,6 +152,8 @@ class SyncService:
         try:
             yield
         except StateWriteError as exc:
+            if self.config.store_url:
+                raise  # the database's own message says what failed
             raise StateWriteError(
                 f"the sync's state could not be saved in MATRIX_DATA_DIR="
                 f"{self.config.data_dir}: {exc}. The state files there are whole but not up "
@@ -278,7 +270,7 @@ class SyncService:
     ) -> None:
         ctx.report.agents_seen = len(listing.agents)
         ctx.report.removed_from_letta = listing.missing(self.store.mappings)
-        self._mark_removed(set(ctx.report.removed_from_letta))
+        await self._mark_removed(set(ctx.report.removed_from_letta))
         limiter = anyio.CapacityLimiter(self.config.sync_concurrency)
         not_saved: list[StateFileError] = []
 
@@ -298,11 +290,11 @@ class SyncService:
         if not_saved:
             raise not_saved[0]
 
-    def _mark_removed(self, removed: set[str]) -> None:
+    async def _mark_removed(self, removed: set[str]) -> None:
         """Flag mappings whose agent Letta no longer lists (and unflag returning ones)."""
         for mapping in self.store.all():
             if mapping.mark_removed_from_letta(mapping.agent_id in removed):
-                self.store.save_mapping(mapping)
+                await self.store.save_mapping(mapping)
 
 
 def _path_hint(url: str) -> str:
