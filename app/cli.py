@@ -30,9 +30,9 @@ from app.cli_commands import (
     EXIT_SETUP,
     run_plan,
     run_sync,
-    show_status,
 )
 from app.cli_output import Output, ReaderSafeStream
+from app.cli_service import STORE_ACTIONS, run_status, run_store
 from app.config import DEFAULT_DATA_DIR, SyncConfig
 from app.demo import run_demo
 from app.errors import MatrixServerError, StateWriteError, SyncError, SyncLocked
@@ -59,7 +59,8 @@ configuration (environment variables):
   optional   MATRIX_ADMIN_USERNAME, MATRIX_ADMIN_PASSWORD, MATRIX_MCP_USERNAME,
              MATRIX_MCP_PASSWORD, MATRIX_INVITE_USERS, LETTA_TOKEN, MATRIX_DATA_DIR
              (./matrix_data), HISTORY_IMPORT_LIMIT (15), ROOM_NAME_TEMPLATE ({name}),
-             LETTA_SPACE_NAME, SYNC_CONCURRENCY (8), HTTP_TIMEOUT (30), LOG_LEVEL (INFO)
+             LETTA_SPACE_NAME, SYNC_CONCURRENCY (8), HTTP_TIMEOUT (30), LOG_LEVEL (INFO),
+             MATRIX_STORE_URL (postgresql://...: the state in PostgreSQL, not files)
 
 exit codes:
   0 every agent in order   1 an agent failed, or Letta was unreachable, or the
@@ -90,6 +91,13 @@ COMMANDS = {
         "Show the agents and the space recorded in MATRIX_DATA_DIR, flagging with !! any "
         "agent not in order. Needs no server and no other setting.",
     ),
+    "store": (
+        "copy the state between MATRIX_DATA_DIR and MATRIX_STORE_URL",
+        "import: copy the JSON files of MATRIX_DATA_DIR (with the agents' passwords and "
+        "tokens) into the PostgreSQL database of MATRIX_STORE_URL. export: write the "
+        "database's state back into those files, for a bridge that still reads them. Both "
+        "merge (the source wins, nothing is deleted) and can be run again safely.",
+    ),
     "demo": (
         "a whole sync against in-process fakes, no setup",
         "Run a sync, a rename and a re-sync against an in-process fake homeserver and fake "
@@ -115,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=ENVIRONMENT if name in ("sync", "plan") else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if name != "demo":
+        if name == "store":
+            command.add_argument("action", choices=STORE_ACTIONS)
+        elif name != "demo":
             command.add_argument("--json", action="store_true", help="print JSON instead")
     return parser
 
@@ -176,7 +186,9 @@ def _run(
 ) -> int:
     try:
         if command == "status":
-            return show_status(_data_dir(env), args.json, out)
+            return anyio.run(run_status, env, args.json, out)
+        if command == "store":
+            return anyio.run(run_store, args.action, env, out)
         if command == "demo":
             _setup_logging("WARNING")
             return anyio.run(run_demo, Output(out))

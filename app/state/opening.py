@@ -22,7 +22,12 @@ async def open_store(
 async def read_store(config: SyncConfig) -> Store:
     """A snapshot for display (plan, status): no lock, nothing written."""
     if config.store_url:
-        from app.state.postgres import PostgresStore
-
-        return await PostgresStore.open(config.store_url, read_only=True)
+        return await read_store_at(config.store_url)
     return JsonFileStore.read(config.data_dir)
+
+
+async def read_store_at(url: str) -> Store:
+    """The database's state, read only: a database never migrated reads as empty."""
+    from app.state.postgres import PostgresStore
+
+    return await PostgresStore.open(url, read_only=True)

@@ -98,6 +98,8 @@ class PostgresStore(MemoryReads):
         self.mappings: dict[str, AgentMapping] = {}
         self.space = SpaceConfig()
         self.tokens: dict[str, StoredToken] = {}
+        # Whether the database holds a space config (export writes the file only then).
+        self.space_saved = False
 
     @classmethod
     async def open(cls, url: str, *, read_only: bool = False) -> PostgresStore:
@@ -133,7 +135,7 @@ class PostgresStore(MemoryReads):
 
     async def save_space(self, space: SpaceConfig) -> None:
         await self._write(_UPSERT_SPACE, (Json(space.to_json()),))
-        self.space = space
+        self.space, self.space_saved = space, True
 
     async def save_all(
         self,
@@ -155,14 +157,26 @@ class PostgresStore(MemoryReads):
         await self._run(write, saving=True)
         self.mappings.update(mappings)
         self.tokens.update(tokens)
-        self.space = space or self.space
+        if space is not None:
+            self.space, self.space_saved = space, True
 
     async def compact(self) -> None:
         """Nothing to fold: the tables are the final form."""
 
     async def aclose(self) -> None:
         async with self._lock:
-            await anyio.to_thread.run_sync(self._conn.close)
+            await anyio.to_thread.run_sync(self._release_and_close)
+
+    def _release_and_close(self) -> None:
+        # Unlocked explicitly: the server ends a closed session a moment later, and a next
+        # open in that moment would find the lock still held.
+        try:
+            if not self._conn.closed:
+                self._conn.execute("SELECT pg_advisory_unlock_all()")
+        except psycopg.Error:
+            pass  # the session is gone, and its locks with it
+        finally:
+            self._conn.close()
 
     async def _write(self, statement: str, params: tuple[Any, ...]) -> None:
         await self._run(lambda: self._conn.execute(statement, params), saving=True)
@@ -199,6 +213,7 @@ class PostgresStore(MemoryReads):
                 self.tokens[user_id] = StoredToken(token, device)
             row = self._conn.execute(_SELECT_SPACE).fetchone()
             self.space = SpaceConfig.from_json(row[0]) if row else SpaceConfig()
+            self.space_saved = row is not None
 
 
 _UPSERT_MAPPING = """
