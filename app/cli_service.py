@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+import anyio
+
 from app.cli_commands import EXIT_OK, show_status
-from app.config import DEFAULT_DATA_DIR, check_store_url
+from app.config import DEFAULT_DATA_DIR, SyncConfig, check_store_url
+from app.daemon.settings import ServiceSettings
 from app.errors import ConfigError
+from app.http import Pacing
 from app.state.opening import read_store_at
 from app.state.transfer import export_files, import_files
+from app.transport import Transport
 
 STORE_ACTIONS = ("import", "export")
 
@@ -52,3 +58,36 @@ async def run_status(env: Mapping[str, str] | None, as_json: bool, out: TextIO) 
         return show_status(data_dir, as_json, out, store)
     finally:
         await store.aclose()
+
+
+def add_run_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--interval", type=float, metavar="SECONDS", help="seconds between syncs (SYNC_INTERVAL)"
+    )
+    command.add_argument(
+        "--listen", metavar="HOST:PORT", help="address of the HTTP endpoints (LISTEN_ADDRESS)"
+    )
+
+
+def run_daemon(
+    config: SyncConfig,
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None,
+    transport: Transport | None,
+    pacing: Pacing | None,
+) -> int:
+    """`run`: the service, until SIGTERM or SIGINT (then 0)."""
+    source = os.environ if env is None else env
+    settings = ServiceSettings.from_env(env, interval=args.interval, listen=args.listen)
+    backend = source.get("SYNC_BACKEND", "").strip() or "asyncio"
+    if backend not in ("asyncio", "trio"):
+        raise ConfigError(f"SYNC_BACKEND must be asyncio or trio, got {backend!r}")
+    try:
+        from app.daemon.service import SyncDaemon
+    except ImportError as exc:
+        raise ConfigError(
+            f"`run` needs the [service] extra ({exc.name} is missing): "
+            "pip install 'letta-matrix-sync[service]'"
+        ) from None
+    daemon = SyncDaemon(config, settings, transport, pacing=pacing)
+    return anyio.run(daemon.run, backend=backend)
