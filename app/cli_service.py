@@ -89,5 +89,10 @@ def run_daemon(
             f"`run` needs the [service] extra ({exc.name} is missing): "
             "pip install 'letta-matrix-sync[service]'"
         ) from None
-    daemon = SyncDaemon(config, settings, transport, pacing=pacing)
-    return anyio.run(daemon.run, backend=backend)
+
+    async def serve() -> int:
+        # Built inside the event loop: its events and cancel scope belong to that loop.
+        daemon = SyncDaemon(config, settings, transport, pacing=pacing)
+        return await daemon.run()
+
+    return anyio.run(serve, backend=backend)

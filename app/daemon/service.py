@@ -39,6 +39,8 @@ def sync_with(config: SyncConfig, transport: Transport, pacing: Pacing | None) -
 
 
 class SyncDaemon:
+    """Build it inside the event loop that runs it (it holds that loop's events)."""
+
     def __init__(
         self,
         config: SyncConfig,
