@@ -30,12 +30,12 @@ from app.cli_commands import (
     EXIT_SETUP,
     run_plan,
     run_sync,
-    show_status,
 )
 from app.cli_output import Output, ReaderSafeStream
 from app.cli_registration import DESCRIPTION as REGISTRATION_DESCRIPTION
 from app.cli_registration import add_arguments as add_registration_arguments
 from app.cli_registration import run_registration
+from app.cli_service import STORE_ACTIONS, add_run_arguments, run_daemon, run_status, run_store
 from app.config import DEFAULT_DATA_DIR, SyncConfig
 from app.demo import run_demo
 from app.errors import MatrixServerError, StateWriteError, SyncError, SyncLocked
@@ -73,6 +73,10 @@ configuration (environment variables):
              (./matrix_data), HISTORY_IMPORT_LIMIT (15), ROOM_NAME_TEMPLATE ({name}),
              LETTA_SPACE_NAME, SYNC_CONCURRENCY (8), HTTP_TIMEOUT (30), LOG_LEVEL (INFO),
              RETRY_BUDGET (30: seconds to wait for a homeserver that stopped answering)
+             MATRIX_STORE_URL (postgresql://...: the state in PostgreSQL, not files)
+  run        SYNC_INTERVAL (60), LISTEN_ADDRESS (127.0.0.1:9464), SYNC_WEBHOOK_TOKEN
+             (bearer token of POST /sync; without it only a loopback address accepts it),
+             SYNC_BACKEND (asyncio or trio)
 
 exit codes:
   0 every agent in order   1 an agent failed, or Letta was unreachable, or the
@@ -104,6 +108,21 @@ COMMANDS = {
         "Show the agents and the space recorded in MATRIX_DATA_DIR, flagging with !! any "
         "agent not in order. Needs no server and no other setting.",
     ),
+    "run": (
+        "run as a service: sync on an interval and on POST /sync; health and metrics",
+        "Sync every --interval seconds and whenever POST /sync is called (the webhook for a "
+        "new agent); serve GET /healthz, /readyz and /metrics (Prometheus) on --listen. "
+        "A homeserver or Letta that is down makes it back off and /readyz say why; it never "
+        "exits on a setup error. SIGTERM or SIGINT lets a sync in flight finish (at most 30 s), "
+        "then exits 0.",
+    ),
+    "store": (
+        "copy the state between MATRIX_DATA_DIR and MATRIX_STORE_URL",
+        "import: copy the JSON files of MATRIX_DATA_DIR (with the agents' passwords and "
+        "tokens) into the PostgreSQL database of MATRIX_STORE_URL. export: write the "
+        "database's state back into those files, for a bridge that still reads them. Both "
+        "merge (the source wins, nothing is deleted) and can be run again safely.",
+    ),
     "demo": (
         "a whole sync against in-process fakes, no setup",
         "Run a sync, a rename and a re-sync against an in-process fake homeserver and fake "
@@ -130,11 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=summary,
             description=description,
-            epilog=ENVIRONMENT if name in ("sync", "plan") else None,
+            epilog=ENVIRONMENT if name in ("sync", "plan", "run") else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if name == "registration":
             add_registration_arguments(command)
+        elif name == "store":
+            command.add_argument("action", choices=STORE_ACTIONS)
+        elif name == "run":
+            add_run_arguments(command)
         elif name != "demo":
             command.add_argument("--json", action="store_true", help="print JSON instead")
     return parser
@@ -194,7 +217,9 @@ def _run(
 ) -> int:
     try:
         if command == "status":
-            return show_status(_data_dir(env), args.json, out)
+            return anyio.run(run_status, env, args.json, out)
+        if command == "store":
+            return anyio.run(run_store, args.action, env, out)
         if command == "demo":
             _setup_logging("WARNING")
             return anyio.run(run_demo, Output(out))
@@ -204,6 +229,8 @@ def _run(
         _setup_logging(config.log_level)
         if command == "plan":
             return anyio.run(run_plan, config, transport, args.json, out)
+        if command == "run":
+            return run_daemon(config, args, env, transport, pacing)
         return anyio.run(run_sync, config, transport, args.json, out, files, pacing)
     except SyncLocked as exc:
         print(f"error: {exc}", file=err)

@@ -12,7 +12,7 @@ from typing import TextIO
 from app.cli_output import Output
 from app.config import SyncConfig
 from app.http import Pacing
-from app.state import AgentMapping, MappingStore
+from app.state import AgentMapping, JsonFileStore, Store
 from app.state.files import FileOps
 from app.sync.plan import SyncPlan, make_plan
 from app.sync.service import SyncService
@@ -95,19 +95,20 @@ def dump(data: object, out: TextIO) -> None:
     out.write("\n")
 
 
-def show_status(data_dir: Path, as_json: bool, out: TextIO) -> int:
-    store = MappingStore.read(data_dir)
+def show_status(data_dir: Path, as_json: bool, out: TextIO, store: Store | None = None) -> int:
+    """What `store` records (default: the JSON files of `data_dir`)."""
+    where = {"data_dir": str(data_dir.resolve())} if store is None else {"store": store.location}
+    store = store or JsonFileStore.read(data_dir)
     mappings = store.all()
     if as_json:
         rows = [_status_json(m) for m in mappings]
-        dump(
-            {"data_dir": str(data_dir.resolve()), "space": store.space.space_id, "agents": rows},
-            out,
-        )
+        dump({**where, "space": store.space.space_id, "agents": rows}, out)
         return EXIT_OK
-    out.write(f"data directory: {data_dir.resolve()}\n")
+    heading = f"data directory: {data_dir.resolve()}" if "data_dir" in where else where["store"]
+    out.write(f"{heading}\n")
     if not mappings and store.space.space_id is None:
-        out.write("no state found here: no sync has run with this MATRIX_DATA_DIR\n")
+        setting = "MATRIX_DATA_DIR" if "data_dir" in where else "MATRIX_STORE_URL"
+        out.write(f"no state found here: no sync has run with this {setting}\n")
         return EXIT_OK
     out.write(f"space: {store.space.space_id or '-'} ({store.space.name})\n")
     out.write(

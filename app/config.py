@@ -40,6 +40,8 @@ class SyncConfig:
     retry_budget: float = 30.0
     # Appservice mode: the registration file (MATRIX_APPSERVICE_REGISTRATION); None: passwords.
     appservice_registration: Path | None = None
+    # MATRIX_STORE_URL: a postgresql:// URL puts the state in PostgreSQL instead of data_dir.
+    store_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.password and self.appservice_registration is None:
@@ -62,6 +64,8 @@ class SyncConfig:
         if self.sync_concurrency < 1:
             raise ConfigError("SYNC_CONCURRENCY must be 1 or more")
         _check_template(self.room_name_template)
+        if self.store_url is not None:
+            check_store_url(self.store_url)
 
     @property
     def admin_user(self) -> str:
@@ -102,6 +106,7 @@ class SyncConfig:
             http_timeout=get.number("HTTP_TIMEOUT", 30.0),
             retry_budget=get.number("RETRY_BUDGET", 30.0),
             appservice_registration=Path(registration) if registration else None,
+            store_url=get.optional("MATRIX_STORE_URL"),
         )
 
     @classmethod
@@ -182,6 +187,15 @@ def _check_url(name: str, url: str) -> None:
         )
     if parts.query or parts.username or parts.password:
         raise ConfigError(f"{name} must not carry credentials or a query: {redact_url(url)!r}")
+
+
+def check_store_url(url: str) -> None:
+    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            "MATRIX_STORE_URL must be a postgresql:// URL such as "
+            f"postgresql://sync@db.example/letta_matrix, got {redact_url(url)!r} "
+            "(leave it unset to keep the state in MATRIX_DATA_DIR)"
+        )
 
 
 def redact_url(url: str) -> str:

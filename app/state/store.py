@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from app.state.files import (
     write_json_atomic,
 )
 from app.state.models import AgentMapping, SpaceConfig
+from app.state.protocol import MemoryReads, StoredToken
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,7 @@ MIN_COMPACT_ENTRIES = 256
 FSYNC_EVERY = 64
 
 
-@dataclass(frozen=True)
-class StoredToken:
-    access_token: str = field(repr=False)
-    device_id: str | None = None
-
-
-class MappingStore:
+class MappingStore(MemoryReads):
     def __init__(self, data_dir: Path, *, durable: bool = True, files: FileOps = OS_FILES) -> None:
         self.data_dir = Path(data_dir)
         self.durable = durable
@@ -96,17 +90,6 @@ class MappingStore:
         # after a fragment would glue the next record onto it.
         if self._replay_journal() is not None and write:
             self.compact()
-
-    # Reads -------------------------------------------------------------------------------
-
-    def get(self, agent_id: str) -> AgentMapping | None:
-        return self.mappings.get(agent_id)
-
-    def all(self) -> list[AgentMapping]:
-        return list(self.mappings.values())
-
-    def token(self, user_id: str) -> StoredToken | None:
-        return self.tokens.get(user_id)
 
     # Writes ------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from app.errors import (
     TransportError,
 )
 from app.matrix import Credentials, LoginResult, MatrixClient
-from app.state import MappingStore
+from app.state import Store
 from app.sync.naming import localpart_of, new_password, server_name_of
 from app.sync.refusals import Refusal, Settings, refusal_error, wrong_server
 
@@ -36,7 +36,7 @@ async def _available(client: MatrixClient, localpart: str) -> bool:
 
 
 class Accounts:
-    def __init__(self, anonymous: MatrixClient, store: MappingStore) -> None:
+    def __init__(self, anonymous: MatrixClient, store: Store) -> None:
         self._anonymous = anonymous
         self._store = store
         # This homeserver's server name, once one of its answers in this run has shown it.
@@ -50,7 +50,7 @@ class Accounts:
 
     async def _remember(self, result: LoginResult) -> None:
         self.server_name = server_name_of(result.user_id) or self.server_name
-        self._store.save_token(result.user_id, result.access_token, result.device_id)
+        await self._store.save_token(result.user_id, result.access_token, result.device_id)
 
     def _client(
         self,

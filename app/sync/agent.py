@@ -35,7 +35,9 @@ class AgentSync:
         self.ctx = ctx
         self.agent = agent
         self.step = "mapping"
-        self.mapping = ctx.store.get(agent.id) or self._new_mapping()
+        existing = ctx.store.get(agent.id)
+        self.mapping = existing or self._new_mapping()
+        self._unsaved = existing is None
         self._client: MatrixClient | None = None
         self._user_is_new = False
         # A room created by this very sync is empty: its import needs no look at the room.
@@ -49,13 +51,10 @@ class AgentSync:
             matrix_user_id=f"@{localpart}:{self.ctx.server_name}",
             matrix_password=self.ctx.accounts.new_agent_password(),
         )
-        # Saved (and fsynced) before registering: a crash or power cut in between never
-        # strands an account whose password nobody knows.
-        self.ctx.store.save_mapping(mapping, fsync=True)
         return mapping
 
-    def save(self) -> None:
-        self.ctx.store.save_mapping(self.mapping)
+    async def save(self) -> None:
+        await self.ctx.store.save_mapping(self.mapping)
 
     async def client(self) -> MatrixClient:
         if self._client is None:
@@ -70,6 +69,11 @@ class AgentSync:
         )
 
     async def run(self) -> None:
+        if self._unsaved:
+            # Saved (and fsynced) before registering: a crash or power cut in between never
+            # strands an account whose password nobody knows.
+            await self.ctx.store.save_mapping(self.mapping, fsync=True)
+            self._unsaved = False
         self.step = "user"
         await self.ensure_user()
         # The room comes before the rename: renaming a room that is gone would fail forever.
@@ -99,7 +103,7 @@ class AgentSync:
         self._client = client
         await client.set_displayname(rooms.clip(self.agent.name))
         m.created = True
-        self.save()
+        await self.save()
         if self._user_is_new:
             self.ctx.report.users_created.append(self.agent.id)
 
@@ -116,7 +120,7 @@ class AgentSync:
         if renamed:
             await client.set_displayname(rooms.clip(self.agent.name))
             self.mapping.agent_name = self.agent.name
-            self.save()
+            await self.save()
             self.ctx.report.renamed.append(self.agent.id)
         else:
             self.ctx.report.repaired.append(self.agent.id)
@@ -134,11 +138,11 @@ class AgentSync:
             if found:
                 # A room whose creation was never recorded (a crash, a lost reply) never got
                 # its history either: import it now, skipping whatever the room already has.
-                self._record_room(found, history_pending=True)
+                await self._record_room(found, history_pending=True)
                 return False
         room_id = await self._create_room()
         self._room_is_new = True
-        self._record_room(room_id, history_pending=True)
+        await self._record_room(room_id, history_pending=True)
         self.ctx.report.rooms_created.append(self.agent.id)
         return True
 
@@ -162,17 +166,17 @@ class AgentSync:
             await space.remove_child(self.ctx.admin, self.ctx.space, room_id)
         self.mapping.room_id, self.mapping.room_created = None, False
         self.mapping.invitation_status = {}
-        self.save()
+        await self.save()
         self.ctx.report.repaired.append(self.agent.id)
 
-    def _record_room(self, room_id: str, *, history_pending: bool = False) -> None:
+    async def _record_room(self, room_id: str, *, history_pending: bool = False) -> None:
         self.mapping.room_id, self.mapping.room_created = room_id, True
         # Recorded with the room, so a failed import is retried by the next sync.
         if history_pending and self.ctx.config.history_import_limit > 0:
             self.mapping.extra[HISTORY_PENDING] = True
         for user in self.ctx.invitees(self.mapping.matrix_user_id):
             self.mapping.invitation_status.setdefault(user, "invited")
-        self.save()
+        await self.save()
 
     async def _create_room(self) -> str:
         options = rooms.room_create_options(
@@ -192,7 +196,7 @@ class AgentSync:
                 continue
             await (await self.client()).invite(room_id, person)
             self.mapping.invitation_status[person] = "invited"
-            self.save()
+            await self.save()
 
     async def ensure_members(self) -> None:
         await self.invite_new_people()
@@ -212,7 +216,7 @@ class AgentSync:
             changed = changed or self.mapping.invitation_status.get(user_id) != status
             self.mapping.invitation_status[user_id] = status
         if changed:
-            self.save()
+            await self.save()
         managed = [member.user_id or "" for member, _ in self.ctx.members_to_join()]
         states = self.mapping.invitation_status
         failed = [user for user in managed if states.get(user) == "failed"]
@@ -248,16 +252,16 @@ class AgentSync:
             # Resuming: a post may have landed without being recorded (a kill, a lost reply).
             already |= await posted_keys(client, room_id)
 
-        def record(key: str) -> None:
+        async def record(key: str) -> None:
             done.append(key)
-            self.save()
+            await self.save()
 
         result = await import_history(
             self.ctx.letta, client, self.agent.id, room_id, limit, done=already, on_sent=record
         )
         self.mapping.extra.pop(HISTORY_PENDING, None)
         self.mapping.extra.pop(HISTORY_DONE, None)
-        self.save()
+        await self.save()
         if result.posted:
             self.ctx.report.history_imported[self.agent.id] = result.posted
         if result.skipped:

@@ -21,7 +21,7 @@ async def sync_agents(ctx: SyncContext, listing: AgentList, progress: SyncProgre
     """Sync every agent of `listing`; a state file that cannot be written stops them all."""
     ctx.report.agents_seen = len(listing.agents)
     ctx.report.removed_from_letta = listing.missing(ctx.store.mappings)
-    _mark_removed(ctx, set(ctx.report.removed_from_letta))
+    await _mark_removed(ctx, set(ctx.report.removed_from_letta))
     limiter = AdaptiveLimiter.for_server(ctx.config.sync_concurrency, ctx.admin.http)
     not_saved: list[StateFileError] = []
 
@@ -42,11 +42,11 @@ async def sync_agents(ctx: SyncContext, listing: AgentList, progress: SyncProgre
         raise not_saved[0]
 
 
-def _mark_removed(ctx: SyncContext, removed: set[str]) -> None:
+async def _mark_removed(ctx: SyncContext, removed: set[str]) -> None:
     """Flag mappings whose agent Letta no longer lists (and unflag returning ones)."""
     for mapping in ctx.store.all():
         if mapping.mark_removed_from_letta(mapping.agent_id in removed):
-            ctx.store.save_mapping(mapping)
+            await ctx.store.save_mapping(mapping)
 
 
 async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app.config import SyncConfig
 from app.letta import LettaClient
 from app.matrix import MatrixClient
-from app.state import MappingStore
+from app.state import Store
 from app.sync.accounts import Accounts
 from app.sync.report import SyncReport
 from app.sync.space import SpaceView
@@ -16,7 +16,7 @@ from app.sync.space import SpaceView
 @dataclass
 class SyncContext:
     config: SyncConfig
-    store: MappingStore
+    store: Store
     accounts: Accounts
     letta: LettaClient
     admin: MatrixClient

@@ -8,12 +8,11 @@ users is enough to tell.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from app.errors import ConfigError, MatrixForbidden
 from app.letta import Agent
 from app.matrix import MatrixClient
-from app.state import MappingStore
+from app.state import Store
 from app.sync.naming import agent_localpart, server_name_of
 from app.sync.space import find_tagged_space
 
@@ -21,7 +20,7 @@ SAMPLE = 5
 
 
 async def refuse_unknown_deployment(
-    admin: MatrixClient, store: MappingStore, agents: Sequence[Agent], admin_rooms: set[str]
+    admin: MatrixClient, store: Store, agents: Sequence[Agent], admin_rooms: set[str]
 ) -> None:
     """`ConfigError` when the store is empty but the server holds this deployment: agent
     users and the admin's tagged space (a squatted name alone is an agent's failure)."""
@@ -37,7 +36,7 @@ async def refuse_unknown_deployment(
         except MatrixForbidden:
             return  # registration is closed: availability cannot be asked
     if taken and await find_tagged_space(admin, admin_rooms) is not None:
-        raise ConfigError(_explain(store.data_dir, taken))
+        raise ConfigError(_explain(store.location, taken))
 
 
 def _spread(agents: Sequence[Agent], count: int) -> list[Agent]:
@@ -48,9 +47,9 @@ def _spread(agents: Sequence[Agent], count: int) -> list[Agent]:
     return [agents[round(i * step)] for i in range(count)]
 
 
-def _explain(data_dir: Path, taken: list[str]) -> str:
+def _explain(location: str, taken: list[str]) -> str:
     return (
-        f"MATRIX_DATA_DIR={data_dir.resolve()} holds no state, but the homeserver already has "
+        f"{location} holds no state, but the homeserver already has "
         f"users for this Letta's agents ({', '.join(taken)}): this is an existing deployment. "
         "Point MATRIX_DATA_DIR at its data directory (the one holding "
         "agent_user_mappings.json, with the agents' passwords); no agent user, room or space "

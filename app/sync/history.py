@@ -8,7 +8,7 @@ already there, whatever device or data directory posted it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +81,7 @@ async def import_history(
     limit: int,
     *,
     done: set[str] | None = None,
-    on_sent: Callable[[str], None] | None = None,
+    on_sent: Callable[[str], Awaitable[None]] | None = None,
 ) -> ImportResult:
     """Post the last `limit` messages as the agent user.
 
@@ -98,7 +98,7 @@ async def import_history(
             continue
         await _send_one(agent, room_id, message_content(message, key), key, result)
         if on_sent is not None:
-            on_sent(key)
+            await on_sent(key)
     return result
 
 

@@ -19,7 +19,7 @@ from app.errors import ConfigError, MatrixError, MatrixForbidden, MatrixUnknownT
 from app.letta import Agent
 from app.matrix import MatrixClient
 from app.matrix.appservice import acting_as, register_appservice_user
-from app.state import MappingStore
+from app.state import Store
 from app.sync.accounts import Accounts
 from app.sync.naming import agent_localpart, localpart_of, server_name_of
 from app.sync.refusals import Settings, wrong_server
@@ -31,7 +31,7 @@ class AppserviceAccounts(Accounts):
     """`Accounts` for appservice mode: same questions, answered without any login."""
 
     def __init__(
-        self, anonymous: MatrixClient, store: MappingStore, registration: AppserviceRegistration
+        self, anonymous: MatrixClient, store: Store, registration: AppserviceRegistration
     ) -> None:
         super().__init__(anonymous, store)
         self.registration = registration
@@ -115,7 +115,7 @@ class AppserviceAccounts(Accounts):
         return created
 
 
-def _known_server_name(store: MappingStore) -> str | None:
+def _known_server_name(store: Store) -> str | None:
     """The server name the state files already show (saves a `whoami` on steady syncs)."""
     for mapping in store.all():
         server_name = server_name_of(mapping.matrix_user_id)
@@ -125,7 +125,7 @@ def _known_server_name(store: MappingStore) -> str | None:
 
 
 def refuse_uncovered_agents(
-    accounts: AppserviceAccounts, store: MappingStore, agents: Sequence[Agent], server_name: str
+    accounts: AppserviceAccounts, store: Store, agents: Sequence[Agent], server_name: str
 ) -> None:
     """`ConfigError` when the namespace leaves out an agent's user: the appservice could
     neither register nor act as it."""
@@ -174,7 +174,7 @@ def naming_the_registration(registration: AppserviceRegistration | None) -> Iter
 
 
 def accounts_for(
-    anonymous: MatrixClient, store: MappingStore, registration: AppserviceRegistration | None
+    anonymous: MatrixClient, store: Store, registration: AppserviceRegistration | None
 ) -> Accounts:
     if registration is None:
         return Accounts(anonymous, store)
@@ -209,7 +209,7 @@ async def core_client(accounts: Accounts, login: CoreLogin) -> MatrixClient:
     return await accounts.ensure_core_user(login.login, login.password, settings=login.settings)
 
 
-async def agent_client_for(accounts: Accounts, store: MappingStore, agent_id: str) -> MatrixClient:
+async def agent_client_for(accounts: Accounts, store: Store, agent_id: str) -> MatrixClient:
     """The agent's own client: its stored token (or one login) with a password, the
     appservice acting as it otherwise. The agent must have been synced."""
     mapping = store.get(agent_id)
@@ -219,7 +219,7 @@ async def agent_client_for(accounts: Accounts, store: MappingStore, agent_id: st
 
 
 async def read_only_admin(
-    anonymous: MatrixClient, store: MappingStore, config: SyncConfig
+    anonymous: MatrixClient, store: Store, config: SyncConfig
 ) -> MatrixClient | None:
     """The admin as the appservice acts as it, for a dry run (at most one read, `whoami`);
     None when the namespace leaves the admin out."""

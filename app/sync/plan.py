@@ -23,7 +23,8 @@ from app.errors import (
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
 from app.retry import RetryPolicy
-from app.state import AgentMapping, MappingStore
+from app.state import AgentMapping, Store
+from app.state.opening import read_store
 from app.sync.accounts import Accounts
 from app.sync.identity import read_only_admin
 from app.sync.naming import agent_localpart, localpart_of
@@ -62,7 +63,14 @@ class SyncPlan:
 
 
 async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
-    store = MappingStore.read(config.data_dir)
+    store = await read_store(config)
+    try:
+        return await _make_plan(config, transport, store)
+    finally:
+        await store.aclose()
+
+
+async def _make_plan(config: SyncConfig, transport: Transport, store: Store) -> SyncPlan:
     policy = RetryPolicy(budget=config.retry_budget)
     matrix = MatrixClient.connect(transport, config.homeserver_url, policy=policy)
     await _check_is_homeserver(matrix, config.homeserver_url)
@@ -136,9 +144,7 @@ def _taken(localpart: str) -> str:
     )
 
 
-def _read_only_admin(
-    matrix: MatrixClient, store: MappingStore, config: SyncConfig
-) -> MatrixClient | None:
+def _read_only_admin(matrix: MatrixClient, store: Store, config: SyncConfig) -> MatrixClient | None:
     """The admin with its stored token but no credentials: it can never log in (a login
     creates a device and a token to save, both writes)."""
     stored = Accounts(matrix, store).stored(config.admin_user, config.admin_secret)

@@ -17,9 +17,9 @@ from app.http import Pacing
 from app.letta import AgentList, LettaClient
 from app.matrix import MatrixClient
 from app.retry import RetryPolicy
-from app.state import AgentMapping, MappingStore
+from app.state import AgentMapping, Store
 from app.state.files import OS_FILES, FileOps
-from app.state.lock import DataDirLock
+from app.state.opening import open_store
 from app.sync.accounts import Accounts
 from app.sync.agents import sync_agents
 from app.sync.context import SyncContext
@@ -74,23 +74,15 @@ class SyncService:
         self._pacing = pacing
         self._durable = durable
         self._files = files
-        self._lock = DataDirLock(config.data_dir)
-        self._store: MappingStore | None = None
+        self._store: Store | None = None
         self._registration: AppserviceRegistration | None = None
         self._accounts: Accounts | None = None
 
     async def __aenter__(self) -> SyncService:
         if self.config.appservice_registration is not None:
             self._registration = load_registration(self.config.appservice_registration)
-        self._lock.acquire()
-        try:
-            with naming_the_data_dir(self.config.data_dir):
-                self._store = MappingStore.open(
-                    self.config.data_dir, durable=self._durable, files=self._files
-                )
-        except BaseException:
-            self._lock.release()
-            raise
+        with naming_the_data_dir(self.config):
+            self._store = await open_store(self.config, durable=self._durable, files=self._files)
         if self._transport is None:
             from app.transport_httpx import HttpxTransport
 
@@ -105,18 +97,16 @@ class SyncService:
     ) -> None:
         try:
             if self._store is not None:
-                with naming_the_data_dir(self.config.data_dir):
-                    self._store.close()
+                store, self._store = self._store, None
+                with naming_the_data_dir(self.config):
+                    await store.aclose()
         finally:
-            try:
-                if self._owns_transport and self._transport is not None:
-                    await self._transport.aclose()
-                    self._transport = None
-            finally:
-                self._lock.release()
+            if self._owns_transport and self._transport is not None:
+                await self._transport.aclose()
+                self._transport = None
 
     @property
-    def store(self) -> MappingStore:
+    def store(self) -> Store:
         if self._store is None:
             raise SyncError("SyncService is not open: use `async with SyncService(config)`")
         return self._store
@@ -173,7 +163,7 @@ class SyncService:
         A state write that fails (a full disk) stops the whole sync with `StateWriteError`:
         going on would do work on the homeserver that nothing records.
         """
-        with naming_the_data_dir(self.config.data_dir):
+        with naming_the_data_dir(self.config):
             return await self._sync(progress)
 
     async def _sync(self, progress: SyncProgress | None) -> SyncReport:
@@ -196,7 +186,7 @@ class SyncService:
             progress.started(len(listing.agents))
             await sync_agents(ctx, listing, progress)
         if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
-            self.store.compact()
+            await self.store.compact()
         raise_if_lost(matrix.http, self.config.homeserver_url)
         return report
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.config import redact_url
+from app.config import SyncConfig, redact_url
 from app.errors import (
     ConfigError,
     LettaError,
@@ -23,12 +22,14 @@ from app.errors import (
 
 
 @contextmanager
-def naming_the_data_dir(data_dir: Path) -> Iterator[None]:
+def naming_the_data_dir(config: SyncConfig) -> Iterator[None]:
     try:
         yield
     except StateWriteError as exc:
+        if config.store_url:
+            raise  # the database's own message says what failed, with MATRIX_STORE_URL
         raise StateWriteError(
-            f"the sync's state could not be saved in MATRIX_DATA_DIR={data_dir}: {exc}. The "
+            f"the sync's state could not be saved in MATRIX_DATA_DIR={config.data_dir}: {exc}. The "
             "state files there are whole but not up to date: fix the cause (free some space) "
             "and run the sync again; it finds what this one did on the homeserver"
         ) from exc

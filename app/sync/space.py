@@ -9,7 +9,7 @@ from typing import Any
 
 from app.errors import MatrixError, MatrixForbidden, MatrixServerError, TransportError
 from app.matrix import HierarchyRoom, MatrixClient
-from app.state import MappingStore, SpaceConfig
+from app.state import SpaceConfig, Store
 from app.sync.membership import ensure_joined
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def space_create_options(name: str, invite: list[str]) -> dict[str, Any]:
 async def ensure_space(
     admin: MatrixClient,
     bot: MatrixClient,
-    store: MappingStore,
+    store: Store,
     rooms: tuple[set[str], set[str]],
     invitees: list[str],
     name: str,
@@ -94,16 +94,16 @@ async def ensure_space(
     # A space found again dates from when its creation started, if this directory saw that.
     created_at = started if found and isinstance(started, (int, float)) else time.time()
     if space_id is None:
-        store.save_space(SpaceConfig(stored, None, name, {**extra, CREATING: created_at}))
+        await store.save_space(SpaceConfig(stored, None, name, {**extra, CREATING: created_at}))
         space_id = await _create_space(admin, space_create_options(name, invitees), admin_rooms)
-    store.save_space(SpaceConfig(space_id, created_at, name, {**extra, INVITED: invitees}))
+    await store.save_space(SpaceConfig(space_id, created_at, name, {**extra, INVITED: invitees}))
     admin_rooms.add(space_id)
     await _ensure_bot_in(bot, admin, space_id, bot_rooms)
     replaced = stored if stored != space_id else None
     return SpaceView(space_id, created=not found, found=found, replaced=replaced)
 
 
-async def _invite_new_people(admin: MatrixClient, store: MappingStore, invitees: list[str]) -> None:
+async def _invite_new_people(admin: MatrixClient, store: Store, invitees: list[str]) -> None:
     """Invite people added to the configuration since the space was made."""
     space = store.space
     invited = space.extra.get(INVITED)
@@ -116,7 +116,9 @@ async def _invite_new_people(admin: MatrixClient, store: MappingStore, invitees:
             await admin.invite(space.space_id or "", person)
         except MatrixForbidden:
             pass  # already joined or invited: nothing to do
-    store.save_space(replace(space, extra={**space.extra, INVITED: sorted(done | set(missing))}))
+    await store.save_space(
+        replace(space, extra={**space.extra, INVITED: sorted(done | set(missing))})
+    )
 
 
 async def _ensure_bot_in(

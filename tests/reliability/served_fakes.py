@@ -154,12 +154,14 @@ class SyncProcess:
     ended: float | None = None
 
     @classmethod
-    def start(cls, env: dict[str, str], workdir: Path, name: str, *args: str) -> SyncProcess:
+    def start(
+        cls, env: dict[str, str], workdir: Path, name: str, *args: str, command: str = "sync"
+    ) -> SyncProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         out_path, err_path = workdir / f"{name}.out", workdir / f"{name}.err"
         with out_path.open("wb") as out, err_path.open("wb") as err:
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "app", "sync", *args],
+                [sys.executable, "-m", "app", command, *args],
                 env=env,
                 cwd=workdir,
                 stdout=out,

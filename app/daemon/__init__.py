@@ -1,0 +1,1 @@
+"""`letta-matrix-sync run`: the sync as a service (interval, webhook, health, metrics)."""

@@ -1,0 +1,144 @@
+"""The sync loop of `run`: on its interval and on demand, never two at once, never crashing.
+
+A trigger during a sync queues exactly one more (any number of triggers collapse into it).
+A sync that fails to start (homeserver or Letta down, a setup error) is retried after a
+doubling delay, capped; `/readyz` reports why until a sync succeeds again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+
+from app.daemon.metrics import SyncMetrics
+from app.daemon.settings import ServiceSettings
+from app.errors import SyncLocked
+from app.sync.report import SyncReport, describe
+
+log = logging.getLogger(__name__)
+
+# One sync: its report, and how many agents are in order after it.
+SyncOnce = Callable[[], Awaitable[tuple[SyncReport, int]]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    role: str
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"ready": self.ready, "role": self.role, "reason": self.reason}
+
+
+class SyncRunner:
+    def __init__(
+        self,
+        sync_once: SyncOnce,
+        settings: ServiceSettings,
+        metrics: SyncMetrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        self._sync_once = sync_once
+        self.settings = settings
+        self.metrics = metrics
+        self._clock = clock
+        self._sleep = sleep
+        self._wake = anyio.Event()
+        self._pending = False
+        self._stopping = False
+        self.running = False
+        self.failures_in_a_row = 0
+        self.problem: str | None = "no sync has finished yet"
+        self.last_good: float | None = None
+        self.syncs_started = self.syncs_finished = 0
+        self._finished = anyio.Event()
+
+    def trigger(self) -> None:
+        """Ask for a sync now (the webhook); during a sync, one more follows it."""
+        self._pending = True
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def readiness(self) -> Readiness:
+        stale_after = 3 * self.settings.interval
+        fresh = self.last_good is not None and self._clock() - self.last_good <= stale_after
+        if self.problem is None and fresh:
+            return Readiness(True, "leader", "last sync finished without a setup error")
+        if self.problem is None:
+            return Readiness(False, "leader", f"no successful sync for over {stale_after:g} s")
+        return Readiness(False, "leader", self.problem)
+
+    def next_delay(self) -> float:
+        if self.failures_in_a_row == 0:
+            return self.settings.interval
+        backoff: float = self.settings.interval * 2 ** (self.failures_in_a_row - 1)
+        return min(backoff, self.settings.max_backoff)
+
+    async def run(self) -> None:
+        """Sync, wait for the interval or a trigger, repeat; returns once `stop()` is called."""
+        while not self._stopping:
+            self._pending = False
+            await self.sync_now()
+            if not self._pending:
+                await self._wait(self.next_delay())
+
+    async def _wait(self, seconds: float) -> None:
+        self._wake = anyio.Event()
+        if self._pending or self._stopping:
+            return
+        async with anyio.create_task_group() as group:
+
+            async def timer() -> None:
+                await self._sleep(seconds)
+                group.cancel_scope.cancel()
+
+            group.start_soon(timer)
+            await self._wake.wait()
+            group.cancel_scope.cancel()
+
+    async def sync_now(self) -> None:
+        self.running = True
+        self.syncs_started += 1
+        started = self._clock()
+        try:
+            report, in_order = await self._sync_once()
+        except SyncLocked as exc:
+            self._failed(f"waiting for the lock: {exc}", started)
+        except Exception as exc:  # a setup error must never end the service
+            log.error("sync failed: %s", describe(exc))
+            self._failed(describe(exc), started)
+        else:
+            self.metrics.sync_finished(self._clock() - started, report, in_order)
+            if report.letta_error:
+                self._failed(f"Letta: {report.letta_error}", started, observed=True)
+            else:
+                self.failures_in_a_row, self.problem = 0, None
+                self.last_good = self._clock()
+        finally:
+            self.running = False
+            self.syncs_finished += 1
+            self._finished.set()
+            self._finished = anyio.Event()
+
+    async def wait_for_syncs(self, count: int) -> None:
+        """Return once `count` syncs have finished (for tests and tools that watch)."""
+        while self.syncs_finished < count:
+            await self._finished.wait()
+
+    def _failed(self, reason: str, started: float, *, observed: bool = False) -> None:
+        if not observed:
+            self.metrics.sync_errored(self._clock() - started)
+        self.failures_in_a_row += 1
+        self.problem = reason
+        log.warning("next attempt in %g s: %s", self.next_delay(), reason)

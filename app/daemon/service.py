@@ -1,0 +1,100 @@
+"""`SyncDaemon`: the HTTP side and the sync loop in one task group, until SIGTERM/SIGINT.
+
+On a signal no new sync starts; one in flight gets `shutdown_timeout` seconds to finish its
+agent steps, then is cancelled (everything acknowledged is already saved); the store's locks
+are released as its `SyncService` closes, and `run` returns 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+
+import anyio
+from anyio.abc import TaskStatus
+
+from app.config import SyncConfig
+from app.daemon.http import serve
+from app.daemon.metrics import CountingTransport, SyncMetrics
+from app.daemon.routes import Routes
+from app.daemon.runner import Sleep, SyncOnce, SyncRunner
+from app.daemon.settings import ServiceSettings
+from app.http import Pacing
+from app.sync.report import SyncReport
+from app.sync.service import SyncService
+from app.transport import Transport
+
+log = logging.getLogger(__name__)
+
+
+def sync_with(config: SyncConfig, transport: Transport, pacing: Pacing | None) -> SyncOnce:
+    async def once() -> tuple[SyncReport, int]:
+        async with SyncService(config, transport, pacing=pacing) as service:
+            report = await service.sync()
+            return report, sum(1 for m in service.mappings() if m.in_order)
+
+    return once
+
+
+class SyncDaemon:
+    """Build it inside the event loop that runs it (it holds that loop's events)."""
+
+    def __init__(
+        self,
+        config: SyncConfig,
+        settings: ServiceSettings,
+        transport: Transport | None = None,
+        *,
+        pacing: Pacing | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        self.settings = settings
+        self.metrics = SyncMetrics()
+        if transport is None:
+            from app.transport_httpx import HttpxTransport
+
+            transport = HttpxTransport(timeout=config.http_timeout)
+        self._transport = CountingTransport(transport, self.metrics)
+        once = sync_with(config, self._transport, pacing)
+        self.runner = SyncRunner(once, settings, self.metrics, clock=clock, sleep=sleep)
+        self._loop = anyio.CancelScope()
+
+    def shutdown(self) -> None:
+        """Start no new sync; give the one in flight `shutdown_timeout` seconds."""
+        self.runner.stop()
+        self._loop.deadline = min(
+            self._loop.deadline, anyio.current_time() + self.settings.shutdown_timeout
+        )
+
+    async def run(
+        self, *, signals: bool = True, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED
+    ) -> int:
+        """Serve and sync until `shutdown()` (or SIGTERM/SIGINT with `signals`); reports the
+        bound port once listening."""
+        s = self.settings
+        try:
+            async with anyio.create_task_group() as group:
+                port = await group.start(serve, s.host, s.port, Routes(self.runner))
+                log.info("listening on %s:%d; a sync every %g s", s.host, port, s.interval)
+                if signals:
+                    group.start_soon(self._stop_on_signal)
+                task_status.started(port)
+                with self._loop:
+                    await self.runner.run()
+                if self._loop.cancel_called:
+                    log.warning("the sync in flight was cancelled after %g s", s.shutdown_timeout)
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._transport.aclose()
+        return 0
+
+    async def _stop_on_signal(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+            async for signum in received:
+                log.info("%s: finishing the sync in flight, then exiting", signal.strsignal(signum))
+                self.shutdown()
+                return

@@ -1,0 +1,44 @@
+"""Versioned PostgreSQL schema: each migration is applied once, in order, at start.
+
+A migration is never edited once released: a change is a new, higher version. The applied
+versions are rows of `letta_matrix_sync_schema`; a database holding a version this code does
+not know was upgraded by a newer release, and is refused rather than written with old rules.
+"""
+
+from __future__ import annotations
+
+SCHEMA_TABLE = "letta_matrix_sync_schema"
+
+BOOTSTRAP = f"""
+CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (
+    version integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+# The records are kept as `json` (not `jsonb`): it stores the text as written, so keys keep
+# their order; `seq` keeps the order records were first saved in. A round trip through the
+# database gives back the same files.
+_V1 = """
+CREATE TABLE letta_matrix_sync_mappings (
+    agent_id text PRIMARY KEY,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    data json NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE letta_matrix_sync_tokens (
+    user_id text PRIMARY KEY,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    access_token text NOT NULL,
+    device_id text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE letta_matrix_sync_space (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    data json NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+LATEST = MIGRATIONS[-1][0]

@@ -1,0 +1,79 @@
+"""`Store`: what the sync needs from its state, whichever backend holds it.
+
+Reads come from memory (a store loads everything when it opens: a sync reads each mapping
+many times and a few thousand mappings fit easily); writes are awaited, so a backend that
+talks to a database can do so off the event loop. A write has reached its backend when the
+call returns; `fsync=True` asks for the strongest durability the backend has (the JSON files
+fsync; a PostgreSQL commit is already durable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.state.models import AgentMapping, SpaceConfig
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    access_token: str = field(repr=False)
+    device_id: str | None = None
+
+
+class MemoryReads:
+    """The reads a store serves from what it loaded (see the module doc)."""
+
+    mappings: dict[str, AgentMapping]
+    tokens: dict[str, StoredToken]
+
+    def get(self, agent_id: str) -> AgentMapping | None:
+        return self.mappings.get(agent_id)
+
+    def all(self) -> list[AgentMapping]:
+        return list(self.mappings.values())
+
+    def token(self, user_id: str) -> StoredToken | None:
+        return self.tokens.get(user_id)
+
+
+class Store(Protocol):
+    """Mappings, the space config and access tokens of one deployment."""
+
+    @property
+    def location(self) -> str:
+        """Where the state lives, for messages: the setting and its (redacted) value."""
+        ...
+
+    @property
+    def mappings(self) -> Mapping[str, AgentMapping]: ...
+
+    @property
+    def space(self) -> SpaceConfig: ...
+
+    @property
+    def tokens(self) -> Mapping[str, StoredToken]: ...
+
+    @property
+    def has_pending_changes(self) -> bool:
+        """Changes saved but not yet folded into the backend's final form."""
+        ...
+
+    def get(self, agent_id: str) -> AgentMapping | None: ...
+
+    def all(self) -> list[AgentMapping]: ...
+
+    def token(self, user_id: str) -> StoredToken | None: ...
+
+    async def save_mapping(self, mapping: AgentMapping, *, fsync: bool = False) -> None: ...
+
+    async def save_token(self, user_id: str, access_token: str, device_id: str | None) -> None: ...
+
+    async def save_space(self, space: SpaceConfig) -> None: ...
+
+    async def compact(self) -> None: ...
+
+    async def aclose(self) -> None:
+        """Fold pending changes in and release what the store holds (locks, connections)."""
+        ...

@@ -1,0 +1,116 @@
+"""The service's endpoints, served on 127.0.0.1 in-process over the stateful fakes."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import anyio
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.daemon.http import HttpRequest
+from app.daemon.metrics import SyncMetrics
+from app.daemon.routes import Routes
+from app.daemon.runner import SyncRunner
+from app.daemon.service import SyncDaemon
+from app.daemon.settings import ServiceSettings
+from app.state import MappingStore
+from app.testing.harness import SyncHarness
+
+pytestmark = pytest.mark.anyio
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_it_syncs_at_start_and_on_post_sync_and_its_metrics_count_both(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    first = h.letta.add_agent("First")
+    settings = ServiceSettings(interval=3600, host="127.0.0.1", port=0)
+    daemon = SyncDaemon(h.config(), settings, h.transport(), pacing=h.clock.pacing())
+    async with anyio.create_task_group() as group:
+        port = await group.start(partial(daemon.run, signals=False))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            with anyio.fail_after(10):
+                await daemon.runner.wait_for_syncs(1)
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200 and ready.json()["role"] == "leader"
+
+            second = h.letta.add_agent("Second")  # "agent created": the webhook fires
+            accepted = await client.post("/sync")
+            assert accepted.status_code == 202
+            with anyio.fail_after(10):
+                await daemon.runner.wait_for_syncs(2)
+            metrics = await client.get("/metrics")
+            assert (await client.get("/sync")).status_code == 405
+        daemon.shutdown()
+
+    state = MappingStore.read(h.data_dir)
+    for agent_id in (first, second):
+        mapping = state.get(agent_id)
+        assert mapping is not None and mapping.room_id is not None
+        assert h.homeserver.members(mapping.room_id)[mapping.matrix_user_id] == "join"
+    found = samples(metrics.text)
+    assert found[("letta_matrix_sync_syncs_total", (("outcome", "ok"),))] == 2
+    assert found[("letta_matrix_sync_sync_duration_seconds_count", ())] == 2
+    assert found[("letta_matrix_sync_agents_in_order", ())] == 2
+    assert found[("letta_matrix_sync_agents_failed", ())] == 0
+    assert found[("letta_matrix_sync_last_success_timestamp_seconds", ())] > 0
+    created = ("service", "matrix"), ("status", "200")
+    rooms = [v for (n, labels), v in found.items() if "createRoom" in str(labels)]
+    assert rooms and sum(rooms) >= 3  # the space and one room per agent
+    assert any(
+        n == "letta_matrix_sync_requests_total" and set(created) <= set(labels)
+        for (n, labels) in found
+    )
+
+
+class CountingSyncs:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def __call__(self) -> tuple[object, int]:
+        from app.sync.report import SyncReport
+
+        self.count += 1
+        return SyncReport(), 0
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "authorization", "status"),
+    [
+        ("127.0.0.1", "s3cret", None, 401),
+        ("127.0.0.1", "s3cret", "Bearer wrong", 401),
+        ("127.0.0.1", "s3cret", "Basic s3cret", 401),
+        ("127.0.0.1", "s3cret", "Bearer s3cret", 202),
+        ("0.0.0.0", "s3cret", "bearer s3cret", 202),  # noqa: S104
+        ("0.0.0.0", None, None, 403),  # noqa: S104 - no token: refused off loopback
+        ("::1", None, None, 202),
+    ],
+)
+async def test_the_webhook_takes_a_sync_only_with_the_token_or_on_loopback(
+    host: str, token: str | None, authorization: str | None, status: int
+) -> None:
+    syncs = CountingSyncs()
+    settings = ServiceSettings(interval=3600, host=host, port=0, webhook_token=token)
+    runner = SyncRunner(syncs, settings, SyncMetrics())  # type: ignore[arg-type]
+    headers = {"authorization": authorization} if authorization else {}
+    async with anyio.create_task_group() as group:
+        group.start_soon(runner.run)
+        await runner.wait_for_syncs(1)
+        answer = await Routes(runner)(HttpRequest("POST", "/sync", headers))
+        if status == 202:
+            await runner.wait_for_syncs(2)
+        runner.stop()
+    assert answer.status == status
+    assert syncs.count == (2 if status == 202 else 1)
+    assert b"s3cret" not in answer.body

@@ -1,0 +1,122 @@
+"""The sync loop with a fake sync and an injected clock and sleep: no real waiting."""
+
+from __future__ import annotations
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from app.daemon.metrics import SyncMetrics
+from app.daemon.runner import SyncRunner
+from app.daemon.settings import ServiceSettings
+from app.errors import ConnectionFailed
+from app.sync.report import SyncReport
+from app.testing.clock import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeSyncs:
+    """Syncs that fail while `down` is set; each one can be held open by `gate`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.concurrent = self.most_concurrent = 0
+        self.down: str | None = None
+        self.gate: anyio.Event | None = None
+        self.started = anyio.Event()
+
+    async def __call__(self) -> tuple[SyncReport, int]:
+        self.count += 1
+        self.concurrent += 1
+        self.most_concurrent = max(self.most_concurrent, self.concurrent)
+        self.started.set()
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            if self.down:
+                raise ConnectionFailed(self.down)
+            return SyncReport(), 3
+        finally:
+            self.concurrent -= 1
+
+
+class Sleeps:
+    """Records every wait; each returns only when the test lets it (or a trigger ends it)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.asked: list[float] = []
+        self.release = anyio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await self.release.wait()
+        self.release = anyio.Event()
+        self.clock.now += seconds
+
+
+def runner_with(syncs: FakeSyncs, clock: FakeClock, sleeps: Sleeps) -> SyncRunner:
+    settings = ServiceSettings(interval=60, max_backoff=300)
+    return SyncRunner(syncs, settings, SyncMetrics(), clock=clock.monotonic, sleep=sleeps)
+
+
+async def until(condition: object) -> None:
+    with anyio.fail_after(5):
+        while not condition():  # type: ignore[operator]
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_triggers_during_a_sync_queue_exactly_one_more_and_never_overlap() -> None:
+    clock = FakeClock()
+    syncs, sleeps = FakeSyncs(), Sleeps(clock)
+    syncs.gate = anyio.Event()
+    runner = runner_with(syncs, clock, sleeps)
+    async with anyio.create_task_group() as group:
+        group.start_soon(runner.run)
+        await syncs.started.wait()
+        for _ in range(5):
+            runner.trigger()  # five webhooks while the first sync runs
+        syncs.gate.set()
+        await until(lambda: sleeps.asked)  # the queued sync ran, then the loop waits
+        assert (syncs.count, syncs.most_concurrent) == (2, 1)
+        runner.trigger()  # a trigger while waiting starts a sync at once
+        await until(lambda: syncs.count == 3)
+        runner.stop()
+    assert sleeps.asked[0] == 60 and syncs.most_concurrent == 1
+
+
+async def test_a_down_server_backs_off_doubling_up_to_the_cap_and_readyz_says_why() -> None:
+    clock = FakeClock()
+    syncs, sleeps = FakeSyncs(), Sleeps(clock)
+    syncs.down = "cannot reach the homeserver (MATRIX_HOMESERVER_URL=http://hs): refused"
+    runner = runner_with(syncs, clock, sleeps)
+    async with anyio.create_task_group() as group:
+        group.start_soon(runner.run)
+        for attempt in range(1, 6):
+            await until(lambda attempt=attempt: len(sleeps.asked) == attempt)
+            readiness = runner.readiness()
+            assert not readiness.ready and "cannot reach the homeserver" in readiness.reason
+            sleeps.release.set()
+        syncs.down = None
+        await until(lambda: len(sleeps.asked) == 6)
+        assert runner.readiness().ready
+        runner.stop()
+    assert sleeps.asked == [60, 120, 240, 300, 300, 60]
+    assert syncs.count == 6  # the errors never ended the loop
+
+
+async def test_readiness_goes_stale_after_three_intervals_without_a_good_sync() -> None:
+    clock = FakeClock()
+    syncs, sleeps = FakeSyncs(), Sleeps(clock)
+    runner = runner_with(syncs, clock, sleeps)
+    assert runner.readiness().reason == "no sync has finished yet"
+    await runner.sync_now()
+    assert runner.readiness().to_json() == {
+        "ready": True,
+        "role": "leader",
+        "reason": "last sync finished without a setup error",
+    }
+    clock.now += 181
+    stale = runner.readiness()
+    assert not stale.ready and "no successful sync for over 180 s" in stale.reason

@@ -1,0 +1,39 @@
+"""A whole sync with MATRIX_STORE_URL: the state lives in PostgreSQL, the data directory stays
+empty, and a second sync finds everything in order from the database alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.state.postgres import PostgresStore
+from app.testing.harness import SyncHarness
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_sync_keeps_its_state_in_postgres_and_resumes_from_it(
+    sync_harness: SyncHarness, postgres_url: str, tmp_path: Path
+) -> None:
+    h = sync_harness
+    ids = [h.letta.add_agent(f"Agent {n}") for n in range(3)]
+    unused_dir = tmp_path / "no-state-here"
+
+    first = await h.sync(store_url=postgres_url, data_dir=unused_dir)
+    h.letta.rename(ids[0], "Renamed")
+    logins = h.homeserver.logins
+    second = await h.sync(store_url=postgres_url, data_dir=unused_dir)
+
+    assert first.ok and sorted(first.users_created) == sorted(ids)
+    assert second.ok and second.users_created == [] and second.renamed == [ids[0]]
+    assert h.homeserver.logins == logins  # the tokens came back from the database
+    assert not unused_dir.exists()
+    store = await PostgresStore.open(postgres_url, read_only=True)
+    await store.aclose()
+    assert sorted(store.mappings) == sorted(ids)
+    assert all(m.in_order for m in store.all())
+    assert store.get(ids[0]).agent_name == "Renamed"  # type: ignore[union-attr]
+    assert store.space.space_id == first.space_id
+    room = store.get(ids[1]).room_id  # type: ignore[union-attr]
+    assert h.homeserver.state(first.space_id or "", "m.space.child", room or "") is not None
