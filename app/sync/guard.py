@@ -48,10 +48,13 @@ def _spread(agents: Sequence[Agent], count: int) -> list[Agent]:
 
 
 def _explain(location: str, taken: list[str]) -> str:
+    where = (
+        "MATRIX_STORE_URL at its database"
+        if location.startswith("MATRIX_STORE_URL")
+        else "MATRIX_DATA_DIR at its data directory (the one holding agent_user_mappings.json)"
+    )
     return (
         f"{location} holds no state, but the homeserver already has "
         f"users for this Letta's agents ({', '.join(taken)}): this is an existing deployment. "
-        "Point MATRIX_DATA_DIR at its data directory (the one holding "
-        "agent_user_mappings.json, with the agents' passwords); no agent user, room or space "
-        "was made"
+        f"Point {where}, which has the agents' passwords; no agent user, room or space was made"
     )

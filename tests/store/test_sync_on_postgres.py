@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from app.errors import ConfigError
 from app.state.postgres import PostgresStore
 from app.testing.harness import SyncHarness
+from app.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
 
@@ -37,3 +39,19 @@ async def test_sync_keeps_its_state_in_postgres_and_resumes_from_it(
     assert store.space.space_id == first.space_id
     room = store.get(ids[1]).room_id  # type: ignore[union-attr]
     assert h.homeserver.state(first.space_id or "", "m.space.child", room or "") is not None
+
+
+async def test_an_empty_database_on_an_existing_deployment_stops_naming_the_store_url(
+    sync_harness: SyncHarness, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    h = sync_harness
+    h.letta.add_agent("Deployed")
+    assert (await h.sync(store_url=postgres_server.new_database())).ok
+    rooms = set(h.homeserver.room_ids())
+
+    with pytest.raises(ConfigError) as stopped:
+        await h.sync(store_url=postgres_server.new_database(), data_dir=tmp_path / "unused")
+
+    message = str(stopped.value)
+    assert message.startswith("MATRIX_STORE_URL=") and "Point MATRIX_STORE_URL" in message
+    assert "MATRIX_DATA_DIR" not in message and set(h.homeserver.room_ids()) == rooms
