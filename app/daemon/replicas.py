@@ -62,6 +62,7 @@ class ReplicaRole:
         elif was_leader and not self.lease.is_leader:
             log.warning("lost the lease: standing by")
         if self.lease.take_triggers() and self.lease.is_leader:
+            log.info("a sync was requested through another replica: syncing now")
             runner.trigger()
 
     async def run(self, runner: SyncRunner) -> None:
