@@ -14,7 +14,7 @@ import socket
 import anyio
 
 from app.daemon.runner import Sleep, SyncRunner
-from app.errors import StateFileError
+from app.errors import LeaseLost, StateFileError
 from app.state.lease import Lease
 from app.sync.report import describe
 
@@ -40,8 +40,10 @@ class ReplicaRole:
     def is_leader(self) -> bool:
         return self.lease.is_leader
 
-    @property
-    def fence(self) -> int | None:
+    def fence(self) -> int:
+        """The token a sync opens its store with; never an unfenced store on a replica."""
+        if self.lease.token is None:
+            raise LeaseLost("not saved: this replica does not hold the lease")
         return self.lease.token
 
     async def forward(self) -> None:

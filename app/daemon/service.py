@@ -70,8 +70,8 @@ class SyncDaemon:
         if config.store_url:
             lease = Lease(config.store_url, default_holder())
             self.role = ReplicaRole(lease, poll_seconds(settings.interval), sleep=sleep)
-        role = self.role
-        once = sync_with(config, self._transport, pacing, lambda: role.fence if role else None)
+        fence = self.role.fence if self.role else lambda: None
+        once = sync_with(config, self._transport, pacing, fence)
         self.runner = SyncRunner(
             once, settings, self.metrics, clock=clock, sleep=sleep, role=self.role
         )

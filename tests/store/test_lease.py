@@ -6,6 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from app.daemon.replicas import ReplicaRole
 from app.errors import LeaseLost, StateFileError
 from app.state import AgentMapping
 from app.state.lease import LEASE_LOCK_KEY, Lease
@@ -118,3 +119,18 @@ async def test_closing_the_leader_frees_the_lease_at_once(postgres_url: str) -> 
         assert await second.refresh()
     finally:
         await second.aclose()
+
+
+async def test_a_replica_opens_no_unfenced_store_when_it_does_not_lead(postgres_url: str) -> None:
+    leader = ReplicaRole(Lease(postgres_url, "leader"), poll=1)
+    standby = ReplicaRole(Lease(postgres_url, "standby"), poll=1)
+    try:
+        with pytest.raises(LeaseLost, match="does not hold the lease"):
+            leader.fence()  # not looked at the lease yet
+        assert await leader.lease.refresh() and not await standby.lease.refresh()
+        assert leader.fence() == leader.lease.token
+        with pytest.raises(LeaseLost):
+            standby.fence()
+    finally:
+        await leader.lease.aclose()
+        await standby.lease.aclose()
