@@ -64,6 +64,10 @@ class StateWriteError(StateFileError):
     """
 
 
+class LeaseLost(StateWriteError):
+    """This replica is no longer the leader: another one took the lease, and its writes win."""
+
+
 class SyncLocked(SyncError):
     """Another sync process holds the lock on the data directory."""
 

@@ -8,6 +8,7 @@ import json
 from app.daemon.http import HttpRequest, HttpResponse
 from app.daemon.metrics import CONTENT_TYPE
 from app.daemon.runner import SyncRunner
+from app.errors import StateFileError
 
 
 def _json(status: int, data: object) -> HttpResponse:
@@ -28,12 +29,12 @@ class Routes:
         if route == ("GET", "/metrics"):
             return HttpResponse(200, self._runner.metrics.exposition(), CONTENT_TYPE)
         if route == ("POST", "/sync"):
-            return self._webhook(request)
+            return await self._webhook(request)
         if request.path in ("/healthz", "/readyz", "/metrics", "/sync"):
             return _json(405, {"error": f"{request.method} is not allowed on {request.path}"})
         return _json(404, {"error": "not found"})
 
-    def _webhook(self, request: HttpRequest) -> HttpResponse:
+    async def _webhook(self, request: HttpRequest) -> HttpResponse:
         settings = self._runner.settings
         if settings.webhook_token is None:
             if not settings.loopback:
@@ -44,7 +45,12 @@ class Routes:
         elif not _bearer_matches(request.headers.get("authorization", ""), settings.webhook_token):
             return _json(401, {"error": "a valid 'Authorization: Bearer <token>' is required"})
         queued = self._runner.running
-        self._runner.trigger()
+        try:
+            forwarded = await self._runner.request_sync()
+        except StateFileError as exc:
+            return _json(503, {"error": f"cannot reach the leader: {exc}"})
+        if forwarded:
+            return _json(202, {"accepted": True, "forwarded_to_leader": True})
         return _json(202, {"accepted": True, "after_current_sync": queued})
 
 

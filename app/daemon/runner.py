@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
@@ -24,6 +25,20 @@ log = logging.getLogger(__name__)
 # One sync: its report, and how many agents are in order after it.
 SyncOnce = Callable[[], Awaitable[tuple[SyncReport, int]]]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class Role(Protocol):
+    """Whether this replica leads (see app.daemon.replicas); a lone daemon always does."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    @property
+    def problem(self) -> str | None: ...
+
+    async def forward(self) -> None:
+        """Pass a sync request to the leader."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -45,8 +60,10 @@ class SyncRunner:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = anyio.sleep,
+        role: Role | None = None,
     ) -> None:
         self._sync_once = sync_once
+        self.role = role
         self.settings = settings
         self.metrics = metrics
         self._clock = clock
@@ -66,11 +83,28 @@ class SyncRunner:
         self._pending = True
         self._wake.set()
 
+    async def request_sync(self) -> bool:
+        """The webhook: sync here when leading, else forward to the leader (True)."""
+        if self.role is not None and not self.role.is_leader:
+            await self.role.forward()
+            return True
+        self.trigger()
+        return False
+
+    @property
+    def leading(self) -> bool:
+        return self.role is None or self.role.is_leader
+
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
 
     def readiness(self) -> Readiness:
+        if self.role is not None and not self.role.is_leader:
+            problem = self.role.problem
+            if problem is not None:
+                return Readiness(False, "standby", problem)
+            return Readiness(True, "standby", "another replica holds the lease and syncs")
         stale_after = 3 * self.settings.interval
         fresh = self.last_good is not None and self._clock() - self.last_good <= stale_after
         if self.problem is None and fresh:
@@ -89,7 +123,8 @@ class SyncRunner:
         """Sync, wait for the interval or a trigger, repeat; returns once `stop()` is called."""
         while not self._stopping:
             self._pending = False
-            await self.sync_now()
+            if self.leading:
+                await self.sync_now()
             if not self._pending:
                 await self._wait(self.next_delay())
 

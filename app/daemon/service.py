@@ -18,10 +18,12 @@ from anyio.abc import TaskStatus
 from app.config import SyncConfig
 from app.daemon.http import serve
 from app.daemon.metrics import CountingTransport, SyncMetrics
+from app.daemon.replicas import ReplicaRole, default_holder, poll_seconds
 from app.daemon.routes import Routes
 from app.daemon.runner import Sleep, SyncOnce, SyncRunner
 from app.daemon.settings import ServiceSettings
 from app.http import Pacing
+from app.state.lease import Lease
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
 from app.transport import Transport
@@ -29,9 +31,14 @@ from app.transport import Transport
 log = logging.getLogger(__name__)
 
 
-def sync_with(config: SyncConfig, transport: Transport, pacing: Pacing | None) -> SyncOnce:
+def sync_with(
+    config: SyncConfig,
+    transport: Transport,
+    pacing: Pacing | None,
+    fence: Callable[[], int | None] = lambda: None,
+) -> SyncOnce:
     async def once() -> tuple[SyncReport, int]:
-        async with SyncService(config, transport, pacing=pacing) as service:
+        async with SyncService(config, transport, pacing=pacing, fence=fence()) as service:
             report = await service.sync()
             return report, sum(1 for m in service.mappings() if m.in_order)
 
@@ -58,8 +65,16 @@ class SyncDaemon:
 
             transport = HttpxTransport(timeout=config.http_timeout)
         self._transport = CountingTransport(transport, self.metrics)
-        once = sync_with(config, self._transport, pacing)
-        self.runner = SyncRunner(once, settings, self.metrics, clock=clock, sleep=sleep)
+        # On PostgreSQL the daemon is one of possibly several replicas: only the leader syncs.
+        self.role: ReplicaRole | None = None
+        if config.store_url:
+            lease = Lease(config.store_url, default_holder())
+            self.role = ReplicaRole(lease, poll_seconds(settings.interval), sleep=sleep)
+        fence = self.role.fence if self.role else lambda: None
+        once = sync_with(config, self._transport, pacing, fence)
+        self.runner = SyncRunner(
+            once, settings, self.metrics, clock=clock, sleep=sleep, role=self.role
+        )
         self._loop = anyio.CancelScope()
 
     def shutdown(self) -> None:
@@ -81,6 +96,8 @@ class SyncDaemon:
                 log.info("listening on %s:%d; a sync every %g s", s.host, port, s.interval)
                 if signals:
                     group.start_soon(self._stop_on_signal)
+                if self.role is not None:
+                    group.start_soon(self.role.run, self.runner)
                 task_status.started(port)
                 with self._loop:
                     await self.runner.run()

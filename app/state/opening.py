@@ -9,13 +9,18 @@ from app.state.protocol import Store
 
 
 async def open_store(
-    config: SyncConfig, *, durable: bool = True, files: FileOps = OS_FILES
+    config: SyncConfig,
+    *,
+    durable: bool = True,
+    files: FileOps = OS_FILES,
+    fence: int | None = None,
 ) -> Store:
-    """The store for a sync, locked for this process until `aclose()`."""
+    """The store for a sync, locked for this process until `aclose()`; `fence` is a
+    replica's lease token (PostgreSQL only), checked on every write."""
     if config.store_url:
         from app.state.postgres import PostgresStore
 
-        return await PostgresStore.open(config.store_url)
+        return await PostgresStore.open(config.store_url, fence=fence)
     return JsonFileStore.open(config.data_dir, durable=durable, files=files)
 
 

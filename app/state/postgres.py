@@ -7,6 +7,9 @@ time (an anyio lock), in autocommit: every save is its own committed, durable tr
 
 While open for writing, the store holds a session advisory lock: a second sync on the same
 database gets `SyncLocked`, and the lock goes with the connection when a process dies.
+Opened with a `fence` (a replica's lease token, see `app.state.lease`), every write commits
+only while that token is still the current one: a leader paused past losing its lease
+cannot overwrite what the new leader saved.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, TypeVar
 import anyio
 
 from app.config import redact_url
-from app.errors import StateFileError, StateWriteError, SyncLocked
+from app.errors import LeaseLost, StateFileError, StateWriteError, SyncLocked
 from app.state import migrations
 from app.state.models import AgentMapping, SpaceConfig
 from app.state.protocol import MemoryReads, StoredToken
@@ -91,9 +94,10 @@ def migrate(conn: psycopg.Connection[Any], url: str) -> int:
 
 
 class PostgresStore(MemoryReads):
-    def __init__(self, conn: psycopg.Connection[Any], url: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], url: str, fence: int | None = None) -> None:
         self._conn = conn
         self._url = url
+        self._fence = fence
         self._lock = anyio.Lock()
         self.mappings: dict[str, AgentMapping] = {}
         self.space = SpaceConfig()
@@ -102,10 +106,14 @@ class PostgresStore(MemoryReads):
         self.space_saved = False
 
     @classmethod
-    async def open(cls, url: str, *, read_only: bool = False) -> PostgresStore:
-        """Connect, migrate and lock (or, `read_only`, only check the schema), then load."""
+    async def open(
+        cls, url: str, *, read_only: bool = False, fence: int | None = None
+    ) -> PostgresStore:
+        """Connect, migrate and lock (or, `read_only`, only check the schema), then load.
+
+        With `fence`, every write checks that lease token first (`LeaseLost` when stale)."""
         conn = await anyio.to_thread.run_sync(connect, url)
-        store = cls(conn, url)
+        store = cls(conn, url, fence)
         try:
             await store._run(store._prepare_read if read_only else store._prepare_write)
             await store._run(store._load)
@@ -147,6 +155,7 @@ class PostgresStore(MemoryReads):
 
         def write() -> None:
             with self._conn.transaction(), self._conn.cursor() as cursor:
+                self._check_fence()
                 rows = [(m.agent_id, Json(m.to_json())) for m in mappings.values()]
                 cursor.executemany(_UPSERT_MAPPING, rows)
                 token_rows = [(u, t.access_token, t.device_id) for u, t in tokens.items()]
@@ -179,7 +188,25 @@ class PostgresStore(MemoryReads):
             self._conn.close()
 
     async def _write(self, statement: str, params: tuple[Any, ...]) -> None:
-        await self._run(lambda: self._conn.execute(statement, params), saving=True)
+        def write() -> None:
+            with self._conn.transaction():
+                self._check_fence()
+                self._conn.execute(statement, params)
+
+        await self._run(write, saving=True)
+
+    def _check_fence(self) -> None:
+        """Inside the write's transaction: FOR SHARE holds a new leader's token bump until
+        this write commits, so a write either lands before the takeover or not at all."""
+        if self._fence is None:
+            return
+        row = self._conn.execute(_SELECT_FENCE).fetchone()
+        current = int(row[0]) if row else None
+        if current != self._fence:
+            raise LeaseLost(
+                f"not saved: this replica's lease (token {self._fence}) was taken over "
+                f"(token {current}) at {self.location}; the new leader syncs from here"
+            )
 
     async def _run(self, call: Callable[[], T], *, saving: bool = False) -> T:
         async with self._lock:
@@ -234,3 +261,4 @@ _SELECT_LOGINS = (
     "SELECT user_id, access_token, device_id FROM letta_matrix_sync_tokens ORDER BY seq"
 )
 _SELECT_SPACE = "SELECT data FROM letta_matrix_sync_space"
+_SELECT_FENCE = "SELECT token FROM letta_matrix_sync_lease WHERE singleton FOR SHARE"

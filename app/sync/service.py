@@ -66,8 +66,10 @@ class SyncService:
         pacing: Pacing | None = None,
         durable: bool = True,
         files: FileOps = OS_FILES,
+        fence: int | None = None,
     ) -> None:
         self.config = config
+        self._fence = fence  # a replica's lease token: see app.state.lease
         self._transport = transport
         self._owns_transport = transport is None
         self._policy = retry_policy
@@ -82,7 +84,9 @@ class SyncService:
         if self.config.appservice_registration is not None:
             self._registration = load_registration(self.config.appservice_registration)
         with naming_the_data_dir(self.config):
-            self._store = await open_store(self.config, durable=self._durable, files=self._files)
+            self._store = await open_store(
+                self.config, durable=self._durable, files=self._files, fence=self._fence
+            )
         if self._transport is None:
             from app.transport_httpx import HttpxTransport
 

@@ -40,5 +40,17 @@ CREATE TABLE letta_matrix_sync_space (
 )
 """
 
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+# The replicas' lease: `token` is the fencing token, raised by every replica that becomes
+# leader; a store write commits only while the token it was opened with is still current.
+_V2 = """
+CREATE TABLE letta_matrix_sync_lease (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    token bigint NOT NULL,
+    holder text,
+    acquired_at timestamptz
+);
+INSERT INTO letta_matrix_sync_lease (singleton, token) VALUES (true, 0)
+"""
+
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
 LATEST = MIGRATIONS[-1][0]

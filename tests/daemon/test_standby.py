@@ -1,0 +1,110 @@
+"""A replica standing by: it reports "standby", syncs nothing itself, and passes a webhook
+to the leader. The lease itself is tested against a real PostgreSQL in tests/store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.daemon.http import HttpRequest
+from app.daemon.metrics import SyncMetrics
+from app.daemon.routes import Routes
+from app.daemon.runner import SyncRunner
+from app.daemon.settings import ServiceSettings
+from app.errors import StateFileError
+from app.sync.report import SyncReport
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeRole:
+    def __init__(self) -> None:
+        self.is_leader = False
+        self.problem: str | None = None
+        self.forwarded = 0
+        self.unreachable = False
+
+    async def forward(self) -> None:
+        if self.unreachable:
+            raise StateFileError("lost the lease connection to MATRIX_STORE_URL=postgresql://db")
+        self.forwarded += 1
+
+
+class CountingSyncs:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def __call__(self) -> tuple[SyncReport, int]:
+        self.count += 1
+        return SyncReport(), 0
+
+
+class ThreeRounds:
+    """The runner's sleep: each interval passes at once, and the third stops the loop."""
+
+    def __init__(self) -> None:
+        self.rounds = 0
+        self.runner: SyncRunner | None = None
+
+    async def __call__(self, _seconds: float) -> None:
+        self.rounds += 1
+        if self.rounds == 3 and self.runner is not None:
+            self.runner.stop()
+
+
+def runner_with(role: FakeRole, syncs: CountingSyncs) -> SyncRunner:
+    settings = ServiceSettings(interval=60, host="127.0.0.1", port=0)
+    rounds = ThreeRounds()
+    rounds.runner = SyncRunner(syncs, settings, SyncMetrics(), sleep=rounds, role=role)
+    return rounds.runner
+
+
+async def post_sync(runner: SyncRunner) -> tuple[int, dict[str, object]]:
+    answer = await Routes(runner)(HttpRequest("POST", "/sync", {}))
+    return answer.status, json.loads(answer.body)
+
+
+async def get_readyz(runner: SyncRunner) -> tuple[int, dict[str, object]]:
+    answer = await Routes(runner)(HttpRequest("GET", "/readyz", {}))
+    return answer.status, json.loads(answer.body)
+
+
+async def test_a_healthy_standby_is_ready_and_says_standby() -> None:
+    role = FakeRole()
+    runner = runner_with(role, CountingSyncs())
+    status, body = await get_readyz(runner)
+    assert status == 200 and body["role"] == "standby" and body["ready"] is True
+    role.problem = "lost the lease connection"
+    status, body = await get_readyz(runner)
+    assert (status, body["role"], body["reason"]) == (503, "standby", "lost the lease connection")
+
+
+async def test_a_webhook_on_a_standby_goes_to_the_leader_and_syncs_nothing_here() -> None:
+    role, syncs = FakeRole(), CountingSyncs()
+    runner = runner_with(role, syncs)
+    status, body = await post_sync(runner)
+    assert (status, body.get("forwarded_to_leader")) == (202, True)
+    assert role.forwarded == 1
+    await runner.run()  # three intervals pass, and a standby syncs in none of them
+    assert syncs.count == 0
+
+
+async def test_a_webhook_the_standby_cannot_pass_on_is_a_503() -> None:
+    role = FakeRole()
+    role.unreachable = True
+    status, body = await post_sync(runner_with(role, CountingSyncs()))
+    assert status == 503 and "cannot reach the leader" in str(body["error"])
+    assert "postgresql://db" in str(body["error"])  # names the setting; no password in it
+
+
+async def test_the_leader_syncs_on_a_webhook_itself() -> None:
+    role, syncs = FakeRole(), CountingSyncs()
+    role.is_leader = True
+    runner = runner_with(role, syncs)
+    status, body = await post_sync(runner)
+    assert status == 202 and "forwarded_to_leader" not in body and role.forwarded == 0
+    await runner.run()
+    assert syncs.count == 3
+    status, body = await get_readyz(runner)
+    assert status == 200 and body["role"] == "leader"
