@@ -15,7 +15,6 @@ import argparse
 import io
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,33 +24,17 @@ from app.appservice_registration import load_registration
 from app.cli import main
 from app.config import SyncConfig
 from app.sync.service import SyncService
+from app.testing.counting import StatusCounter
 from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
 from app.testing.synapse.appservice import AppserviceSynapse
-from app.transport import Request, Response, Transport
 from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
 from benchmarks.synapse_tier import device_counts
 
 RESULTS = Path(__file__).with_name("appservice_results.md")
 _PASSWORD = "bench-password-not-secret"  # noqa: S105 - throwaway local test server
-
-
-class StatusCounting:
-    """Counts the HTTP statuses the inner transport returns."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.statuses: Counter[int] = Counter()
-
-    async def send(self, request: Request) -> Response:
-        response = await self.inner.send(request)
-        self.statuses[response.status] += 1
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 @dataclass(frozen=True)
@@ -84,7 +67,7 @@ class Row:
 
 async def _measure(config: SyncConfig, synapse_dir: Path, mode: str, phase: str, n: int) -> Row:
     before = device_counts(synapse_dir)
-    statuses = StatusCounting(HttpxTransport())
+    statuses = StatusCounter(HttpxTransport())
     counting = CountingTransport(statuses)
     try:
         began = time.perf_counter()

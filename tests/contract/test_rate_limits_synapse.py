@@ -7,36 +7,19 @@ measures 30 and 50 agents.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from synapse_inspect import Inspector, assert_converged_on_synapse
 
 from app import SyncConfig, SyncService
+from app.testing.counting import StatusCounter
 from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
-from app.transport import Request, Response, Transport
 from app.transport_httpx import HttpxTransport
 
 pytestmark = pytest.mark.anyio
-
-
-class StatusCounter:
-    """Forwards requests and counts the answers by status."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.statuses: Counter[int] = Counter()
-
-    async def send(self, request: Request) -> Response:
-        response = await self.inner.send(request)
-        self.statuses[response.status] += 1
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 async def test_a_first_sync_waits_out_the_default_limits_and_converges(
