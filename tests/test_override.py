@@ -137,6 +137,6 @@ def test_one_name_per_endpoint_in_kinds_routes_and_docs(sync_harness: SyncHarnes
         text = (ROOT / doc).read_text(encoding="utf-8")
         documented |= set(KIND_IN_DOCS.findall(text))
 
-    assert routes == kinds and len(kinds) == 24
+    assert routes == kinds and len(kinds) == 29
     assert "createRoom" in documented and "send" in documented
     assert documented <= kinds, documented - kinds

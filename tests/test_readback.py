@@ -119,10 +119,11 @@ def test_nested_state_read_back_is_detached_from_the_fake(fake_homeserver: FakeH
     room_id = fake_homeserver.create_room(alice)
     [entry] = fake_homeserver.state_events(room_id, "m.room.power_levels")
 
-    entry.content["users"][alice] = 0
-    fake_homeserver.state(room_id, "m.room.power_levels")["users"][alice] = 1  # type: ignore[index]
+    entry.content["events"]["m.room.name"] = 0
+    levels = fake_homeserver.state(room_id, "m.room.power_levels")
+    levels["events"]["m.room.name"] = 1  # type: ignore[index]
 
-    assert fake_homeserver.room(room_id).power_level(alice) == 100
+    assert fake_homeserver.room(room_id).required_level("m.room.name", is_state=True) == 50
 
 
 async def test_devices_lists_one_device_per_registration_and_login(

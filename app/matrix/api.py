@@ -158,3 +158,16 @@ def space_hierarchy(
     if from_token is not None:
         query["from"] = from_token
     return ApiCall("GET", path(V1, "rooms", space_id, "hierarchy"), query=query)
+
+
+def unban(room_id: str, user_id: str) -> ApiCall:
+    return ApiCall("POST", path(V3, "rooms", room_id, "unban"), {"user_id": user_id})
+
+
+def sync(*, filter_json: str, since: str | None = None) -> ApiCall:
+    """One `/sync` that answers at once (`timeout=0`): the changes since `since`, or, without
+    it, the whole filtered state of every joined room."""
+    query = {"filter": filter_json, "timeout": "0"}
+    if since is not None:
+        query["since"] = since
+    return ApiCall("GET", f"{V3}/sync", query=query)

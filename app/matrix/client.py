@@ -271,6 +271,13 @@ class MatrixClient:
     async def leave(self, room_id: str) -> None:
         await self._call(api.leave(room_id))
 
+    async def unban(self, room_id: str, user_id: str) -> None:
+        await self._call(api.unban(room_id, user_id))
+
+    async def sync(self, filter_json: str, since: str | None = None) -> Any:
+        """One filtered `/sync`, answered at once; the raw body (`app.matrix.view` reads it)."""
+        return await self._call(api.sync(filter_json=filter_json, since=since))
+
     async def joined_rooms(self) -> list[str]:
         data = await self._call(api.joined_rooms())
         rooms = data.get("joined_rooms") if isinstance(data, dict) else None

@@ -94,13 +94,20 @@ def read_json(path: Path) -> Any:
 
 
 def write_json_atomic(
-    path: Path, data: Any, *, durable: bool = True, files: FileOps = OS_FILES
+    path: Path,
+    data: Any,
+    *,
+    durable: bool = True,
+    files: FileOps = OS_FILES,
+    indent: int | None = 2,
 ) -> None:
     """Replace `path` so that readers see either the old or the new file, never a torn one.
 
     With `durable`, the new file is on disk (its data and the rename) before this returns.
     """
-    payload = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+    separators = None if indent is not None else (",", ":")
+    text = json.dumps(data, indent=indent, separators=separators, ensure_ascii=False)
+    payload = text.encode("utf-8")
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         _write_file(files, temp, payload, durable=durable)

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from app.state.files import OS_FILES, FileOps
+from app.errors import StateFileError
+from app.state.files import OS_FILES, FileOps, read_json, write_json_atomic
 from app.state.lock import DataDirLock
 from app.state.models import AgentMapping, SpaceConfig
 from app.state.protocol import StoredToken
 from app.state.store import MappingStore
+
+# The homeserver view: a cache, kept apart from the files the bridge reads.
+VIEW_FILE = "matrix_sync_view.json"
 
 
 class JsonFileStore:
@@ -87,6 +92,18 @@ class JsonFileStore:
 
     async def compact(self) -> None:
         self.files.compact()
+
+    async def load_view(self) -> Any:
+        try:
+            return read_json(self.data_dir / VIEW_FILE)
+        except StateFileError:
+            return None  # a damaged cache is read afresh from the homeserver
+
+    async def save_view(self, data: Any) -> None:
+        # Not fsynced: a view lost in a power cut costs one full read.
+        write_json_atomic(
+            self.data_dir / VIEW_FILE, data, durable=False, files=self.files.files, indent=None
+        )
 
     async def aclose(self) -> None:
         try:

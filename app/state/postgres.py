@@ -172,6 +172,18 @@ class PostgresStore(MemoryReads):
     async def compact(self) -> None:
         """Nothing to fold: the tables are the final form."""
 
+    async def load_view(self) -> Any:
+        def read() -> Any:
+            if schema_version(self._conn) < 3:
+                return None
+            row = self._conn.execute(_SELECT_VIEW).fetchone()
+            return row[0] if row else None
+
+        return await self._run(read)
+
+    async def save_view(self, data: Any) -> None:
+        await self._write(_UPSERT_VIEW, (Json(data),))
+
     async def aclose(self) -> None:
         async with self._lock:
             await anyio.to_thread.run_sync(self._release_and_close)
@@ -261,4 +273,9 @@ _SELECT_LOGINS = (
     "SELECT user_id, access_token, device_id FROM letta_matrix_sync_tokens ORDER BY seq"
 )
 _SELECT_SPACE = "SELECT data FROM letta_matrix_sync_space"
+_SELECT_VIEW = "SELECT data FROM letta_matrix_sync_view"
+_UPSERT_VIEW = """
+INSERT INTO letta_matrix_sync_view (singleton, data) VALUES (true, %s)
+ON CONFLICT (singleton) DO UPDATE SET data = EXCLUDED.data, updated_at = now()
+"""
 _SELECT_FENCE = "SELECT token FROM letta_matrix_sync_lease WHERE singleton FOR SHARE"

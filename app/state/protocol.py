@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.state.models import AgentMapping, SpaceConfig
 
@@ -73,6 +73,13 @@ class Store(Protocol):
     async def save_space(self, space: SpaceConfig) -> None: ...
 
     async def compact(self) -> None: ...
+
+    async def load_view(self) -> Any:
+        """The homeserver view saved by the last sync (`app.matrix.view`), or None. It is a
+        cache: whatever is wrong with it costs one full read, never a wrong answer."""
+        ...
+
+    async def save_view(self, data: Any) -> None: ...
 
     async def aclose(self) -> None:
         """Fold pending changes in and release what the store holds (locks, connections)."""

@@ -6,16 +6,17 @@ an agent), tolerates "already done", and saves the mapping as soon as something 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from app.errors import SyncError
+from app.errors import MatrixError, MatrixForbidden, SyncError
 from app.letta import Agent
 from app.matrix import MatrixClient
 from app.state import AgentMapping
-from app.sync import rooms, space
+from app.sync import drift, rooms, space
 from app.sync.context import SyncContext
 from app.sync.history import import_history, posted_keys
-from app.sync.membership import ensure_joined
+from app.sync.membership import ensure_joined, invite_back
 from app.sync.naming import agent_localpart, localpart_of, room_name
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,10 @@ HISTORY_DONE = "history_import_done"
 
 class RoomJoinFailed(SyncError):
     """The admin or the bot could not join an agent room; retried on the next sync."""
+
+
+class AgentDeactivated(SyncError):
+    """The agent's account was deactivated on the homeserver; its room is kept."""
 
 
 class AgentSync:
@@ -109,8 +114,8 @@ class AgentSync:
 
     async def follow_rename(self) -> None:
         renamed = self.mapping.agent_name != self.agent.name
-        live = self.ctx.space.rooms.get(self.mapping.room_id or "")
-        stale_room_name = live is not None and live.name != self.expected_room_name
+        room = self.ctx.homeserver.room(self.mapping.room_id or "")
+        stale_room_name = room is not None and drift.room_name(room) != self.expected_room_name
         if not renamed and not stale_room_name:
             return
         client = await self.client()
@@ -128,11 +133,11 @@ class AgentSync:
     async def ensure_room(self) -> bool:
         """Make sure the agent has a live room; True when a new room was created."""
         room_id = self.mapping.room_id
-        if room_id and self.mapping.room_created and await self._room_is_alive(room_id):
-            return False
-        dead = {room_id} if room_id else set()
-        if room_id:
+        if room_id and self.mapping.room_created:
+            if await self._keep_room(room_id):
+                return False
             await self._drop_dead_room(room_id)
+        dead = {room_id} if room_id else set()
         if not self._user_is_new:
             found = await rooms.find_tagged_room(await self.client(), self.agent.id, dead)
             if found:
@@ -146,17 +151,62 @@ class AgentSync:
         self.ctx.report.rooms_created.append(self.agent.id)
         return True
 
-    async def _room_is_alive(self, room_id: str) -> bool:
-        if room_id not in self.ctx.admin_rooms:
+    async def _keep_room(self, room_id: str) -> bool:
+        """Whether the recorded room stays the agent's room, brought back in order if need be."""
+        room = self.ctx.homeserver.room(room_id)
+        if room is None:
+            # The admin is not in it (the members step brings it back): only the agent can tell.
             return await rooms.agent_is_in_room(await self.client(), room_id)
-        live = self.ctx.space.rooms.get(room_id)
-        # Only the agent, admin, bot and invited people can be in this invite-only room; with
-        # more members than all of them but one, the agent is certainly still there.
-        others = len(self.ctx.members_to_join()) + len(self.ctx.config.invite_users)
-        if live is not None and live.num_joined_members > others:
+        replacement = drift.replacement_of(room)
+        if replacement is not None:
+            await self._follow_upgrade(room_id, replacement)
             return True
-        members = await self.ctx.admin.joined_members(room_id)
-        return self.mapping.matrix_user_id in members
+        membership = room.membership(self.mapping.matrix_user_id)
+        if membership == "join":
+            return True
+        await self._refuse_if_deactivated(room_id)
+        return await self._rejoin_agent(room_id, membership)
+
+    async def _refuse_if_deactivated(self, room_id: str) -> None:
+        """A deactivated agent keeps its room and its place in the space: no new room for an
+        account that can never use it, and nothing lost should it be reactivated."""
+        user = self.mapping.matrix_user_id
+        if await self.ctx.admin.account_deactivated(user):
+            raise AgentDeactivated(
+                f"the account {user} has been deactivated on the homeserver: this agent "
+                f"cannot be synced (its room {room_id} is kept)"
+            )
+
+    async def _rejoin_agent(self, room_id: str, membership: str | None) -> bool:
+        """Invite the agent back (lifting a ban where the admin may); False when the admin
+        cannot, and the room must be replaced."""
+        user = self.mapping.matrix_user_id
+        try:
+            await invite_back(self.ctx.admin, room_id, user, banned=membership == "ban")
+        except MatrixForbidden as exc:
+            log.warning("cannot bring %s back into %s: %s", user, room_id, exc)
+            return False
+        # The agent's own errors (a refused login, say) are its failure: the room stays.
+        await (await self.client()).join(room_id)
+        self.ctx.report.repaired.append(self.agent.id)
+        return True
+
+    async def _follow_upgrade(self, old_room: str, new_room: str) -> None:
+        """An upgraded room lives on in its replacement: the agent moves there, tagged."""
+        agent = await self.client()
+        try:
+            await agent.join(new_room)
+        except MatrixForbidden as exc:
+            raise RoomJoinFailed(
+                f"room {old_room} was upgraded to {new_room}, which the agent user may not "
+                "join: invite it there"
+            ) from exc
+        await agent.put_state_event(new_room, rooms.AGENT_TAG, {"agent_id": self.agent.id})
+        if old_room in self.ctx.space.children:
+            await space.remove_child(self.ctx.admin, self.ctx.space, old_room)
+        self.mapping.room_id, self.mapping.invitation_status = new_room, {}
+        await self.save()
+        self.ctx.report.repaired.append(self.agent.id)
 
     async def _drop_dead_room(self, room_id: str) -> None:
         log.warning(
@@ -164,6 +214,10 @@ class AgentSync:
         )
         if room_id in self.ctx.space.children:
             await space.remove_child(self.ctx.admin, self.ctx.space, room_id)
+        if room_id in self.ctx.homeserver.joined():
+            # Untagged, so that no later search ever adopts it again.
+            with contextlib.suppress(MatrixError):
+                await self.ctx.admin.put_state_event(room_id, rooms.AGENT_TAG, {})
         self.mapping.room_id, self.mapping.room_created = None, False
         self.mapping.invitation_status = {}
         await self.save()
@@ -226,7 +280,9 @@ class AgentSync:
     async def ensure_in_space(self, *, parent_already_set: bool) -> None:
         room_id = self.mapping.room_id or ""
         view = self.ctx.space
-        if room_id in view.children:
+        room = self.ctx.homeserver.room(room_id)
+        parent_missing = room is not None and not drift.has_parent(room, view.space_id)
+        if room_id in view.children and not parent_missing:
             return
         if not parent_already_set:
             client = await self.client()
@@ -235,7 +291,8 @@ class AgentSync:
             if view.replaced:
                 # Empty content removes the link to the space that is gone.
                 await client.put_state_event(room_id, space.SPACE_PARENT, {}, view.replaced)
-        await space.add_child(self.ctx.admin, view, room_id, self.ctx.server_name)
+        if room_id not in view.children:
+            await space.add_child(self.ctx.admin, view, room_id, self.ctx.server_name)
         if parent_already_set:
             return
         (

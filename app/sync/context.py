@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.config import SyncConfig
 from app.letta import LettaClient
 from app.matrix import MatrixClient
+from app.matrix.view import HomeserverView
 from app.state import Store
 from app.sync.accounts import Accounts
 from app.sync.report import SyncReport
@@ -23,8 +24,9 @@ class SyncContext:
     bot: MatrixClient
     server_name: str
     space: SpaceView
-    # Rooms the admin and the bot are joined to, read once per sync: the bulk check that
-    # replaces a membership probe per room.
+    # What the admin's /sync said when this sync started (see `app.sync.drift`).
+    homeserver: HomeserverView
+    # Rooms the admin and the bot are joined to, from that view, kept up to date as they join.
     admin_rooms: set[str]
     bot_rooms: set[str]
     report: SyncReport

@@ -12,15 +12,16 @@ from collections.abc import Sequence
 from app.errors import ConfigError, MatrixForbidden
 from app.letta import Agent
 from app.matrix import MatrixClient
+from app.matrix.view import HomeserverView
 from app.state import Store
 from app.sync.naming import agent_localpart, server_name_of
-from app.sync.space import find_tagged_space
+from app.sync.space import tagged_space
 
 SAMPLE = 5
 
 
 async def refuse_unknown_deployment(
-    admin: MatrixClient, store: Store, agents: Sequence[Agent], admin_rooms: set[str]
+    admin: MatrixClient, store: Store, agents: Sequence[Agent], homeserver: HomeserverView
 ) -> None:
     """`ConfigError` when the store is empty but the server holds this deployment: agent
     users and the admin's tagged space (a squatted name alone is an agent's failure)."""
@@ -35,7 +36,7 @@ async def refuse_unknown_deployment(
                 taken.append(f"@{localpart}:{server_name}")
         except MatrixForbidden:
             return  # registration is closed: availability cannot be asked
-    if taken and await find_tagged_space(admin, admin_rooms) is not None:
+    if taken and tagged_space(homeserver) is not None:
         raise ConfigError(_explain(store.location, taken))
 
 

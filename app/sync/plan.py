@@ -15,22 +15,24 @@ from typing import Any
 from app.config import SyncConfig
 from app.errors import (
     MalformedResponse,
-    MatrixError,
     MatrixForbidden,
     MatrixUnknownToken,
     SyncError,
 )
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
+from app.matrix.view import HomeserverView
 from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.opening import read_store
 from app.sync.accounts import Accounts
+from app.sync.drift import read_homeserver, room_drift
 from app.sync.identity import read_only_admin
-from app.sync.naming import agent_localpart, localpart_of
+from app.sync.naming import agent_localpart, localpart_of, room_name, server_name_of
 from app.sync.report import describe
+from app.sync.rooms import clip
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
-from app.sync.space import SpaceView, read_space
+from app.sync.space import children_of
 from app.transport import Transport
 
 # New agents whose names are checked against the homeserver. Synapse paces
@@ -81,11 +83,13 @@ async def _make_plan(config: SyncConfig, transport: Transport, store: Store) -> 
         else _read_only_admin(matrix, store, config)
     )
     try:
-        view, admin_rooms = await _matrix_view(admin, store.space.space_id)
+        homeserver = await _homeserver(admin, store, config.homeserver_url)
     except (MatrixUnknownToken, MatrixForbidden):
         # An expired token, or an appservice admin not registered yet: say "not checked".
-        admin, view, admin_rooms = None, None, None
-    space = "unknown" if admin is None else ("keep" if view is not None else "create")
+        admin, homeserver = None, None
+    space_id = store.space.space_id
+    keep = homeserver is not None and space_id in homeserver.joined()
+    space = "unknown" if homeserver is None else ("keep" if keep else "create")
     plan = SyncPlan(space=space, matrix_checked=admin is not None)
     letta = LettaClient.connect(transport, config.letta_url, config.letta_token, policy=policy)
     try:
@@ -95,8 +99,12 @@ async def _make_plan(config: SyncConfig, transport: Transport, store: Store) -> 
         return plan
     agents = listing.agents
     plan.removed_from_letta = listing.missing(store.mappings) if agents else []
+    seen = _Seen(homeserver, space_id, _core_users(admin, config))
     for agent in agents:
-        plan.actions.append(_plan_agent(agent, store.get(agent.id), view, admin_rooms, plan))
+        planned = _plan_agent(agent, store.get(agent.id), seen, config, plan)
+        if planned.action == "repair" and admin is not None:
+            planned = await _blocked_if_deactivated(admin, store.get(agent.id), planned)
+        plan.actions.append(planned)
     if appservice:
         plan.notes.append("appservice mode: agent users that exist already are adopted")
     else:
@@ -153,25 +161,46 @@ def _read_only_admin(matrix: MatrixClient, store: Store, config: SyncConfig) -> 
     return matrix.as_user(stored.user_id, stored.access_token)
 
 
-async def _matrix_view(
-    admin: MatrixClient | None, space_id: str | None
-) -> tuple[SpaceView | None, set[str] | None]:
+async def _homeserver(
+    admin: MatrixClient | None, store: Store, homeserver_url: str
+) -> HomeserverView | None:
     if admin is None:
-        return None, None
-    rooms = set(await admin.joined_rooms())
-    if not space_id or space_id not in rooms:
-        return None, rooms
-    try:
-        return await read_space(admin, space_id), rooms
-    except MatrixError:
-        return None, rooms
+        return None
+    return await read_homeserver(admin, store, homeserver_url, save=False)
+
+
+def _core_users(admin: MatrixClient | None, config: SyncConfig) -> list[str]:
+    if admin is None or admin.user_id is None:
+        return []
+    server = server_name_of(admin.user_id)
+    bot = config.username if config.username.startswith("@") else f"@{config.username}:{server}"
+    return list(dict.fromkeys([admin.user_id, bot]))
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the admin's view shows, when it could be read."""
+
+    homeserver: HomeserverView | None
+    space_id: str | None
+    core_users: list[str]
+
+
+async def _blocked_if_deactivated(
+    admin: MatrixClient, mapping: AgentMapping | None, planned: PlannedAction
+) -> PlannedAction:
+    if mapping is None or "agent user not in the room" not in planned.detail:
+        return planned
+    if await admin.account_deactivated(mapping.matrix_user_id):
+        return replace(planned, action="blocked", detail="agent user deactivated; room kept")
+    return planned
 
 
 def _plan_agent(
     agent: Agent,
     mapping: AgentMapping | None,
-    view: SpaceView | None,
-    admin_rooms: set[str] | None,
+    seen: _Seen,
+    config: SyncConfig,
     plan: SyncPlan,
 ) -> PlannedAction:
     def act(action: str, detail: str = "") -> PlannedAction:
@@ -183,10 +212,16 @@ def _plan_agent(
         return act("create_room")
     if mapping.agent_name != agent.name:
         return act("rename", f"{mapping.agent_name!r} -> {agent.name!r}")
-    if admin_rooms is not None and mapping.room_id not in admin_rooms:
+    if seen.homeserver is None:
+        return act("ok")
+    room = seen.homeserver.room(mapping.room_id)
+    if room is None:
         return act("repair", "admin not in the room, or the room is gone")
     if plan.space == "create":
         return act("migrate", "into the new space")
-    if view is not None and mapping.room_id not in view.children:
-        return act("repair", "room missing from the space")
-    return act("ok")
+    expected = clip(room_name(config.room_name_template, agent.id, agent.name))
+    found = room_drift(room, mapping.matrix_user_id, seen.core_users, expected, seen.space_id)
+    problems = [found.describe()] if found.describe() else []
+    if seen.space_id and mapping.room_id not in children_of(seen.homeserver, seen.space_id):
+        problems.append("room missing from the space")
+    return act("repair", "; ".join(problems)) if problems else act("ok")

@@ -23,6 +23,7 @@ from app.state.opening import open_store
 from app.sync.accounts import Accounts
 from app.sync.agents import sync_agents
 from app.sync.context import SyncContext
+from app.sync.drift import read_homeserver
 from app.sync.guard import refuse_unknown_deployment
 from app.sync.identity import (
     AppserviceAccounts,
@@ -205,9 +206,12 @@ class SyncService:
         if c.mcp_username and c.mcp_password:
             mcp_settings = Settings("MATRIX_MCP_USERNAME", "MATRIX_MCP_PASSWORD")
             await accounts.ensure_core_user(c.mcp_username, c.mcp_password, settings=mcp_settings)
-        for client in (admin, bot):
-            if client.user_id is None:
-                client.user_id = await client.whoami()
+        if admin.user_id is None:
+            admin.user_id = await admin.whoami()
+        if bot is not admin:
+            # The admin's token is proven by the view it reads; the bot may do nothing in a
+            # steady sync, and a bot that can no longer log in must fail here, not the bridge.
+            bot.user_id = await bot.whoami()
         return admin, bot
 
     async def _list_agents(self, letta: LettaClient, report: SyncReport) -> AgentList | None:
@@ -241,14 +245,17 @@ class SyncService:
         report: SyncReport,
         listing: AgentList | None,
     ) -> SyncContext:
-        admin_rooms = set(await admin.joined_rooms())
+        homeserver = await read_homeserver(admin, self.store, self.config.homeserver_url)
         if listing is not None and self._registration is None:
             # (An appservice needs no password to adopt what it finds: nothing to refuse.)
-            await refuse_unknown_deployment(admin, self.store, listing.agents, admin_rooms)
-        bot_rooms = admin_rooms if bot.user_id == admin.user_id else set(await bot.joined_rooms())
+            await refuse_unknown_deployment(admin, self.store, listing.agents, homeserver)
+        admin_rooms = homeserver.joined()
+        bot_rooms = admin_rooms if bot.user_id == admin.user_id else homeserver.joined_by(bot)
         invitees = [u for u in (bot.user_id or "", *self.config.invite_users) if u != admin.user_id]
-        rooms = (admin_rooms, bot_rooms)
-        space = await ensure_space(admin, bot, self.store, rooms, invitees, self.config.space_name)
+        space = await ensure_space(
+            admin, bot, self.store, homeserver, bot_rooms, invitees, self.config.space_name
+        )
+        admin_rooms.add(space.space_id)
         server_name = server_name_of(admin.user_id or "")
         return SyncContext(
             self.config,
@@ -259,6 +266,7 @@ class SyncService:
             bot,
             server_name,
             space,
+            homeserver,
             admin_rooms,
             bot_rooms,
             report,

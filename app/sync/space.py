@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.errors import MatrixError, MatrixForbidden, MatrixServerError, TransportError
-from app.matrix import HierarchyRoom, MatrixClient
+from app.matrix import MatrixClient
+from app.matrix.view import HomeserverView
 from app.state import SpaceConfig, Store
 from app.sync.membership import ensure_joined
 
@@ -22,7 +23,6 @@ CREATING = "creation_started_at"
 # Extra field of the space config: who the space has invited, so additions get invited too.
 INVITED = "invited_users"
 SPACE_PARENT = "m.space.parent"
-HIERARCHY_PAGE = 50  # Synapse's maximum page size
 # Without the space no agent can be synced, so a failed createRoom is repeated (it is safe: see
 # `_create_space`); the waits between attempts follow the client's retry policy.
 SPACE_CREATE_ATTEMPTS = 5
@@ -30,7 +30,7 @@ SPACE_CREATE_ATTEMPTS = 5
 
 @dataclass
 class SpaceView:
-    """What the space holds now, read in bulk (no per-room probes)."""
+    """What the space holds now, from the admin's view of the homeserver (no request)."""
 
     space_id: str
     created: bool
@@ -39,7 +39,6 @@ class SpaceView:
     children: set[str] = field(default_factory=set)
     # The space this one replaces, whose m.space.parent events in the rooms are now stale.
     replaced: str | None = None
-    rooms: dict[str, HierarchyRoom] = field(default_factory=dict)
 
 
 def space_create_options(name: str, invite: list[str]) -> dict[str, Any]:
@@ -70,18 +69,19 @@ async def ensure_space(
     admin: MatrixClient,
     bot: MatrixClient,
     store: Store,
-    rooms: tuple[set[str], set[str]],
+    homeserver: HomeserverView,
+    bot_rooms: set[str],
     invitees: list[str],
     name: str,
 ) -> SpaceView:
     """The space, re-using the stored one while the admin is still joined to it; the bot is
-    (re)joined whenever it is not in it. `rooms` are the admin's and the bot's joined rooms."""
-    admin_rooms, bot_rooms = rooms
+    (re)joined whenever it is not in it (`bot_rooms`: the rooms it is known to be in)."""
+    admin_rooms = homeserver.joined()
     stored = store.space.space_id
     if stored and (stored in admin_rooms or await _rejoin(admin, stored)):
         await _ensure_bot_in(bot, admin, stored, bot_rooms)
         await _invite_new_people(admin, store, invitees)
-        return await read_space(admin, stored)
+        return SpaceView(stored, created=False, children=children_of(homeserver, stored))
     if stored:
         log.warning("space %s is gone or the admin left it; creating a new one", stored)
     extra = {key: value for key, value in store.space.extra.items() if key != CREATING}
@@ -89,7 +89,7 @@ async def ensure_space(
     if started is not None or not stored:
         # The last run died between createRoom and saving the id, or the data directory is
         # new or was lost: a space this library made carries a tag, so find it first.
-        space_id = await find_tagged_space(admin, admin_rooms)
+        space_id = tagged_space(homeserver)
     found = space_id is not None
     # A space found again dates from when its creation started, if this directory saw that.
     created_at = started if found and isinstance(started, (int, float)) else time.time()
@@ -97,10 +97,10 @@ async def ensure_space(
         await store.save_space(SpaceConfig(stored, None, name, {**extra, CREATING: created_at}))
         space_id = await _create_space(admin, space_create_options(name, invitees), admin_rooms)
     await store.save_space(SpaceConfig(space_id, created_at, name, {**extra, INVITED: invitees}))
-    admin_rooms.add(space_id)
     await _ensure_bot_in(bot, admin, space_id, bot_rooms)
     replaced = stored if stored != space_id else None
-    return SpaceView(space_id, created=not found, found=found, replaced=replaced)
+    children = children_of(homeserver, space_id) if found else set()
+    return SpaceView(space_id, not found, found, children, replaced)
 
 
 async def _invite_new_people(admin: MatrixClient, store: Store, invitees: list[str]) -> None:
@@ -170,18 +170,25 @@ async def _rejoin(admin: MatrixClient, space_id: str) -> bool:
     return True
 
 
-async def read_space(admin: MatrixClient, space_id: str) -> SpaceView:
-    view = SpaceView(space_id, created=False)
-    async for room in admin.space_hierarchy(space_id, limit=HIERARCHY_PAGE):
-        if room.room_id == space_id:
-            view.children.update(
-                event.state_key
-                for event in room.children_state
-                if event.type == SPACE_CHILD and event.content.get("via")
-            )
-        else:
-            view.rooms[room.room_id] = room
-    return view
+def children_of(homeserver: HomeserverView, space_id: str) -> set[str]:
+    """The rooms the space links to; a link with no `via` is a removed one."""
+    room = homeserver.room(space_id)
+    if room is None:
+        return set()
+    return {
+        key
+        for key in room.state_keys(SPACE_CHILD)
+        if (room.content(SPACE_CHILD, key) or {}).get("via")
+    }
+
+
+def tagged_space(homeserver: HomeserverView) -> str | None:
+    """A space this library made, among the rooms the admin is in (found by its tag)."""
+    for room_id in sorted(homeserver.joined()):
+        room = homeserver.room(room_id)
+        if room is not None and room.content(SPACE_TAG):
+            return room_id
+    return None
 
 
 def child_content(server_name: str) -> dict[str, Any]:

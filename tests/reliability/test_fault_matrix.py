@@ -41,8 +41,7 @@ from app.testing.harness import SyncHarness
 pytestmark = pytest.mark.anyio
 
 CREATE_ROOM = r"/_matrix/client/v3/createRoom$"
-JOINED_ROOMS = r"/_matrix/client/v3/joined_rooms$"
-HIERARCHY = r"/hierarchy$"
+SYNC = r"/_matrix/client/v3/sync$"
 LIST_AGENTS = r"^/v1/agents/?$"
 BACKOFFS = [0.5, 1.0, 2.0, 4.0]  # RetryPolicy defaults with the clock's jitter-free random
 HTML = {"content-type": "text/html"}
@@ -146,7 +145,7 @@ async def test_room_created_but_reply_lost_is_found_again_not_duplicated(
 
 async def test_idempotent_read_with_lost_reply_is_retried(door_harness: DoorHarness) -> None:
     s = await seed(*door_harness)
-    s.door.matrix("GET", HIERARCHY, after_server(s.h.homeserver, read_timeout()))
+    s.door.matrix("GET", SYNC, after_server(s.h.homeserver, read_timeout()))
 
     report = await s.h.sync()
 
@@ -274,7 +273,7 @@ async def test_gateway_error_on_an_idempotent_read_is_retried(
     door_harness: DoorHarness, status: int, html: bool
 ) -> None:
     s = await seed(*door_harness)
-    server_error(s, JOINED_ROOMS, status, html)
+    server_error(s, SYNC, status, html)
 
     report = await s.h.sync()
 
@@ -288,7 +287,7 @@ async def test_internal_error_during_setup_raises_a_typed_error_and_changes_noth
 ) -> None:
     s = await seed(*door_harness)
     before = file_bytes(s.h.data_dir)
-    server_error(s, JOINED_ROOMS, 500, html=False)
+    server_error(s, SYNC, 500, html=False)
 
     with pytest.raises(MatrixError) as caught:
         await s.h.sync()
@@ -304,7 +303,7 @@ async def test_gateway_that_stays_down_raises_after_bounded_retries(
 ) -> None:
     s = await seed(*door_harness)
     before = file_bytes(s.h.data_dir)
-    server_error(s, JOINED_ROOMS, 503, html=True, times=5)
+    server_error(s, SYNC, 503, html=True, times=5)
 
     with pytest.raises(MatrixError) as caught:
         await s.h.sync()
@@ -354,18 +353,18 @@ async def test_register_reply_with_null_fields_fails_the_agent_user_step(
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        (JOINED_ROOMS, {"joined_rooms": None}),
-        (JOINED_ROOMS, {}),
-        (JOINED_ROOMS, ["!a"]),
-        (HIERARCHY, {"rooms": None}),
-        (HIERARCHY, "rooms"),
+        (SYNC, {"next_batch": None}),
+        (SYNC, {}),
+        (SYNC, ["!a"]),
+        (SYNC, {"next_batch": "s1", "rooms": {"join": ["!a"]}}),
+        (SYNC, {"next_batch": "s1", "rooms": {"leave": "!a"}}),
     ],
     ids=[
-        "joined_rooms_null",
-        "joined_rooms_missing",
-        "joined_rooms_list",
-        "hierarchy_null",
-        "hierarchy_string",
+        "next_batch_null",
+        "next_batch_missing",
+        "sync_list",
+        "join_section_list",
+        "leave_section_string",
     ],
 )
 async def test_setup_reply_of_the_wrong_shape_raises_malformed_response(
@@ -382,10 +381,11 @@ async def test_setup_reply_of_the_wrong_shape_raises_malformed_response(
     await s.converge()
 
 
-async def test_hierarchy_with_junk_entries_is_tolerated(door_harness: DoorHarness) -> None:
+async def test_sync_with_junk_entries_is_tolerated(door_harness: DoorHarness) -> None:
     s = await seed(*door_harness)
-    junk = {"rooms": [None, 5, {"room_id": None}, {"room_id": "!x:y", "num_joined_members": "x"}]}
-    s.door.matrix("GET", HIERARCHY, respond(200, junk))
+    events = [None, 5, {"type": None}, {"type": "m.room.member", "state_key": 7}]
+    junk = {"next_batch": "s1", "rooms": {"join": {"!x": None, "!y": {"state": {"events": events}}}}}
+    s.door.matrix("GET", SYNC, respond(200, junk))
 
     report = await s.h.sync()
 

@@ -76,7 +76,7 @@ def test_a_space_create_that_keeps_failing_exits_1_naming_the_homeserver(
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", r"/register/available$"), ("POST", r"/register$"), ("GET", r"/joined_rooms$")],
+    [("GET", r"/register/available$"), ("POST", r"/register$"), ("GET", r"/v3/sync$")],
 )
 def test_a_setup_request_that_keeps_failing_exits_1(
     door_harness: tuple[SyncHarness, FrontDoor],

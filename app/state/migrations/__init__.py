@@ -52,5 +52,14 @@ CREATE TABLE letta_matrix_sync_lease (
 INSERT INTO letta_matrix_sync_lease (singleton, token) VALUES (true, 0)
 """
 
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
+# The homeserver view (`app.matrix.view`): a cache of what the admin's /sync said.
+_V3 = """
+CREATE TABLE letta_matrix_sync_view (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    data json NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3))
 LATEST = MIGRATIONS[-1][0]

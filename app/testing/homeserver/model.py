@@ -19,6 +19,8 @@ JsonDict = dict[str, Any]
 LOCALPART_RE = re.compile(r"[a-z0-9._=\-/+]+")
 _URLSAFE = string.ascii_letters + string.digits + "-_"
 _BASE_TS = 1_700_000_000_000
+# Room version 12 gives creators an infinite power level; any level above 100 acts alike.
+CREATOR_LEVEL = 2**53
 
 
 def matrix_error(status: int, errcode: str, error: str, **extra: Any) -> FakeResponse:
@@ -65,6 +67,8 @@ class StateEvent:
     sender: str
     event_id: str
     origin_server_ts: int
+    # Position in the server's event stream: what `/sync` since-tokens count.
+    stream: int = 0
 
     def to_json(self, room_id: str) -> JsonDict:
         return {
@@ -98,6 +102,8 @@ class Room:
     state: dict[tuple[str, str], StateEvent] = field(default_factory=dict)
     timeline: list[TimelineEvent] = field(default_factory=list)
     txns: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Every state event in the order it was sent, for `/sync` deltas.
+    log: list[StateEvent] = field(default_factory=list)
 
     def content(self, event_type: str, state_key: str = "") -> JsonDict | None:
         event = self.state.get((event_type, state_key))
@@ -129,7 +135,13 @@ class Room:
     def room_type(self) -> str | None:
         return self._string("m.room.create", "type")
 
+    @property
+    def version(self) -> str:
+        return self._string("m.room.create", "room_version") or "12"
+
     def power_level(self, user_id: str) -> int:
+        if user_id == self.creator and self.version == "12":
+            return CREATOR_LEVEL  # room version 12: creators outrank everyone, for ever
         levels = self.content("m.room.power_levels") or {}
         users = levels.get("users") or {}
         return _as_int(users.get(user_id, levels.get("users_default")), 0)
@@ -182,9 +194,12 @@ class HomeserverState:
     hierarchy_snapshots: dict[str, list[JsonDict]] = field(default_factory=dict)
     # user id -> ids of the rooms they are joined to (an ordered set), kept by set_state.
     joined_index: dict[str, dict[str, None]] = field(default_factory=dict)
+    # Rooms deleted through the admin API: gone for every request but `/sync`'s leave section.
+    deleted_rooms: dict[str, Room] = field(default_factory=dict)
     logins: int = 0
     devices_created: int = 0
     clock: int = 0
+    stream: int = 0
     # `enable_registration`; an appservice registers its users even when it is off.
     registration_open: bool = True
     appservice: FakeAppservice | None = None
@@ -274,10 +289,18 @@ class HomeserverState:
         current = room.state.get((event_type, state_key))
         if current is not None and current.content == content and current.sender == sender:
             return current
+        self.stream += 1
         event = StateEvent(
-            event_type, state_key, dict(content), sender, self.new_event_id(), self.now()
+            event_type,
+            state_key,
+            dict(content),
+            sender,
+            self.new_event_id(),
+            self.now(),
+            self.stream,
         )
         room.state[(event_type, state_key)] = event
+        room.log.append(event)
         if event_type == "m.room.member":
             membership = str(content.get("membership", "leave"))
             room.members[state_key] = membership
@@ -292,9 +315,13 @@ class HomeserverState:
         return list(self.joined_index.get(user_id, {}))
 
     def forget_room(self, room_id: str) -> None:
+        """Synapse's room deletion: every member is made to leave, then the room is gone."""
         room = self.rooms.pop(room_id, None)
-        for user_id in room.members if room is not None else ():
-            self.joined_index.get(user_id, {}).pop(room_id, None)
+        if room is None:
+            return
+        for user_id in room.joined():
+            self.set_membership(room, user_id, "leave", user_id)
+        self.deleted_rooms[room_id] = room
 
     def set_membership(self, room: Room, user_id: str, membership: str, sender: str) -> None:
         content: JsonDict = {"membership": membership}

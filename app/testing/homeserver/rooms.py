@@ -73,8 +73,9 @@ def _preset(body: Mapping[str, Any]) -> str:
     return "public_chat" if body.get("visibility") == "public" else "private_chat"
 
 
-def _power_levels(creator: str, preset: str, body: Mapping[str, Any]) -> JsonDict:
-    users = {creator: 100}
+def _power_levels(creator: str, preset: str, body: Mapping[str, Any], version: str) -> JsonDict:
+    # Room version 12 never lists a creator: creators outrank every level.
+    users: dict[str, int] = {} if version == "12" else {creator: 100}
     if preset == "trusted_private_chat":
         users.update({invitee: 100 for invitee in body.get("invite", [])})
     levels: JsonDict = {
@@ -117,7 +118,9 @@ def build_room(hs: HomeserverState, creator: str, body: Mapping[str, Any]) -> Ro
     hs.set_state(room, "m.room.create", "", create, creator)
     hs.set_membership(room, creator, "join", creator)
     preset = _preset(body)
-    hs.set_state(room, "m.room.power_levels", "", _power_levels(creator, preset, body), creator)
+    hs.set_state(
+        room, "m.room.power_levels", "", _power_levels(creator, preset, body, version), creator
+    )
     alias_name = body.get("room_alias_name")
     if alias_name is not None:
         alias = f"#{alias_name}:{hs.server_name}"

@@ -10,6 +10,8 @@ depends on it. Each of these was checked against a real Synapse, and the contrac
   400 ``M_USER_IN_USE`` for a taken name; every password login creates a new device;
 - joining a room twice is fine; a repeated send transaction returns the first event id;
 - ``/hierarchy`` pages hold at most 50 rooms and continue with ``next_batch``;
+- ``/sync`` with inline filters, since-tokens, state deltas and the leave section (see
+  ``sync``); kicks, bans and upgrades follow the room-version-12 rules (see ``moderation``);
 - a deactivated account keeps its name (``M_USER_IN_USE``), loses its tokens and every room,
   and its login is refused exactly like a wrong password (403 ``M_FORBIDDEN``): only the admin
   API (``/_synapse/admin/v2/users/{id}``, for server admins) tells; an admin's password reset
@@ -29,7 +31,7 @@ from typing import Any
 from app.appservice_registration import AppserviceRegistration
 from app.testing.fake_http import FakeRequest, FakeResponse
 from app.testing.fake_routing import Endpoint, RoutedFake, RouteHandler
-from app.testing.homeserver import account, appservice, rooms, space, state
+from app.testing.homeserver import account, appservice, moderation, rooms, space, state, sync
 from app.testing.homeserver.model import (
     Call,
     HomeserverState,
@@ -104,6 +106,11 @@ _ROUTES: tuple[tuple[str, str, str, HsHandler, bool], ...] = (
         True,
     ),
     ("room_messages", "GET", _ROOM + "/messages", state.messages, True),
+    ("sync", "GET", _V3 + "/sync", sync.sync, True),
+    ("kick", "POST", _ROOM + "/kick", moderation.kick, True),
+    ("ban", "POST", _ROOM + "/ban", moderation.ban, True),
+    ("unban", "POST", _ROOM + "/unban", moderation.unban, True),
+    ("upgrade", "POST", _ROOM + "/upgrade", moderation.upgrade, True),
     (
         "hierarchy",
         "GET",
@@ -296,7 +303,7 @@ class FakeHomeserver(RoutedFake):
         self._hs.set_membership(self.room(room_id), user_id, "leave", user_id)
 
     def delete_room(self, room_id: str) -> None:
-        """The room vanishes with all its members; later requests get 403 or 404."""
+        """The room vanishes, its members made to leave; later requests get 403 or 404."""
         self._hs.forget_room(room_id)
         for alias in [a for a, target in self._hs.aliases.items() if target == room_id]:
             del self._hs.aliases[alias]

@@ -1,0 +1,91 @@
+"""What the homeserver says about the deployment's rooms, and how it differs from what it
+should be: the facts `sync` repairs and `plan` shows, read in one `/sync` request.
+
+Only the admin's view is read: the admin is in the space and in every agent room, and the
+state of those rooms names everyone else (the agent, the bot, people invited or not).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.errors import StateFileError
+from app.matrix import MatrixClient
+from app.matrix.view import MEMBER, HomeserverView, RoomState, read_view
+from app.state import Store
+from app.sync.rooms import AGENT_TAG
+from app.sync.space import SPACE_CHILD, SPACE_PARENT, SPACE_TAG
+
+log = logging.getLogger(__name__)
+
+ROOM_NAME = "m.room.name"
+TOMBSTONE = "m.room.tombstone"
+WATCHED = (MEMBER, ROOM_NAME, TOMBSTONE, SPACE_CHILD, SPACE_PARENT, AGENT_TAG, SPACE_TAG)
+
+
+async def read_homeserver(
+    admin: MatrixClient, store: Store, homeserver_url: str, *, save: bool = True
+) -> HomeserverView:
+    """The admin's view now: only the changes since the saved view are read."""
+    saved = HomeserverView.from_json(await store.load_view())
+    view, changed = await read_view(admin, saved, WATCHED, homeserver_url)
+    if changed and save:
+        try:
+            await store.save_view(view.to_json())
+        except StateFileError as exc:
+            # Only a cache: the next sync reads from the older token, and gets the same facts.
+            log.warning("the homeserver view was not saved: %s", exc)
+    return view
+
+
+def replacement_of(room: RoomState) -> str | None:
+    """The room that replaced this one when it was upgraded, if it was."""
+    target = (room.content(TOMBSTONE) or {}).get("replacement_room")
+    return target if isinstance(target, str) and target else None
+
+
+def room_name(room: RoomState) -> str | None:
+    name = (room.content(ROOM_NAME) or {}).get("name")
+    return name if isinstance(name, str) else None
+
+
+def has_parent(room: RoomState, space_id: str) -> bool:
+    return bool((room.content(SPACE_PARENT, space_id) or {}).get("via"))
+
+
+@dataclass(frozen=True)
+class RoomDrift:
+    """How an agent room differs from what the sync keeps it at (empty: nothing to do)."""
+
+    upgraded_to: str | None = None
+    agent_out: str | None = None  # the agent's membership when it is not "join"
+    members_out: tuple[str, ...] = ()
+    renamed: bool = False
+    parent_missing: bool = False
+
+    def describe(self) -> str:
+        parts = []
+        if self.upgraded_to:
+            parts.append(f"room upgraded to {self.upgraded_to}")
+        if self.agent_out:
+            parts.append(f"agent user not in the room ({self.agent_out})")
+        parts += [f"{user} not in the room" for user in self.members_out]
+        if self.renamed:
+            parts.append("room renamed by hand")
+        if self.parent_missing:
+            parts.append("space link in the room removed")
+        return "; ".join(parts)
+
+
+def room_drift(
+    room: RoomState, agent_user: str, members: list[str], expected_name: str, space_id: str | None
+) -> RoomDrift:
+    agent = room.membership(agent_user)
+    return RoomDrift(
+        upgraded_to=replacement_of(room),
+        agent_out=None if agent == "join" else (agent or "never joined"),
+        members_out=tuple(user for user in members if room.membership(user) != "join"),
+        renamed=room_name(room) != expected_name,
+        parent_missing=space_id is not None and not has_parent(room, space_id),
+    )
