@@ -20,6 +20,7 @@ from app.appservice_registration import AppserviceRegistration
 from app.cli import main
 from app.http import Pacing
 from app.sync.history import HISTORICAL_KEY
+from app.testing.fake_http import FakeRequest
 from app.testing.harness import SyncHarness
 from app.testing.letta import FakeLetta
 from app.testing.synapse import SynapseError, SynapseServer
@@ -75,6 +76,18 @@ class World(Protocol):
         """`letta-matrix-sync` in-process with this world's settings, `env` overriding them:
         exit code, stdout and the lines written to stderr."""
         ...
+
+    def new_person(self, name: str) -> str:
+        """Register a person (no server admin) and return their user id."""
+        ...
+
+    def act(self, user_id: str, method: str, path: str, body: Any = None) -> Any:
+        """A client-API request as `user_id` (a person, the admin or an agent user), as a
+        person would make it by hand: `path` starts at /_matrix; raises unless it succeeds."""
+        ...
+
+    @property
+    def homeserver_url(self) -> str: ...
 
 
 def mappings(world: World) -> dict[str, Any]:
@@ -151,6 +164,21 @@ class FakeWorld:
         h = self.harness
         return run_main(argv, cli_env(h, **env), h.transport(), h.clock.pacing())
 
+    def new_person(self, name: str) -> str:
+        return self.harness.homeserver.register_user(f"{name}{uuid.uuid4().hex[:6]}", "pw")
+
+    def act(self, user_id: str, method: str, path: str, body: Any = None) -> Any:
+        hs = self.harness.homeserver
+        headers = {"authorization": f"Bearer {hs.user_token(user_id)}"}
+        answer = hs.handle(FakeRequest(method, path, {}, headers, body))
+        if answer.status != 200:
+            raise AssertionError(f"{method} {path} as {user_id} -> {answer.status} {answer.json}")
+        return answer.json
+
+    @property
+    def homeserver_url(self) -> str:
+        return self.harness.homeserver.base_url
+
 
 class SynapseWorld:
     """A fresh bot, admin and data directory on a shared real Synapse.
@@ -194,6 +222,7 @@ class SynapseWorld:
             )
         self.admin_id = f"@{self.config.admin_username}:{self.server_name}"
         self.bot_id = f"@{self.config.username}:{self.server_name}"
+        self._people: dict[str, str] = {}  # user id -> access token
 
     async def sync(self, *, wrap: Wrap | None = None, **overrides: Any) -> SyncReport:
         transport = HttpxTransport()
@@ -266,6 +295,26 @@ class SynapseWorld:
             "MATRIX_APPSERVICE_REGISTRATION": str(c.appservice_registration or ""),
         }
         return run_main(argv, {**settings, **env}, None, None)
+
+    def new_person(self, name: str) -> str:
+        user_id, token = self.synapse.register_admin(f"{name}{uuid.uuid4().hex[:6]}", "pw-person")
+        self._admin("PUT", "v2/users", user_id, {"admin": False})
+        self._people[user_id] = token
+        return user_id
+
+    def act(self, user_id: str, method: str, path: str, body: Any = None) -> Any:
+        quoted = "/".join(quote(part, safe="_") for part in path.split("/"))
+        if user_id in self._people:
+            return self.synapse.request(method, quoted, body, token=self._people[user_id])
+        if self.registration is not None:
+            query = f"?user_id={quote(user_id, safe='')}"
+            return self.synapse.request(method, quoted + query, body, self.registration.as_token)
+        tokens = json.loads((self.data_dir / "access_tokens.json").read_text())
+        return self.synapse.request(method, quoted, body, token=tokens[user_id]["access_token"])
+
+    @property
+    def homeserver_url(self) -> str:
+        return self.synapse.base_url
 
     def _admin(self, method: str, prefix: str, user_id: str, body: Any = None) -> Any:
         path = f"/_synapse/admin/{prefix}/{quote(user_id, safe='')}"

@@ -6,7 +6,6 @@ an agent), tolerates "already done", and saves the mapping as soon as something 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from app.errors import MatrixError, MatrixForbidden, SyncError
@@ -118,12 +117,13 @@ class AgentSync:
         stale_room_name = room is not None and drift.room_name(room) != self.expected_room_name
         if not renamed and not stale_room_name:
             return
-        client = await self.client()
         if self.mapping.room_id and self.mapping.room_created:
             content = {"name": self.expected_room_name}
-            await client.put_state_event(self.mapping.room_id, "m.room.name", content)
+            await (await self._writer()).put_state_event(
+                self.mapping.room_id, "m.room.name", content
+            )
         if renamed:
-            await client.set_displayname(rooms.clip(self.agent.name))
+            await (await self.client()).set_displayname(rooms.clip(self.agent.name))
             self.mapping.agent_name = self.agent.name
             await self.save()
             self.ctx.report.renamed.append(self.agent.id)
@@ -192,21 +192,47 @@ class AgentSync:
         return True
 
     async def _follow_upgrade(self, old_room: str, new_room: str) -> None:
-        """An upgraded room lives on in its replacement: the agent moves there, tagged."""
-        agent = await self.client()
+        """An upgraded room lives on in its replacement: the agent moves there. Its power
+        is not copied over (the upgrader is the new room's creator), so the admin does the
+        writes; whoever the upgrader invited lets the other in."""
+        admin = self.ctx.admin
         try:
-            await agent.join(new_room)
-        except MatrixForbidden as exc:
-            raise RoomJoinFailed(
-                f"room {old_room} was upgraded to {new_room}, which the agent user may not "
-                "join: invite it there"
-            ) from exc
-        await agent.put_state_event(new_room, rooms.AGENT_TAG, {"agent_id": self.agent.id})
+            await admin.join(new_room)
+        except MatrixForbidden:
+            agent = await self._join_agent(new_room, old_room)
+            await agent.invite(new_room, admin.user_id or "")
+            await admin.join(new_room)
+        self.ctx.admin_rooms.add(new_room)
+        await self._join_agent(new_room, old_room)
+        await admin.put_state_event(new_room, rooms.AGENT_TAG, {"agent_id": self.agent.id})
         if old_room in self.ctx.space.children:
-            await space.remove_child(self.ctx.admin, self.ctx.space, old_room)
+            await space.remove_child(admin, self.ctx.space, old_room)
+        await self._untag(old_room)
         self.mapping.room_id, self.mapping.invitation_status = new_room, {}
         await self.save()
         self.ctx.report.repaired.append(self.agent.id)
+
+    async def _join_agent(self, room_id: str, old_room: str) -> MatrixClient:
+        agent = await self.client()
+        try:
+            await agent.join(room_id)
+            return agent
+        except MatrixForbidden:
+            if room_id not in self.ctx.admin_rooms:
+                raise RoomJoinFailed(
+                    f"room {old_room} was upgraded to {room_id}, where neither the admin nor "
+                    "the agent user is invited: invite one of them there"
+                ) from None
+        await self.ctx.admin.invite(room_id, self.mapping.matrix_user_id)
+        await agent.join(room_id)
+        return agent
+
+    async def _writer(self) -> MatrixClient:
+        """Who writes the room's state: the admin where it is in the room (an upgraded room
+        leaves the agent without power), else the agent, the room's creator."""
+        if (self.mapping.room_id or "") in self.ctx.admin_rooms:
+            return self.ctx.admin
+        return await self.client()
 
     async def _drop_dead_room(self, room_id: str) -> None:
         log.warning(
@@ -214,14 +240,29 @@ class AgentSync:
         )
         if room_id in self.ctx.space.children:
             await space.remove_child(self.ctx.admin, self.ctx.space, room_id)
-        if room_id in self.ctx.homeserver.joined():
-            # Untagged, so that no later search ever adopts it again.
-            with contextlib.suppress(MatrixError):
-                await self.ctx.admin.put_state_event(room_id, rooms.AGENT_TAG, {})
+        await self._untag(room_id)
         self.mapping.room_id, self.mapping.room_created = None, False
         self.mapping.invitation_status = {}
         await self.save()
         self.ctx.report.repaired.append(self.agent.id)
+
+    async def _untag(self, room_id: str) -> None:
+        """Empty the old room's tag, so that no later search ever adopts it again: the admin
+        or the bot, whichever is still in it and may."""
+        room = self.ctx.homeserver.room(room_id)
+        if room is None:
+            return
+        for member in {
+            self.ctx.admin.user_id: self.ctx.admin,
+            self.ctx.bot.user_id: self.ctx.bot,
+        }.values():
+            if room.membership(member.user_id or "") != "join":
+                continue
+            try:
+                await member.put_state_event(room_id, rooms.AGENT_TAG, {})
+                return
+            except MatrixError as exc:
+                log.info("%s cannot untag %s: %s", member.user_id, room_id, exc)
 
     async def _record_room(self, room_id: str, *, history_pending: bool = False) -> None:
         self.mapping.room_id, self.mapping.room_created = room_id, True
@@ -245,10 +286,17 @@ class AgentSync:
     async def invite_new_people(self) -> None:
         """Invite configured people this room has never invited (the list may have grown)."""
         room_id = self.mapping.room_id or ""
+        room = self.ctx.homeserver.room(room_id)
         for person in self.ctx.config.invite_users:
             if person in self.mapping.invitation_status or person == self.mapping.matrix_user_id:
                 continue
-            await (await self.client()).invite(room_id, person)
+            if room is None or room.membership(person) not in ("join", "invite"):
+                try:
+                    await (await self.client()).invite(room_id, person)
+                except MatrixForbidden as exc:
+                    # Already in an upgraded room, say: the next sync's view tells.
+                    log.warning("cannot invite %s to %s: %s", person, room_id, exc)
+                    continue
             self.mapping.invitation_status[person] = "invited"
             await self.save()
 
@@ -285,7 +333,7 @@ class AgentSync:
         if room_id in view.children and not parent_missing:
             return
         if not parent_already_set:
-            client = await self.client()
+            client = await self._writer()
             content = space.parent_content(self.ctx.server_name)
             await client.put_state_event(room_id, space.SPACE_PARENT, content, view.space_id)
             if view.replaced:

@@ -1,0 +1,259 @@
+"""Drift made by hand on the homeserver, found by the next sync and repaired (or reported):
+shared by the respx tier (tests/sync/test_drift.py) and the Synapse tier
+(tests/contract/test_drift_synapse.py). Each drift is made through the client API, as a
+person (or an agent's own client) would make it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app import SyncReport
+from app.sync.rooms import AGENT_TAG
+from app.testing.counting import StatusCounter
+from app.transport import Transport
+
+from scenarios import assert_agent_in_order
+from worlds import World, mappings
+
+V3 = "/_matrix/client/v3"
+# A steady sync's budget of homeserver requests, whatever the number of agents.
+STEADY_REQUESTS = 3
+
+
+def room_path(room_id: str, *rest: str) -> str:
+    return "/".join([f"{V3}/rooms", room_id, *rest])
+
+
+def room_of(world: World, agent_id: str) -> str:
+    return str(mappings(world)[agent_id]["room_id"])
+
+
+def user_of(world: World, agent_id: str) -> str:
+    return str(mappings(world)[agent_id]["matrix_user_id"])
+
+
+async def counted(world: World, **overrides: Any) -> tuple[SyncReport, list[str]]:
+    """A sync, and the requests it sent to the homeserver."""
+    counters: list[StatusCounter] = []
+
+    def wrap(transport: Transport) -> Transport:
+        counters.append(StatusCounter(transport))
+        return counters[-1]
+
+    report = await world.sync(wrap=wrap, **overrides)
+    return report, counters[0].requests_to(world.homeserver_url)
+
+
+def space_links(world: World, space_id: str, room_id: str) -> tuple[bool, bool]:
+    """(the space lists the room, the room names the space)."""
+    child = world.state(space_id, "m.space.child", room_id) or {}
+    parent = world.state(room_id, "m.space.parent", space_id) or {}
+    return bool(child.get("via")), bool(parent.get("via"))
+
+
+async def steady_sync_makes_at_most_three_requests(world: World) -> None:
+    for n in range(4):
+        world.letta.add_agent(f"Steady {n}")
+    await world.sync()
+    await world.sync()  # reads what the first one changed
+
+    report, requests = await counted(world)
+
+    assert report.ok and not report.repaired and not report.rooms_created, report.failures
+    assert len(requests) <= STEADY_REQUESTS, requests
+
+
+async def people_who_joined_or_never_answered_cost_nothing(world: World) -> None:
+    waiting, joiner, guest = (world.new_person(n) for n in ("waiting", "joiner", "guest"))
+    people = {"invite_users": (waiting, joiner)}
+    agents = [world.letta.add_agent(f"Crowded {n}") for n in range(3)]
+    await world.sync(**people)
+    for agent_id in agents:
+        room = room_of(world, agent_id)
+        world.act(joiner, "POST", room_path(room, "join"), {})
+        world.act(joiner, "POST", room_path(room, "invite"), {"user_id": guest})
+        world.act(guest, "POST", room_path(room, "join"), {})
+    await world.sync(**people)
+
+    report, requests = await counted(world, **people)
+
+    assert report.ok and not report.repaired and not report.rooms_created, report.failures
+    assert len(requests) <= STEADY_REQUESTS, requests
+    for agent_id in agents:
+        assert {joiner, guest, user_of(world, agent_id)} <= world.joined(room_of(world, agent_id))
+
+
+async def agent_that_left_is_brought_back(world: World) -> None:
+    agent_id = world.letta.add_agent("Leaver")
+    first = await world.sync()
+    room = room_of(world, agent_id)
+    world.leave(user_of(world, agent_id), room)
+
+    report = await world.sync()
+
+    assert report.ok, report.failures
+    assert agent_id in report.repaired and not report.rooms_created
+    assert first.space_id is not None
+    assert assert_agent_in_order(world, agent_id, "Leaver", first.space_id) == room
+
+
+async def admin_and_bot_that_left_are_rejoined(world: World) -> None:
+    agent_id = world.letta.add_agent("Deserted by staff")
+    first = await world.sync()
+    room = room_of(world, agent_id)
+    world.leave(world.admin_id, room)
+    world.leave(world.bot_id, room)
+
+    report = await world.sync()
+    again, requests = await counted(world)
+
+    assert report.ok and again.ok, (report.failures, again.failures)
+    assert not report.rooms_created
+    assert first.space_id is not None
+    assert assert_agent_in_order(world, agent_id, "Deserted by staff", first.space_id) == room
+    assert not again.repaired and len(requests) <= STEADY_REQUESTS, requests
+
+
+async def room_renamed_by_hand_gets_its_name_back(world: World) -> None:
+    agent_id = world.letta.add_agent("Proper name")
+    first = await world.sync()
+    room = room_of(world, agent_id)
+    world.act(world.admin_id, "PUT", room_path(room, "state", "m.room.name", ""), {"name": "Hi"})
+
+    report = await world.sync()
+
+    assert report.ok, report.failures
+    assert agent_id in report.repaired
+    assert first.space_id is not None
+    assert_agent_in_order(world, agent_id, "Proper name", first.space_id)
+
+
+async def removed_space_links_are_restored(world: World) -> None:
+    unlisted, orphan = world.letta.add_agent("Unlisted"), world.letta.add_agent("Orphan")
+    first = await world.sync()
+    space_id = str(first.space_id)
+    child = room_path(space_id, "state", "m.space.child", room_of(world, unlisted))
+    world.act(world.admin_id, "PUT", child, {})
+    parent = room_path(room_of(world, orphan), "state", "m.space.parent", space_id)
+    world.act(world.admin_id, "PUT", parent, {})
+
+    report = await world.sync()
+
+    assert report.ok, report.failures
+    assert {unlisted, orphan} <= set(report.repaired)
+    for agent_id in (unlisted, orphan):
+        assert space_links(world, space_id, room_of(world, agent_id)) == (True, True)
+
+
+async def deactivated_agent_keeps_its_room(world: World) -> None:
+    gone, kept = world.letta.add_agent("Deactivated"), world.letta.add_agent("Active")
+    first = await world.sync()
+    world.make_server_admin(world.admin_id)
+    room = room_of(world, gone)
+    world.deactivate(user_of(world, gone))
+
+    reports = [await world.sync(), await world.sync()]
+
+    for report in reports:
+        assert [failure.agent_id for failure in report.failures] == [gone]
+        assert "deactivated" in report.failures[0].reason, report.failures[0].reason
+        assert not report.rooms_created
+    assert room_of(world, gone) == room
+    assert space_links(world, str(first.space_id), room)[0]
+    assert assert_agent_in_order(world, kept, "Active", str(first.space_id))
+
+
+async def upgraded_room(world: World, agent_id: str, moderator: str) -> tuple[str, str]:
+    """A person upgrades the agent's room and invites the agent there, as clients offer."""
+    old = room_of(world, agent_id)
+    world.act(moderator, "POST", room_path(old, "join"), {})
+    answer = world.act(moderator, "POST", room_path(old, "upgrade"), {"new_version": "12"})
+    new = str(answer["replacement_room"])
+    world.act(moderator, "POST", room_path(new, "invite"), {"user_id": user_of(world, agent_id)})
+    return old, new
+
+
+async def upgraded_room_is_followed(world: World) -> None:
+    moderator = world.new_person("moderator")
+    agent_id = world.letta.add_agent("Upgraded")
+    first = await world.sync(invite_users=(moderator,))
+    space_id = str(first.space_id)
+    old, new = await upgraded_room(world, agent_id, moderator)
+
+    report = await world.sync(invite_users=(moderator,))
+    again = await world.sync(invite_users=(moderator,))
+
+    assert report.ok and again.ok, (report.failures, again.failures)
+    assert not report.rooms_created and not again.rooms_created and not again.repaired
+    assert room_of(world, agent_id) == new
+    assert {user_of(world, agent_id), world.admin_id, world.bot_id} <= world.joined(new)
+    assert world.state(new, AGENT_TAG) == {"agent_id": agent_id}
+    assert space_links(world, space_id, new) == (True, True)
+    assert not space_links(world, space_id, old)[0]
+    assert not world.state(old, AGENT_TAG)  # never adopted again
+
+
+async def agent_kicked_or_banned_is_brought_back_where_the_admin_may(world: World) -> None:
+    """In an upgraded room its creator outranks everyone and the agent holds no power: the
+    creator can remove the agent, and the admin can lift the ban and invite it back."""
+    moderator = world.new_person("moderator")
+    kicked, banned = world.letta.add_agent("Kicked"), world.letta.add_agent("Banned")
+    people = {"invite_users": (moderator,)}
+    await world.sync(**people)
+    rooms = {
+        agent_id: (await upgraded_room(world, agent_id, moderator))[1]
+        for agent_id in (kicked, banned)
+    }
+    await world.sync(**people)
+    for agent_id, action in ((kicked, "kick"), (banned, "ban")):
+        body = {"user_id": user_of(world, agent_id)}
+        world.act(moderator, "POST", room_path(rooms[agent_id], action), body)
+
+    report = await world.sync(**people)
+
+    assert report.ok, report.failures
+    assert not report.rooms_created and {kicked, banned} <= set(report.repaired)
+    for agent_id, room in rooms.items():
+        assert room_of(world, agent_id) == room
+        assert user_of(world, agent_id) in world.joined(room)
+
+
+async def agent_the_admin_cannot_bring_back_gets_a_new_room(world: World) -> None:
+    """Banned by a room's creator who first took the admin's power: a new room, and the old
+    one is unlinked from the space and untagged, so no later search adopts it."""
+    moderator = world.new_person("moderator")
+    agent_id = world.letta.add_agent("Exiled")
+    people = {"invite_users": (moderator,)}
+    first = await world.sync(**people)
+    _, room = await upgraded_room(world, agent_id, moderator)
+    await world.sync(**people)
+    levels_path = room_path(room, "state", "m.room.power_levels", "")
+    levels = world.act(moderator, "GET", levels_path)
+    levels["users"] = {**levels["users"], world.admin_id: 0}
+    world.act(moderator, "PUT", levels_path, levels)
+    world.act(moderator, "POST", room_path(room, "ban"), {"user_id": user_of(world, agent_id)})
+
+    report = await world.sync(**people)
+
+    assert report.ok, report.failures
+    assert report.rooms_created == [agent_id]
+    new_room = room_of(world, agent_id)
+    assert new_room != room and user_of(world, agent_id) in world.joined(new_room)
+    assert space_links(world, str(first.space_id), new_room) == (True, True)
+    assert not space_links(world, str(first.space_id), room)[0]
+    assert not world.state(room, AGENT_TAG)
+
+
+DRIFT_SCENARIOS = [
+    steady_sync_makes_at_most_three_requests,
+    people_who_joined_or_never_answered_cost_nothing,
+    agent_that_left_is_brought_back,
+    admin_and_bot_that_left_are_rejoined,
+    room_renamed_by_hand_gets_its_name_back,
+    removed_space_links_are_restored,
+    deactivated_agent_keeps_its_room,
+    upgraded_room_is_followed,
+    agent_kicked_or_banned_is_brought_back_where_the_admin_may,
+    agent_the_admin_cannot_bring_back_gets_a_new_room,
+]

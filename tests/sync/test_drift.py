@@ -1,0 +1,24 @@
+"""Drift made by hand, found and repaired by the next sync, on the in-process fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from app.testing.harness import SyncHarness
+
+from drift_scenarios import DRIFT_SCENARIOS
+from worlds import FakeWorld, World
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("mode", ["password", "appservice"])
+@pytest.mark.parametrize("scenario", DRIFT_SCENARIOS, ids=lambda s: s.__name__)
+async def test_drift(
+    scenario: Callable[[World], Awaitable[None]], mode: str, sync_harness: SyncHarness
+) -> None:
+    if mode == "appservice":
+        sync_harness.use_appservice()
+    await scenario(FakeWorld(sync_harness))
