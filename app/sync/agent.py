@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 HISTORY_PENDING = "history_import_pending"
 # Extra mapping field: messages already posted by an import that was interrupted.
 HISTORY_DONE = "history_import_done"
+# Extra mapping field: the room whose state refused our m.space.parent (an upgraded room).
+PARENT_REFUSED = "space_parent_refused"
 
 
 class RoomJoinFailed(SyncError):
@@ -204,7 +206,10 @@ class AgentSync:
             await admin.join(new_room)
         self.ctx.admin_rooms.add(new_room)
         await self._join_agent(new_room, old_room)
-        await admin.put_state_event(new_room, rooms.AGENT_TAG, {"agent_id": self.agent.id})
+        try:
+            await admin.put_state_event(new_room, rooms.AGENT_TAG, {"agent_id": self.agent.id})
+        except MatrixForbidden as exc:  # the upgrader kept all power: the mapping records it
+            log.info("cannot tag %s: %s", new_room, exc)
         if old_room in self.ctx.space.children:
             await space.remove_child(admin, self.ctx.space, old_room)
         await self._untag(old_room)
@@ -329,23 +334,37 @@ class AgentSync:
         room_id = self.mapping.room_id or ""
         view = self.ctx.space
         room = self.ctx.homeserver.room(room_id)
-        parent_missing = room is not None and not drift.has_parent(room, view.space_id)
-        if room_id in view.children and not parent_missing:
+        unlisted = room_id not in view.children
+        parent_lost = room is not None and not drift.has_parent(room, view.space_id)
+        refused = self.mapping.extra.get(PARENT_REFUSED) == room_id
+        link_parent = not parent_already_set and not refused and (unlisted or parent_lost)
+        if not link_parent and not unlisted:
             return
-        if not parent_already_set:
-            client = await self._writer()
-            content = space.parent_content(self.ctx.server_name)
-            await client.put_state_event(room_id, space.SPACE_PARENT, content, view.space_id)
-            if view.replaced:
-                # Empty content removes the link to the space that is gone.
-                await client.put_state_event(room_id, space.SPACE_PARENT, {}, view.replaced)
-        if room_id not in view.children:
+        if link_parent:
+            await self._link_parent(room_id)
+        if unlisted:
             await space.add_child(self.ctx.admin, view, room_id, self.ctx.server_name)
         if parent_already_set:
             return
         (
             self.ctx.report.migrated if view.created or view.found else self.ctx.report.repaired
         ).append(self.agent.id)
+
+    async def _link_parent(self, room_id: str) -> None:
+        view = self.ctx.space
+        client = await self._writer()
+        try:
+            content = space.parent_content(self.ctx.server_name)
+            await client.put_state_event(room_id, space.SPACE_PARENT, content, view.space_id)
+            if view.replaced:
+                # Empty content removes the link to the space that is gone.
+                await client.put_state_event(room_id, space.SPACE_PARENT, {}, view.replaced)
+        except MatrixForbidden as exc:
+            # An upgraded room leaves our accounts without power over its state; the space's
+            # own link lists it all the same. Not asked again for this room.
+            log.warning("cannot link room %s to the space: %s", room_id, exc)
+            self.mapping.extra[PARENT_REFUSED] = room_id
+            await self.save()
 
     async def import_history(self) -> None:
         limit = self.ctx.config.history_import_limit

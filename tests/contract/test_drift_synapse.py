@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-
 from drift_scenarios import DRIFT_SCENARIOS
+
 from worlds import SynapseWorld, World
 
 pytestmark = pytest.mark.anyio

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from drift_scenarios import DRIFT_SCENARIOS
 
 from app.testing.harness import SyncHarness
 
-from drift_scenarios import DRIFT_SCENARIOS
 from worlds import FakeWorld, World
 
 pytestmark = pytest.mark.anyio

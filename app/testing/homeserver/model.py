@@ -139,9 +139,14 @@ class Room:
     def version(self) -> str:
         return self._string("m.room.create", "room_version") or "12"
 
+    def creators(self) -> set[str]:
+        """Room version 12: the creator and the `additional_creators` of the create event."""
+        extra = (self.content("m.room.create") or {}).get("additional_creators") or []
+        return {self.creator, *(user for user in extra if isinstance(user, str))}
+
     def power_level(self, user_id: str) -> int:
-        if user_id == self.creator and self.version == "12":
-            return CREATOR_LEVEL  # room version 12: creators outrank everyone, for ever
+        if self.version == "12" and user_id in self.creators():
+            return CREATOR_LEVEL  # creators outrank everyone, for ever
         levels = self.content("m.room.power_levels") or {}
         users = levels.get("users") or {}
         return _as_int(users.get(user_id, levels.get("users_default")), 0)

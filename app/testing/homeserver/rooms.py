@@ -74,9 +74,10 @@ def _preset(body: Mapping[str, Any]) -> str:
 
 
 def _power_levels(creator: str, preset: str, body: Mapping[str, Any], version: str) -> JsonDict:
-    # Room version 12 never lists a creator: creators outrank every level.
+    # Room version 12 never lists a creator (creators outrank every level), and makes the
+    # invitees of a trusted private chat creators too; older versions give them all 100.
     users: dict[str, int] = {} if version == "12" else {creator: 100}
-    if preset == "trusted_private_chat":
+    if preset == "trusted_private_chat" and version != "12":
         users.update({invitee: 100 for invitee in body.get("invite", [])})
     levels: JsonDict = {
         "users": users,
@@ -115,6 +116,9 @@ def build_room(hs: HomeserverState, creator: str, body: Mapping[str, Any]) -> Ro
     hs.rooms[room.room_id] = room
     version = str(body.get("room_version") or "12")
     create = {**dict(body.get("creation_content") or {}), "room_version": version}
+    invitees = [user for user in body.get("invite", []) if user != creator]
+    if version == "12" and _preset(body) == "trusted_private_chat" and invitees:
+        create["additional_creators"] = sorted({*create.get("additional_creators", []), *invitees})
     hs.set_state(room, "m.room.create", "", create, creator)
     hs.set_membership(room, creator, "join", creator)
     preset = _preset(body)
@@ -187,6 +191,8 @@ def invite(hs: HomeserverState, call: Call) -> FakeResponse:
     membership = room.members.get(target)
     if membership == "join":
         return matrix_error(403, "M_FORBIDDEN", f"{target} is already in the room.")
+    if membership == "ban":
+        return matrix_error(403, "M_FORBIDDEN", f"{target} is banned from the room")
     if membership != "invite":
         hs.set_membership(room, target, "invite", call.user_id)
     return ok()
