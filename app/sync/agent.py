@@ -8,72 +8,23 @@ from __future__ import annotations
 
 import logging
 
-from app.errors import MatrixError, MatrixForbidden, SyncError
-from app.letta import Agent
-from app.matrix import MatrixClient
-from app.state import AgentMapping
+from app.errors import MatrixForbidden
 from app.sync import drift, rooms, space
-from app.sync.context import SyncContext
+from app.sync.agent_steps import RoomJoinFailed
 from app.sync.history import import_history, posted_keys
-from app.sync.membership import ensure_joined, invite_back
-from app.sync.naming import agent_localpart, localpart_of, room_name
+from app.sync.membership import ensure_joined
+from app.sync.naming import localpart_of
+from app.sync.room_steps import HISTORY_PENDING, RoomSteps
 
 log = logging.getLogger(__name__)
 
-# Extra mapping field, set while a new room still awaits its history import.
-HISTORY_PENDING = "history_import_pending"
 # Extra mapping field: messages already posted by an import that was interrupted.
 HISTORY_DONE = "history_import_done"
 # Extra mapping field: the room whose state refused our m.space.parent (an upgraded room).
 PARENT_REFUSED = "space_parent_refused"
 
 
-class RoomJoinFailed(SyncError):
-    """The admin or the bot could not join an agent room; retried on the next sync."""
-
-
-class AgentDeactivated(SyncError):
-    """The agent's account was deactivated on the homeserver; its room is kept."""
-
-
-class AgentSync:
-    def __init__(self, ctx: SyncContext, agent: Agent) -> None:
-        self.ctx = ctx
-        self.agent = agent
-        self.step = "mapping"
-        existing = ctx.store.get(agent.id)
-        self.mapping = existing or self._new_mapping()
-        self._unsaved = existing is None
-        self._client: MatrixClient | None = None
-        self._user_is_new = False
-        # A room created by this very sync is empty: its import needs no look at the room.
-        self._room_is_new = False
-
-    def _new_mapping(self) -> AgentMapping:
-        localpart = agent_localpart(self.agent.id)
-        mapping = AgentMapping(
-            agent_id=self.agent.id,
-            agent_name=self.agent.name,
-            matrix_user_id=f"@{localpart}:{self.ctx.server_name}",
-            matrix_password=self.ctx.accounts.new_agent_password(),
-        )
-        return mapping
-
-    async def save(self) -> None:
-        await self.ctx.store.save_mapping(self.mapping)
-
-    async def client(self) -> MatrixClient:
-        if self._client is None:
-            m = self.mapping
-            self._client = await self.ctx.accounts.agent_client(m.matrix_user_id, m.matrix_password)
-        return self._client
-
-    @property
-    def expected_room_name(self) -> str:
-        return rooms.clip(
-            room_name(self.ctx.config.room_name_template, self.agent.id, self.agent.name)
-        )
-
+class AgentSync(RoomSteps):
     async def run(self) -> None:
         if self._unsaved:
             # Saved (and fsynced) before registering: a crash or power cut in between never
@@ -131,162 +82,6 @@ class AgentSync:
             self.ctx.report.renamed.append(self.agent.id)
         else:
             self.ctx.report.repaired.append(self.agent.id)
-
-    async def ensure_room(self) -> bool:
-        """Make sure the agent has a live room; True when a new room was created."""
-        room_id = self.mapping.room_id
-        if room_id and self.mapping.room_created:
-            if await self._keep_room(room_id):
-                return False
-            await self._drop_dead_room(room_id)
-        dead = {room_id} if room_id else set()
-        if not self._user_is_new:
-            found = await rooms.find_tagged_room(await self.client(), self.agent.id, dead)
-            if found:
-                # A room whose creation was never recorded (a crash, a lost reply) never got
-                # its history either: import it now, skipping whatever the room already has.
-                await self._record_room(found, history_pending=True)
-                return False
-        room_id = await self._create_room()
-        self._room_is_new = True
-        await self._record_room(room_id, history_pending=True)
-        self.ctx.report.rooms_created.append(self.agent.id)
-        return True
-
-    async def _keep_room(self, room_id: str) -> bool:
-        """Whether the recorded room stays the agent's room, brought back in order if need be."""
-        room = self.ctx.homeserver.room(room_id)
-        if room is None:
-            # The admin is not in it (the members step brings it back): only the agent can tell.
-            return await rooms.agent_is_in_room(await self.client(), room_id)
-        replacement = drift.replacement_of(room)
-        if replacement is not None:
-            await self._follow_upgrade(room_id, replacement)
-            return True
-        membership = room.membership(self.mapping.matrix_user_id)
-        if membership == "join":
-            return True
-        await self._refuse_if_deactivated(room_id)
-        return await self._rejoin_agent(room_id, membership)
-
-    async def _refuse_if_deactivated(self, room_id: str) -> None:
-        """A deactivated agent keeps its room and its place in the space: no new room for an
-        account that can never use it, and nothing lost should it be reactivated."""
-        user = self.mapping.matrix_user_id
-        if await self.ctx.admin.account_deactivated(user):
-            raise AgentDeactivated(
-                f"the account {user} has been deactivated on the homeserver: this agent "
-                f"cannot be synced (its room {room_id} is kept)"
-            )
-
-    async def _rejoin_agent(self, room_id: str, membership: str | None) -> bool:
-        """Invite the agent back (lifting a ban where the admin may); False when the admin
-        cannot, and the room must be replaced."""
-        user = self.mapping.matrix_user_id
-        try:
-            await invite_back(self.ctx.admin, room_id, user, banned=membership == "ban")
-        except MatrixForbidden as exc:
-            log.warning("cannot bring %s back into %s: %s", user, room_id, exc)
-            return False
-        # The agent's own errors (a refused login, say) are its failure: the room stays.
-        await (await self.client()).join(room_id)
-        self.ctx.report.repaired.append(self.agent.id)
-        return True
-
-    async def _follow_upgrade(self, old_room: str, new_room: str) -> None:
-        """An upgraded room lives on in its replacement: the agent moves there. Its power
-        is not copied over (the upgrader is the new room's creator), so the admin does the
-        writes; whoever the upgrader invited lets the other in."""
-        admin = self.ctx.admin
-        try:
-            await admin.join(new_room)
-        except MatrixForbidden:
-            agent = await self._join_agent(new_room, old_room)
-            await agent.invite(new_room, admin.user_id or "")
-            await admin.join(new_room)
-        self.ctx.admin_rooms.add(new_room)
-        await self._join_agent(new_room, old_room)
-        try:
-            await admin.put_state_event(new_room, rooms.AGENT_TAG, {"agent_id": self.agent.id})
-        except MatrixForbidden as exc:  # the upgrader kept all power: the mapping records it
-            log.info("cannot tag %s: %s", new_room, exc)
-        if old_room in self.ctx.space.children:
-            await space.remove_child(admin, self.ctx.space, old_room)
-        await self._untag(old_room)
-        self.mapping.room_id, self.mapping.invitation_status = new_room, {}
-        await self.save()
-        self.ctx.report.repaired.append(self.agent.id)
-
-    async def _join_agent(self, room_id: str, old_room: str) -> MatrixClient:
-        agent = await self.client()
-        try:
-            await agent.join(room_id)
-            return agent
-        except MatrixForbidden:
-            if room_id not in self.ctx.admin_rooms:
-                raise RoomJoinFailed(
-                    f"room {old_room} was upgraded to {room_id}, where neither the admin nor "
-                    "the agent user is invited: invite one of them there"
-                ) from None
-        await self.ctx.admin.invite(room_id, self.mapping.matrix_user_id)
-        await agent.join(room_id)
-        return agent
-
-    async def _writer(self) -> MatrixClient:
-        """Who writes the room's state: the admin where it is in the room (an upgraded room
-        leaves the agent without power), else the agent, the room's creator."""
-        if (self.mapping.room_id or "") in self.ctx.admin_rooms:
-            return self.ctx.admin
-        return await self.client()
-
-    async def _drop_dead_room(self, room_id: str) -> None:
-        log.warning(
-            "room %s of agent %s is gone or abandoned; replacing it", room_id, self.agent.id
-        )
-        if room_id in self.ctx.space.children:
-            await space.remove_child(self.ctx.admin, self.ctx.space, room_id)
-        await self._untag(room_id)
-        self.mapping.room_id, self.mapping.room_created = None, False
-        self.mapping.invitation_status = {}
-        await self.save()
-        self.ctx.report.repaired.append(self.agent.id)
-
-    async def _untag(self, room_id: str) -> None:
-        """Empty the old room's tag, so that no later search ever adopts it again: the admin
-        or the bot, whichever is still in it and may."""
-        room = self.ctx.homeserver.room(room_id)
-        if room is None:
-            return
-        for member in {
-            self.ctx.admin.user_id: self.ctx.admin,
-            self.ctx.bot.user_id: self.ctx.bot,
-        }.values():
-            if room.membership(member.user_id or "") != "join":
-                continue
-            try:
-                await member.put_state_event(room_id, rooms.AGENT_TAG, {})
-                return
-            except MatrixError as exc:
-                log.info("%s cannot untag %s: %s", member.user_id, room_id, exc)
-
-    async def _record_room(self, room_id: str, *, history_pending: bool = False) -> None:
-        self.mapping.room_id, self.mapping.room_created = room_id, True
-        # Recorded with the room, so a failed import is retried by the next sync.
-        if history_pending and self.ctx.config.history_import_limit > 0:
-            self.mapping.extra[HISTORY_PENDING] = True
-        for user in self.ctx.invitees(self.mapping.matrix_user_id):
-            self.mapping.invitation_status.setdefault(user, "invited")
-        await self.save()
-
-    async def _create_room(self) -> str:
-        options = rooms.room_create_options(
-            agent_id=self.agent.id,
-            name=self.expected_room_name,
-            invite=self.ctx.invitees(self.mapping.matrix_user_id),
-            space_id=self.ctx.space.space_id,
-            server_name=self.ctx.server_name,
-        )
-        return await (await self.client()).create_room(**options)
 
     async def invite_new_people(self) -> None:
         """Invite configured people this room has never invited (the list may have grown)."""
