@@ -6,7 +6,10 @@ person (or an agent's own client) would make it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import anyio
 
 from app import SyncReport
 from app.sync.rooms import AGENT_TAG
@@ -96,6 +99,25 @@ async def agent_that_left_is_brought_back(world: World) -> None:
     assert agent_id in report.repaired and not report.rooms_created
     assert first.space_id is not None
     assert assert_agent_in_order(world, agent_id, "Leaver", first.space_id) == room
+
+
+async def agent_that_left_a_crowded_room_is_noticed(world: World) -> None:
+    """A colleague invited by hand keeps the member count up: only the membership tells."""
+    colleague = world.new_person("colleague")
+    agent_id = world.letta.add_agent("Crowded leaver")
+    await world.sync()
+    room = room_of(world, agent_id)
+    world.act(world.admin_id, "POST", room_path(room, "invite"), {"user_id": colleague})
+    world.act(colleague, "POST", room_path(room, "join"), {})
+    await world.sync()
+    world.leave(user_of(world, agent_id), room)
+
+    report = await world.sync()
+
+    assert report.ok, report.failures
+    assert agent_id in report.repaired and not report.rooms_created
+    assert room_of(world, agent_id) == room
+    assert {user_of(world, agent_id), colleague} <= world.joined(room)
 
 
 async def admin_and_bot_that_left_are_rejoined(world: World) -> None:
@@ -262,10 +284,61 @@ async def agent_banned_where_the_admin_may_not_unban_gets_a_new_room(world: Worl
     assert not world.state(room, AGENT_TAG)
 
 
+async def planned(world: World) -> dict[str, tuple[str, str]]:
+    # The CLI runs its own event loop: in a thread of its own, as from a shell.
+    code, out, err = await anyio.to_thread.run_sync(lambda: world.cli("plan", "--json"))
+    assert code == 1, (err, out)  # an agent the sync cannot repair (`blocked`) makes the plan exit 1
+    return {a["agent_id"]: (a["action"], a["detail"]) for a in json.loads(out)["actions"]}
+
+
+async def plan_shows_the_drift_a_sync_repairs(world: World) -> None:
+    names = ("Left", "Renamed by hand", "Unlisted", "Deactivated", "Fine")
+    left, renamed, unlisted, deactivated, fine = (world.letta.add_agent(n) for n in names)
+    first = await world.sync()
+    world.make_server_admin(world.admin_id)
+    world.leave(user_of(world, left), room_of(world, left))
+    name_path = room_path(room_of(world, renamed), "state", "m.room.name", "")
+    world.act(world.admin_id, "PUT", name_path, {"name": "Hijacked"})
+    child = room_path(str(first.space_id), "state", "m.space.child", room_of(world, unlisted))
+    world.act(world.admin_id, "PUT", child, {})
+    world.deactivate(user_of(world, deactivated))
+    files = data_files(world)
+
+    before = await planned(world)
+    assert data_files(world) == files  # a plan writes nothing, not even the view
+    report = await world.sync()
+    after = await planned(world)
+
+    assert {agent: action for agent, (action, _) in before.items()} == {
+        left: "repair",
+        renamed: "repair",
+        unlisted: "repair",
+        deactivated: "blocked",
+        fine: "ok",
+    }
+    assert "agent user not in the room" in before[left][1]
+    assert "renamed" in before[renamed][1] and "space" in before[unlisted][1]
+    assert "deactivated" in before[deactivated][1]
+    assert set(report.repaired) == {left, renamed, unlisted}
+    assert [failure.agent_id for failure in report.failures] == [deactivated]
+    assert {agent: action for agent, (action, _) in after.items()} == {
+        left: "ok",
+        renamed: "ok",
+        unlisted: "ok",
+        deactivated: "blocked",
+        fine: "ok",
+    }
+
+
+def data_files(world: World) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in world.data_dir.iterdir() if p.is_file()}
+
+
 DRIFT_SCENARIOS = [
     steady_sync_makes_at_most_three_requests,
     people_who_joined_or_never_answered_cost_nothing,
     agent_that_left_is_brought_back,
+    agent_that_left_a_crowded_room_is_noticed,
     admin_and_bot_that_left_are_rejoined,
     room_renamed_by_hand_gets_its_name_back,
     removed_space_links_are_restored,
@@ -274,4 +347,5 @@ DRIFT_SCENARIOS = [
     agent_kicked_is_invited_back,
     agent_banned_is_unbanned_where_the_admin_may,
     agent_banned_where_the_admin_may_not_unban_gets_a_new_room,
+    plan_shows_the_drift_a_sync_repairs,
 ]

@@ -48,7 +48,7 @@ def body_of(request: httpx.Request) -> Any:
 
 def cli_env(h: SyncHarness, **extra: str) -> dict[str, str]:
     """The environment a `letta-matrix-sync` run against the harness's fakes needs."""
-    return {
+    env = {
         "MATRIX_HOMESERVER_URL": h.homeserver.base_url,
         "MATRIX_USERNAME": "letta",
         "MATRIX_PASSWORD": "bot-secret-password",
@@ -56,8 +56,15 @@ def cli_env(h: SyncHarness, **extra: str) -> dict[str, str]:
         "MATRIX_ADMIN_PASSWORD": "admin-secret-password",
         "LETTA_API_URL": h.letta.base_url,
         "MATRIX_DATA_DIR": str(h.data_dir),
-        **extra,
     }
+    registration = h.base_config.appservice_registration
+    if registration is not None:  # after `use_appservice`: the settings an operator has then
+        env.update(
+            MATRIX_PASSWORD="",
+            MATRIX_ADMIN_PASSWORD="",
+            MATRIX_APPSERVICE_REGISTRATION=str(registration),
+        )
+    return {**env, **extra}
 
 
 def req(

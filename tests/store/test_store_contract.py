@@ -112,6 +112,21 @@ async def test_tokens_and_space_survive_a_restart(open_store: Opener) -> None:
     assert again.space == space
 
 
+async def test_the_homeserver_view_starts_empty_and_survives_a_restart(open_store: Opener) -> None:
+    store = await open_store()
+    assert await store.load_view() is None
+    view = {"format": 1, "next_batch": "s42", "rooms": {"!a": [["m.room.name", "", {"name": "A"}]]}}
+    await store.save_view(view)
+    await store.save_view({**view, "next_batch": "s43"})
+    await store.aclose()
+
+    again = await open_store()
+    try:
+        assert await again.load_view() == {**view, "next_batch": "s43"}
+    finally:
+        await again.aclose()
+
+
 async def test_a_second_writer_is_refused_until_the_first_closes(open_store: Opener) -> None:
     first = await open_store()
     with pytest.raises(SyncLocked, match="another sync"):

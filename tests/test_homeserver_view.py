@@ -1,0 +1,185 @@
+"""The admin's view of the homeserver (`app.matrix.view`) over the fake's `/sync`: a first
+read adopts the state, later reads fold in only the changes, and whatever is wrong with a
+saved view or token costs a full read, never a wrong answer."""
+
+from __future__ import annotations
+
+import json
+import stat
+from typing import Any
+
+import pytest
+
+from app.matrix import MatrixClient
+from app.matrix.view import HomeserverView, read_view, view_filter
+from app.state import JsonFileStore
+from app.sync.drift import WATCHED, read_homeserver
+from app.testing.harness import SyncHarness
+from app.testing.homeserver import FakeHomeserver
+
+pytestmark = pytest.mark.anyio
+
+URL = "http://localhost:8008"
+
+
+def admin_of(h: SyncHarness) -> tuple[MatrixClient, str]:
+    hs = h.homeserver
+    admin = hs.register_user("watcher", "pw")
+    client = MatrixClient.connect(h.transport(), hs.base_url).as_user(admin, hs.user_token(admin))
+    return client, admin
+
+
+def room_with(hs: FakeHomeserver, creator: str, name: str) -> str:
+    return hs.create_room(creator, {"name": name, "preset": "private_chat"})
+
+
+async def sync_body(client: MatrixClient, since: str | None = None, limit: int = 50) -> Any:
+    text = json.loads(view_filter(WATCHED, include_leave=True))
+    text["room"]["timeline"]["limit"] = limit
+    return await client.sync(json.dumps(text), since)
+
+
+async def test_a_first_read_holds_only_the_watched_state_of_joined_rooms(
+    sync_harness: SyncHarness,
+) -> None:
+    client, admin = admin_of(sync_harness)
+    hs = sync_harness.homeserver
+    room = room_with(hs, admin, "Watched")
+    elsewhere = room_with(hs, hs.register_user("other", "pw"), "Not mine")
+
+    view, changed = await read_view(client, None, WATCHED, URL)
+
+    assert changed and view.joined() == {room} and elsewhere not in view.rooms
+    state = view.rooms[room]
+    assert state.membership(admin) == "join"
+    assert state.content("m.room.name") == {"name": "Watched"}
+    assert state.content("m.room.join_rules") is None  # not a watched type
+
+
+async def test_a_later_read_folds_in_only_what_changed(sync_harness: SyncHarness) -> None:
+    client, admin = admin_of(sync_harness)
+    hs = sync_harness.homeserver
+    quiet, renamed = room_with(hs, admin, "Quiet"), room_with(hs, admin, "Before")
+    view, _ = await read_view(client, None, WATCHED, URL)
+    hs.set_state(renamed, "m.room.name", {"name": "After"})
+    hs.set_state(renamed, "m.room.topic", {"topic": "not watched"})
+
+    body = await sync_body(client, view.next_batch)
+    again, changed = await read_view(client, view, WATCHED, URL)
+
+    assert set(body["rooms"]["join"]) == {renamed}
+    assert changed and again.rooms[renamed].content("m.room.name") == {"name": "After"}
+    assert again.rooms[quiet].content("m.room.name") == {"name": "Quiet"}
+    _, changed_again = await read_view(client, again, WATCHED, URL)
+    assert not changed_again
+
+
+async def test_more_changes_than_the_timeline_holds_come_folded_into_state(
+    sync_harness: SyncHarness,
+) -> None:
+    client, admin = admin_of(sync_harness)
+    hs = sync_harness.homeserver
+    room = room_with(hs, admin, "Busy")
+    body = await sync_body(client)
+    for n in range(5):
+        hs.set_state(room, "m.room.name", {"name": f"Name {n}"})
+        hs.set_state(room, "m.space.child", {"via": ["x"]}, state_key=f"!child{n}")
+
+    delta = (await sync_body(client, body["next_batch"], limit=2))["rooms"]["join"][room]
+
+    assert delta["timeline"]["limited"] is True and len(delta["timeline"]["events"]) == 2
+    folded = {(e["type"], e["state_key"]): e["content"] for e in delta["state"]["events"]}
+    assert ("m.space.child", "!child0") in folded
+    view = HomeserverView.from_json(
+        {
+            "format": 1,
+            "homeserver": URL,
+            "user_id": admin,
+            "next_batch": body["next_batch"],
+            "rooms": {room: []},
+        }
+    )
+    assert view is not None
+    await read_view(client, view, WATCHED, URL)
+    assert view.rooms[room].content("m.room.name") == {"name": "Name 4"}
+    assert len(view.rooms[room].state_keys("m.space.child")) == 5
+
+
+async def test_a_room_left_kicked_or_deleted_drops_out_and_a_new_one_comes_whole(
+    sync_harness: SyncHarness,
+) -> None:
+    client, admin = admin_of(sync_harness)
+    hs = sync_harness.homeserver
+    owner = hs.register_user("owner", "pw")
+    left, deleted = room_with(hs, admin, "Left"), room_with(hs, admin, "Deleted")
+    joined_later = room_with(hs, owner, "Joined later")
+    view, _ = await read_view(client, None, WATCHED, URL)
+    hs.force_leave(left, admin)
+    hs.delete_room(deleted)
+    hs.force_join(joined_later, admin)
+
+    view, changed = await read_view(client, view, WATCHED, URL)
+
+    assert changed and view.joined() == {joined_later}
+    assert view.rooms[joined_later].content("m.room.name") == {"name": "Joined later"}
+    assert view.rooms[joined_later].membership(owner) == "join"
+
+
+@pytest.mark.parametrize("token", ["s999999", "nonsense", ""])
+async def test_a_token_the_homeserver_refuses_means_a_full_read(
+    sync_harness: SyncHarness, token: str
+) -> None:
+    client, admin = admin_of(sync_harness)
+    room = room_with(sync_harness.homeserver, admin, "Still here")
+    stale = HomeserverView(URL, admin, token, {})
+
+    view, changed = await read_view(client, stale, WATCHED, URL)
+
+    assert changed and view.joined() == {room}
+    assert view.next_batch not in ("", token)
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {"format": 99, "homeserver": URL, "user_id": "@watcher:localhost", "rooms": {}},
+        {"format": 1, "homeserver": URL},
+        ["not", "a", "view"],
+        None,
+    ],
+)
+async def test_a_damaged_or_foreign_saved_view_is_read_afresh(
+    sync_harness: SyncHarness, saved: Any
+) -> None:
+    client, admin = admin_of(sync_harness)
+    room = room_with(sync_harness.homeserver, admin, "Real")
+    for candidate in (HomeserverView.from_json(saved), HomeserverView("http://other", admin, "s1")):
+        view, _ = await read_view(client, candidate, WATCHED, URL)
+        assert view.joined() == {room}
+
+
+async def test_the_view_file_is_private_and_rewritten_only_when_something_changed(
+    sync_harness: SyncHarness,
+) -> None:
+    client, admin = admin_of(sync_harness)
+    hs = sync_harness.homeserver
+    room = room_with(hs, admin, "Kept")
+    store = JsonFileStore.open(sync_harness.data_dir, durable=False)
+    try:
+        await read_homeserver(client, store, URL)
+        path = sync_harness.data_dir / "matrix_sync_view.json"
+        first = path.read_bytes()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        hs.set_state(room, "m.room.topic", {"topic": "not watched"})
+
+        await read_homeserver(client, store, URL)
+        assert path.read_bytes() == first
+
+        hs.set_state(room, "m.room.name", {"name": "Renamed"})
+        view = await read_homeserver(client, store, URL)
+        assert path.read_bytes() != first
+        assert view.rooms[room].content("m.room.name") == {"name": "Renamed"}
+        path.write_text("{ torn")
+        assert (await read_homeserver(client, store, URL)).joined() == {room}
+    finally:
+        await store.aclose()
