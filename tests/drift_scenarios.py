@@ -287,7 +287,7 @@ async def agent_banned_where_the_admin_may_not_unban_gets_a_new_room(world: Worl
 async def planned(world: World) -> dict[str, tuple[str, str]]:
     # The CLI runs its own event loop: in a thread of its own, as from a shell.
     code, out, err = await anyio.to_thread.run_sync(lambda: world.cli("plan", "--json"))
-    assert code == 1, (err, out)  # an agent the sync cannot repair (`blocked`) makes the plan exit 1
+    assert code == 1, (err, out)  # an agent the sync cannot repair (`blocked`): exit 1
     return {a["agent_id"]: (a["action"], a["detail"]) for a in json.loads(out)["actions"]}
 
 
