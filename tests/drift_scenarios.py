@@ -151,6 +151,25 @@ async def room_renamed_by_hand_gets_its_name_back(world: World) -> None:
     assert_agent_in_order(world, agent_id, "Proper name", first.space_id)
 
 
+async def a_change_after_a_quiet_sync_is_seen_by_the_next(world: World) -> None:
+    """Between two syncs the server moved on with nothing this library watches (a topic), so
+    the second sync's answer is empty; a rename after it must still reach the third, although
+    Synapse answers a repeated /sync from its response cache for two minutes."""
+    agent_id = world.letta.add_agent("Quietly renamed")
+    first = await world.sync()
+    await world.sync()
+    room = room_of(world, agent_id)
+    world.act(world.admin_id, "PUT", room_path(room, "state", "m.room.topic", ""), {"topic": "t"})
+    quiet = await world.sync()
+    world.act(world.admin_id, "PUT", room_path(room, "state", "m.room.name", ""), {"name": "Hi"})
+
+    report = await world.sync()
+
+    assert quiet.ok and not quiet.repaired, quiet.failures
+    assert report.ok and agent_id in report.repaired, report.failures
+    assert_agent_in_order(world, agent_id, "Quietly renamed", str(first.space_id))
+
+
 async def removed_space_links_are_restored(world: World) -> None:
     unlisted, orphan = world.letta.add_agent("Unlisted"), world.letta.add_agent("Orphan")
     first = await world.sync()
@@ -341,6 +360,7 @@ DRIFT_SCENARIOS = [
     agent_that_left_a_crowded_room_is_noticed,
     admin_and_bot_that_left_are_rejoined,
     room_renamed_by_hand_gets_its_name_back,
+    a_change_after_a_quiet_sync_is_seen_by_the_next,
     removed_space_links_are_restored,
     deactivated_agent_keeps_its_room,
     upgraded_room_is_followed,

@@ -94,8 +94,12 @@ def _events(entry: Any) -> list[StateEvent]:
 class HomeserverView:
     homeserver: str
     user_id: str
+    # The token to read the next changes from.
     next_batch: str
     rooms: dict[str, RoomState] = field(default_factory=dict)
+    # The token the rooms were last saved at: the view may have moved on since with nothing
+    # changed, and only the token was saved (`Store.save_view_token`).
+    saved_at: str | None = None
 
     def room(self, room_id: str) -> RoomState | None:
         return self.rooms.get(room_id)
@@ -142,9 +146,10 @@ class HomeserverView:
                 room_id: RoomState({(kind, key): content for kind, key, content in entries})
                 for room_id, entries in data["rooms"].items()
             }
-            return cls(
-                str(data["homeserver"]), str(data["user_id"]), str(data["next_batch"]), rooms
-            )
+            saved_at = str(data["next_batch"])
+            moved_on = data.get("moved_on_to")
+            current = moved_on if isinstance(moved_on, str) else saved_at
+            return cls(str(data["homeserver"]), str(data["user_id"]), current, rooms, saved_at)
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
 

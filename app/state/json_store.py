@@ -15,11 +15,13 @@ from app.errors import StateFileError
 from app.state.files import OS_FILES, FileOps, read_json, write_json_atomic
 from app.state.lock import DataDirLock
 from app.state.models import AgentMapping, SpaceConfig
-from app.state.protocol import StoredToken
+from app.state.protocol import StoredToken, moved_on
 from app.state.store import MappingStore
 
 # The homeserver view: a cache, kept apart from the files the bridge reads.
 VIEW_FILE = "matrix_sync_view.json"
+# Where the view has got to since it was last written (see `Store.save_view_token`).
+VIEW_POSITION_FILE = "matrix_sync_view_position.json"
 
 
 class JsonFileStore:
@@ -95,15 +97,22 @@ class JsonFileStore:
 
     async def load_view(self) -> Any:
         try:
-            return read_json(self.data_dir / VIEW_FILE)
+            view = read_json(self.data_dir / VIEW_FILE)
+            token = read_json(self.data_dir / VIEW_POSITION_FILE)
         except StateFileError:
             return None  # a damaged cache is read afresh from the homeserver
+        return moved_on(view, token)
 
     async def save_view(self, data: Any) -> None:
         # Not fsynced: a view lost in a power cut costs one full read.
-        write_json_atomic(
-            self.data_dir / VIEW_FILE, data, durable=False, files=self.files.files, indent=None
-        )
+        self._write(VIEW_FILE, data)
+
+    async def save_view_token(self, base: str, next_batch: str) -> None:
+        self._write(VIEW_POSITION_FILE, {"base": base, "next_batch": next_batch})
+
+    def _write(self, name: str, data: Any) -> None:
+        path = self.data_dir / name
+        write_json_atomic(path, data, durable=False, files=self.files.files, indent=None)
 
     async def aclose(self) -> None:
         try:

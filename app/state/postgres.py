@@ -23,7 +23,7 @@ from app.config import redact_url
 from app.errors import LeaseLost, StateFileError, StateWriteError, SyncLocked
 from app.state import migrations
 from app.state.models import AgentMapping, SpaceConfig
-from app.state.protocol import MemoryReads, StoredToken
+from app.state.protocol import MemoryReads, StoredToken, moved_on
 
 try:
     import psycopg
@@ -177,12 +177,15 @@ class PostgresStore(MemoryReads):
             if schema_version(self._conn) < 3:
                 return None
             row = self._conn.execute(_SELECT_VIEW).fetchone()
-            return row[0] if row else None
+            return moved_on(row[0], row[1]) if row else None
 
         return await self._run(read)
 
     async def save_view(self, data: Any) -> None:
         await self._write(_UPSERT_VIEW, (Json(data),))
+
+    async def save_view_token(self, base: str, next_batch: str) -> None:
+        await self._write(_MOVE_VIEW_ON, (Json({"base": base, "next_batch": next_batch}),))
 
     async def aclose(self) -> None:
         async with self._lock:
@@ -273,9 +276,10 @@ _SELECT_LOGINS = (
     "SELECT user_id, access_token, device_id FROM letta_matrix_sync_tokens ORDER BY seq"
 )
 _SELECT_SPACE = "SELECT data FROM letta_matrix_sync_space"
-_SELECT_VIEW = "SELECT data FROM letta_matrix_sync_view"
+_SELECT_VIEW = "SELECT data, position FROM letta_matrix_sync_view"
 _UPSERT_VIEW = """
 INSERT INTO letta_matrix_sync_view (singleton, data) VALUES (true, %s)
-ON CONFLICT (singleton) DO UPDATE SET data = EXCLUDED.data, updated_at = now()
+ON CONFLICT (singleton) DO UPDATE SET data = EXCLUDED.data, position = NULL, updated_at = now()
 """
+_MOVE_VIEW_ON = "UPDATE letta_matrix_sync_view SET position = %s, updated_at = now()"
 _SELECT_FENCE = "SELECT token FROM letta_matrix_sync_lease WHERE singleton FOR SHARE"

@@ -22,6 +22,16 @@ class StoredToken:
     device_id: str | None = None
 
 
+def moved_on(view: Any, token: Any) -> Any:
+    """The saved view with the token `save_view_token` moved it on to (`moved_on_to`), when
+    that was saved for this very view (one saved for an older view is ignored)."""
+    if not isinstance(view, dict) or not isinstance(token, dict):
+        return view
+    if token.get("base") != view.get("next_batch") or not isinstance(token.get("next_batch"), str):
+        return view
+    return {**view, "moved_on_to": token["next_batch"]}
+
+
 class MemoryReads:
     """The reads a store serves from what it loaded (see the module doc)."""
 
@@ -80,6 +90,11 @@ class Store(Protocol):
         ...
 
     async def save_view(self, data: Any) -> None: ...
+
+    async def save_view_token(self, base: str, next_batch: str) -> None:
+        """Move the saved view (which is at token `base`) on to `next_batch`, without
+        rewriting it: nothing it holds changed in between. `load_view` applies it."""
+        ...
 
     async def aclose(self) -> None:
         """Fold pending changes in and release what the store holds (locks, connections)."""

@@ -29,14 +29,26 @@ async def read_homeserver(
 ) -> HomeserverView:
     """The admin's view now: only the changes since the saved view are read."""
     saved = HomeserverView.from_json(await store.load_view())
+    token_before = saved.next_batch if saved is not None else None
     view, changed = await read_view(admin, saved, WATCHED, homeserver_url)
-    if changed and save:
+    if save:
         try:
-            await store.save_view(view.to_json())
+            await _save(store, view, changed, token_before)
         except StateFileError as exc:
             # Only a cache: the next sync reads from the older token, and gets the same facts.
             log.warning("the homeserver view was not saved: %s", exc)
     return view
+
+
+async def _save(store: Store, view: HomeserverView, changed: bool, before: str | None) -> None:
+    """The whole view when it changed, else only its new token: Synapse answers a repeated
+    /sync (same token) from a cache for two minutes, so the token must move on even when the
+    answer held nothing (a change made meanwhile would otherwise go unseen that long)."""
+    if changed:
+        await store.save_view(view.to_json())
+        view.saved_at = view.next_batch
+    elif view.saved_at is not None and view.next_batch != before:
+        await store.save_view_token(view.saved_at, view.next_batch)
 
 
 def replacement_of(room: RoomState) -> str | None:

@@ -127,6 +127,27 @@ async def test_the_homeserver_view_starts_empty_and_survives_a_restart(open_stor
         await again.aclose()
 
 
+async def test_a_view_moves_on_without_a_rewrite_and_only_from_its_own_token(
+    open_store: Opener,
+) -> None:
+    store = await open_store()
+    view = {"format": 1, "next_batch": "s1", "rooms": {}}
+    await store.save_view(view)
+    await store.save_view_token("s1", "s5")
+    assert await store.load_view() == {**view, "moved_on_to": "s5"}
+    await store.save_view_token("s0", "s9")  # made for an older view: ignored
+    assert await store.load_view() == view
+    await store.save_view_token("s1", "s6")
+    await store.save_view({**view, "next_batch": "s7"})  # a rewrite supersedes the position
+    await store.aclose()
+
+    again = await open_store()
+    try:
+        assert await again.load_view() == {**view, "next_batch": "s7"}
+    finally:
+        await again.aclose()
+
+
 async def test_a_second_writer_is_refused_until_the_first_closes(open_store: Opener) -> None:
     first = await open_store()
     with pytest.raises(SyncLocked, match="another sync"):

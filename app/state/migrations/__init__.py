@@ -52,11 +52,13 @@ CREATE TABLE letta_matrix_sync_lease (
 INSERT INTO letta_matrix_sync_lease (singleton, token) VALUES (true, 0)
 """
 
-# The homeserver view (`app.matrix.view`): a cache of what the admin's /sync said.
+# The homeserver view (`app.matrix.view`): a cache of what the admin's /sync said, and the
+# token it has moved on to since it was written (see `Store.save_view_token`).
 _V3 = """
 CREATE TABLE letta_matrix_sync_view (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     data json NOT NULL,
+    position json,
     updated_at timestamptz NOT NULL DEFAULT now()
 )
 """

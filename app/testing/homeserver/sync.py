@@ -9,7 +9,10 @@ What it models, as Synapse answers it:
   those is in ``state``. A room the user joined after the token comes with its whole state;
 - ``rooms.leave``: a room the user left, was kicked or banned from (or that was deleted), with
   the state as it was at that moment;
-- a token that is not one of the server's is refused with 400 ``M_UNKNOWN``.
+- a token that is not one of the server's is refused with 400 ``M_UNKNOWN``;
+- Synapse keeps each response for ``sync_response_cache_duration`` (two minutes by default)
+  and answers the same request (user, device, since-token, filter) from it; it does not keep
+  one whose ``next_batch`` equals its since-token. The fake keeps them for good.
 
 Only state events are modelled: message events never appear in this fake's ``/sync``.
 """
@@ -128,6 +131,20 @@ def _room_json(
 
 
 def sync(hs: HomeserverState, call: Call) -> FakeResponse:
+    query = call.request.query
+    assert call.session is not None
+    key = (call.session.token, query.get("since"), query.get("filter"))
+    cached = hs.sync_cache.get(key)
+    if cached is not None:
+        return cached
+    answer = _sync(hs, call)
+    body = answer.json if isinstance(answer.json, dict) else {}
+    if answer.status == 200 and body.get("next_batch") != query.get("since"):
+        hs.sync_cache[key] = answer
+    return answer
+
+
+def _sync(hs: HomeserverState, call: Call) -> FakeResponse:
     filt = _parse_filter(call.request.query.get("filter"))
     if isinstance(filt, FakeResponse):
         return filt
