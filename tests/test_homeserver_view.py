@@ -183,3 +183,16 @@ async def test_the_view_file_is_private_and_rewritten_only_when_something_change
         assert (await read_homeserver(client, store, URL)).joined() == {room}
     finally:
         await store.aclose()
+
+
+async def test_a_full_read_soon_after_another_is_a_fresh_answer(sync_harness: SyncHarness) -> None:
+    """Synapse answers a repeated /sync from its response cache; a second full read (a lost
+    view, a refused token) must not get the first one's answer."""
+    client, admin = admin_of(sync_harness)
+    room = room_with(sync_harness.homeserver, admin, "Before")
+    await read_view(client, None, WATCHED, URL)
+    sync_harness.homeserver.set_state(room, "m.room.name", {"name": "After"})
+
+    view, _ = await read_view(client, None, WATCHED, URL)
+
+    assert view.rooms[room].content("m.room.name") == {"name": "After"}

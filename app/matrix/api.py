@@ -164,10 +164,10 @@ def unban(room_id: str, user_id: str) -> ApiCall:
     return ApiCall("POST", path(V3, "rooms", room_id, "unban"), {"user_id": user_id})
 
 
-def sync(*, filter_json: str, since: str | None = None) -> ApiCall:
-    """One `/sync` that answers at once (`timeout=0`): the changes since `since`, or, without
-    it, the whole filtered state of every joined room."""
-    query = {"filter": filter_json, "timeout": "0"}
+def sync(*, filter_json: str, since: str | None = None, timeout_ms: int = 0) -> ApiCall:
+    """One `/sync`: the changes since `since`, or, without it, the whole filtered state of
+    every joined room (which a homeserver answers at once, whatever `timeout_ms`)."""
+    query = {"filter": filter_json, "timeout": str(timeout_ms)}
     if since is not None:
         query["since"] = since
     return ApiCall("GET", f"{V3}/sync", query=query)

@@ -274,9 +274,11 @@ class MatrixClient:
     async def unban(self, room_id: str, user_id: str) -> None:
         await self._call(api.unban(room_id, user_id))
 
-    async def sync(self, filter_json: str, since: str | None = None) -> Any:
-        """One filtered `/sync`, answered at once; the raw body (`app.matrix.view` reads it)."""
-        return await self._call(api.sync(filter_json=filter_json, since=since))
+    async def sync(self, filter_json: str, since: str | None = None, timeout_ms: int = 0) -> Any:
+        """One filtered `/sync`; the raw body (`app.matrix.view` reads it)."""
+        return await self._call(
+            api.sync(filter_json=filter_json, since=since, timeout_ms=timeout_ms)
+        )
 
     async def joined_rooms(self) -> list[str]:
         data = await self._call(api.joined_rooms())

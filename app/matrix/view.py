@@ -12,8 +12,10 @@ next read, so a saved view and its token always agree.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,9 @@ VIEW_FORMAT = 1
 MEMBER = "m.room.member"
 # Newest events per changed room in one read; older changes come folded into `state`.
 TIMELINE_LIMIT = 50
+FULL_READ_TIMEOUT_MS = 997
+# Counts full reads from a random start: consecutive ones in a process never share a timeout.
+_FULL_READS = itertools.count(secrets.randbelow(FULL_READ_TIMEOUT_MS))
 Key = tuple[str, str]
 
 
@@ -185,7 +190,11 @@ async def read_view(
             log.warning("the homeserver refused the saved sync token (%s); reading afresh", exc)
         else:
             return saved, saved.apply(delta)
-    delta = SyncDelta.parse(await client.sync(view_filter(types, False)))
+    # Synapse answers a repeated request from a cache for two minutes, and its key holds the
+    # timeout: a fresh one makes this full read a fresh answer. Without a since-token the
+    # answer comes at once anyway.
+    timeout_ms = 1 + next(_FULL_READS) % FULL_READ_TIMEOUT_MS
+    delta = SyncDelta.parse(await client.sync(view_filter(types, False), timeout_ms=timeout_ms))
     view = HomeserverView(homeserver, user_id, delta.next_batch)
     view.apply(delta)
     return view, True

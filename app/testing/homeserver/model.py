@@ -200,7 +200,7 @@ class HomeserverState:
     # user id -> ids of the rooms they are joined to (an ordered set), kept by set_state.
     joined_index: dict[str, dict[str, None]] = field(default_factory=dict)
     # `/sync` answers by (token, since, filter): Synapse's response cache (see `sync`).
-    sync_cache: dict[tuple[str, str | None, str | None], FakeResponse] = field(default_factory=dict)
+    sync_cache: dict[tuple[str | None, ...], FakeResponse] = field(default_factory=dict)
     # Rooms deleted through the admin API: gone for every request but `/sync`'s leave section.
     deleted_rooms: dict[str, Room] = field(default_factory=dict)
     logins: int = 0

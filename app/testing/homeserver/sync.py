@@ -11,7 +11,7 @@ What it models, as Synapse answers it:
   the state as it was at that moment;
 - a token that is not one of the server's is refused with 400 ``M_UNKNOWN``;
 - Synapse keeps each response for ``sync_response_cache_duration`` (two minutes by default)
-  and answers the same request (user, device, since-token, filter) from it; it does not keep
+  and answers the same request (user, device, since-token, filter, timeout) from it; not
   one whose ``next_batch`` equals its since-token. The fake keeps them for good.
 
 Only state events are modelled: message events never appear in this fake's ``/sync``.
@@ -133,7 +133,7 @@ def _room_json(
 def sync(hs: HomeserverState, call: Call) -> FakeResponse:
     query = call.request.query
     assert call.session is not None
-    key = (call.session.token, query.get("since"), query.get("filter"))
+    key = (call.session.token, query.get("since"), query.get("filter"), query.get("timeout"))
     cached = hs.sync_cache.get(key)
     if cached is not None:
         return cached
