@@ -1,4 +1,5 @@
-"""The targets of issue 4, checked against the medians of the benchmark runs."""
+"""The targets of issue 4 (and issue 11's steady-state budget), checked against the medians
+of the benchmark runs."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ MEMORY = "memory"
 CORRECTNESS = "correctness"
 
 MAX_REQUESTS_PER_NEW_AGENT = 7
-STEADY_BASE = 5
-STEADY_AGENTS_PER_REQUEST = 20
+# Issue 11: a steady sync reads the admin's /sync once, whatever N (issue 4 had 5 + N/20).
+STEADY_MAX_REQUESTS = 3
 BIG_N = 10_000
 MAX_FRESH_BIG_S = 60.0
 MAX_FRESH_BIG_RSS_MB = 300.0
@@ -47,10 +48,6 @@ def overhead(runs: Index, tier: str) -> Summary | None:
 
 def per_new_agent(run: Summary, base: Summary) -> float:
     return (run.matrix_total - base.matrix_total) / run.n
-
-
-def steady_budget(n: int) -> float:
-    return STEADY_BASE + n / STEADY_AGENTS_PER_REQUEST
 
 
 def _tiers(runs: Index) -> list[str]:
@@ -96,13 +93,12 @@ def steady_targets(runs: Index, tier: str) -> list[Target]:
         run = runs.get((tier, n, STEADY))
         if run is None:
             continue
-        budget = steady_budget(n)
         targets += [
             Target(
                 REQUESTS,
-                f"{tier}, steady N={n:,}: Matrix requests ≤ 5 + N/20 = {budget:g}",
+                f"{tier}, steady N={n:,}: Matrix requests ≤ {STEADY_MAX_REQUESTS}",
                 str(run.matrix_total),
-                run.matrix_total <= budget,
+                run.matrix_total <= STEADY_MAX_REQUESTS,
             ),
             Target(
                 REQUESTS,

@@ -187,6 +187,25 @@ async def removed_space_links_are_restored(world: World) -> None:
         assert space_links(world, space_id, room_of(world, agent_id)) == (True, True)
 
 
+async def space_the_admin_left_is_replaced_and_every_room_moved(world: World) -> None:
+    agents = [world.letta.add_agent(f"Spaced {n}") for n in range(2)]
+    first = await world.sync()
+    old_space = str(first.space_id)
+    world.leave(world.admin_id, old_space)
+
+    report = await world.sync()
+    again, requests = await counted(world)
+
+    assert report.ok and report.space_created, report.failures
+    new_space = str(report.space_id)
+    assert new_space != old_space and set(report.migrated) == set(agents)
+    for agent_id in agents:
+        room = room_of(world, agent_id)
+        assert space_links(world, new_space, room) == (True, True)
+        assert not space_links(world, old_space, room)[1]  # the stale parent is gone
+    assert again.ok and not again.migrated and len(requests) <= STEADY_REQUESTS, requests
+
+
 async def deactivated_agent_keeps_its_room(world: World) -> None:
     gone, kept = world.letta.add_agent("Deactivated"), world.letta.add_agent("Active")
     first = await world.sync()
@@ -362,6 +381,7 @@ DRIFT_SCENARIOS = [
     room_renamed_by_hand_gets_its_name_back,
     a_change_after_a_quiet_sync_is_seen_by_the_next,
     removed_space_links_are_restored,
+    space_the_admin_left_is_replaced_and_every_room_moved,
     deactivated_agent_keeps_its_room,
     upgraded_room_is_followed,
     agent_kicked_is_invited_back,
