@@ -38,6 +38,7 @@ from app.testing.synapse import SynapseServer
 from app.transport import Transport
 from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
+from benchmarks.synapse_tier import bench_config
 
 RESULTS = Path(__file__).with_name("results.md")
 BEGIN, END = "<!-- drift: begin -->", "<!-- drift: end -->"
@@ -93,19 +94,6 @@ async def fake_steady(n: int, root: Path) -> Row:
     return await _row(f"fake, steady N={n:,}", before, h.config(), h.transport())
 
 
-def _config(synapse: SynapseServer, letta_url: str, name: str, data_dir: Path) -> SyncConfig:
-    return SyncConfig(
-        homeserver_url=synapse.base_url,
-        username=f"{name}_bot",
-        password=_PASSWORD,
-        admin_username=f"{name}_admin",
-        admin_password=_PASSWORD,
-        letta_url=letta_url,
-        data_dir=data_dir,
-        history_import_limit=0,
-    )
-
-
 def _invite_by_hand(synapse: SynapseServer, config: SyncConfig, person: tuple[str, str]) -> None:
     """The admin invites `person` into every agent room, and the person joins."""
     tokens = json.loads((config.data_dir / "access_tokens.json").read_text())
@@ -124,7 +112,7 @@ async def synapse_rows(crowded_n: int, adopt_n: int, root: Path) -> list[Row]:
         waiting, _ = synapse.register_admin("bench_waiting", _PASSWORD)
         colleague = synapse.register_admin("bench_colleague", _PASSWORD)
         with LettaHTTPServer(_letta(crowded_n).handle) as letta:
-            config = _config(synapse, letta.base_url, "crowded", root / "data-crowded")
+            config = bench_config(synapse, letta.base_url, "crowded", root / "data-crowded")
             config = replace(config, invite_users=(waiting,))
             await _counted(config, HttpxTransport())
             _invite_by_hand(synapse, config, colleague)
@@ -133,7 +121,7 @@ async def synapse_rows(crowded_n: int, adopt_n: int, root: Path) -> list[Row]:
             what = f"Synapse, steady N={crowded_n}, a waiting invitee and a member by hand"
             rows.append(await _row(what, before, config, HttpxTransport()))
         with LettaHTTPServer(_letta(adopt_n).handle) as letta:
-            config = _config(synapse, letta.base_url, "adopt", root / "data-adopt")
+            config = bench_config(synapse, letta.base_url, "adopt", root / "data-adopt")
             fresh = await _row(f"Synapse, fresh N={adopt_n}", "-", config, HttpxTransport())
             (config.data_dir / VIEW_FILE).unlink()
             adopting = await _row(

@@ -41,12 +41,15 @@ def _new_devices(before: dict[str, int], after: dict[str, int]) -> int:
     return sum(max(0, count - before.get(user, 0)) for user, count in after.items())
 
 
-def _config(synapse: SynapseServer, letta_url: str, n: int, data_dir: Path) -> SyncConfig:
+def bench_config(
+    synapse: SynapseServer, letta_url: str, name: str | int, data_dir: Path
+) -> SyncConfig:
+    """A sync of its own bot and admin (named after `name`) on `synapse`, history import off."""
     return SyncConfig(
         homeserver_url=synapse.base_url,
-        username=f"bench_bot_{n}",
+        username=f"bench_bot_{name}",
         password=_PASSWORD,
-        admin_username=f"bench_admin_{n}",
+        admin_username=f"bench_admin_{name}",
         admin_password=_PASSWORD,
         letta_url=letta_url,
         data_dir=data_dir,
@@ -95,7 +98,7 @@ async def measure_synapse(ns: Sequence[int]) -> list[Measurement]:
                 for i in range(n):
                     letta.add_agent(f"Agent {i}")
                 with LettaHTTPServer(letta.handle) as letta_server:
-                    config = _config(synapse, letta_server.base_url, n, root / f"data-{n}")
+                    config = bench_config(synapse, letta_server.base_url, n, root / f"data-{n}")
                     for phase in (FRESH, STEADY):
                         run = await _measure_sync(config, synapse.data_dir, n, phase)
                         results.append(run)

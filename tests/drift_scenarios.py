@@ -1,7 +1,7 @@
 """Drift made by hand on the homeserver, found by the next sync and repaired (or reported):
-shared by the respx tier (tests/sync/test_drift.py) and the Synapse tier
-(tests/contract/test_drift_synapse.py). Each drift is made through the client API, as a
-person (or an agent's own client) would make it.
+run with the other shared scenarios by the respx tier (tests/sync/test_scenarios.py) and the
+Synapse tier (tests/contract/test_scenarios_synapse.py). Each drift is made through the
+client API, as a person (or an agent's own client) would make it.
 """
 
 from __future__ import annotations

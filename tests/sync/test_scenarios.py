@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from drift_scenarios import DRIFT_SCENARIOS
 
 from app.testing.harness import SyncHarness
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.mark.parametrize("mode", ["password", "appservice"])
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+@pytest.mark.parametrize("scenario", [*SCENARIOS, *DRIFT_SCENARIOS], ids=lambda s: s.__name__)
 async def test_scenario(
     scenario: Callable[[World], Awaitable[None]], mode: str, sync_harness: SyncHarness
 ) -> None:
