@@ -91,3 +91,18 @@ def test_a_new_password_is_random_url_safe_and_at_least_256_bits() -> None:
 )
 def test_the_server_name_of_an_id(user_id: str, server: str) -> None:
     assert server_name_of(user_id) == server
+
+
+def test_an_id_with_other_characters_keeps_a_readable_lowercase_prefix() -> None:
+    localpart = agent_localpart("Agent.One")
+
+    prefix, _, digest = localpart.partition(".")
+    assert prefix == "agent_one"
+    assert len(digest) == 16 and set(digest) <= set(string.hexdigits.lower())
+
+
+def test_a_long_id_with_other_characters_fills_the_localpart_exactly() -> None:
+    localpart = agent_localpart("Ä" + "x" * 300)
+
+    assert len(localpart) == MAX_LOCALPART
+    assert localpart.startswith("x" * 100)
