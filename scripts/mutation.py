@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -209,6 +210,9 @@ def command_run(args: argparse.Namespace) -> int:
     else:
         groups = ["A", "B"] if args.group == "all" else [args.group]
         batches = [[p for p in module_files() if group_of(p) == g] for g in groups]
+    if shutil.which("mutmut") is None:
+        print("mutmut is not installed: pip install -e '.[mutation]' (mutmut 3.8.1)")
+        return 2
     for paths in batches:  # one group at a time: each batch is recorded as soon as it is done
         shown = run_mutmut(paths, args.max_children, args.nice)
         record(paths, shown)
