@@ -94,6 +94,11 @@ class Counts:
         return Counts(**{key: mine[key] + theirs[key] for key in mine})
 
 
+def undetected(code: int | None) -> bool:
+    """Survived, reached by no test, or suspicious: what counts against the score."""
+    return code is not None and code not in KILLED | SEGFAULT | TIMEOUT | SKIPPED
+
+
 def score(counts: Counts, equivalent: int = 0) -> float:
     total = counts.scored - equivalent
     return 100.0 * counts.detected / total if total else 100.0
@@ -112,7 +117,7 @@ def mutant_glob(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".") + ".*"
 
 
-def measured(paths: list[str]) -> dict[str, tuple[Counts, dict[str, int | None]]]:
+def measured(paths: list[str]) -> dict[str, tuple[Counts, list[tuple[str, int | None]]]]:
     """The counts and per-mutant exit codes mutmut left in mutants/ for `paths`."""
     found = {}
     for path in paths:
@@ -125,7 +130,7 @@ def measured(paths: list[str]) -> dict[str, tuple[Counts, dict[str, int | None]]
         counts = Counts()
         for code in codes.values():
             counts.add(code)
-        found[path] = (counts, codes)
+        found[path] = (counts, sorted(codes.items()))
     return found
 
 
@@ -142,6 +147,12 @@ def run_mutmut(paths: list[str], max_children: int, nice: int) -> str:
     print(f"$ {shown}", flush=True)
     subprocess.run(command, cwd=ROOT, env=env, check=False)  # noqa: S603 - fixed argv
     return shown
+
+
+def has_mutants(path: str) -> bool:
+    """False for a module mutmut found nothing to mutate in (as far as mutants/ knows)."""
+    meta = MUTANTS / f"{path}.meta"
+    return not meta.exists() or bool(json.loads(meta.read_text())["exit_code_by_key"])
 
 
 def load_scores() -> dict[str, dict[str, object]]:
@@ -222,11 +233,17 @@ def command_run(args: argparse.Namespace) -> int:
 def record(paths: list[str], shown: str) -> None:
     modules = load_scores()
     stamp = {"commit": git_commit(), "date": dt.date.today().isoformat(), "command": shown}
-    for path, (counts, _) in measured(paths).items():
+    for path, (counts, codes) in measured(paths).items():
         if counts.not_checked:
             print(f"{path}: {counts.not_checked} mutants not checked (interrupted?); not recorded")
             continue
-        modules[path] = {"group": group_of(path), "counts": asdict(counts), **stamp}
+        missed = sorted(name for name, code in codes if undetected(code))
+        modules[path] = {
+            "group": group_of(path),
+            "counts": asdict(counts),
+            "undetected": missed,
+            **stamp,
+        }
     save_scores(modules)
     write_report(modules)
 
@@ -267,20 +284,21 @@ def equivalents() -> dict[str, str]:
     if not EQUIVALENT.exists():
         return {}
     data = tomllib.loads(EQUIVALENT.read_text(encoding="utf-8"))
-    return {entry["name"]: entry["reason"].strip() for entry in data.get("mutant", [])}
+    return {entry["name"]: " ".join(entry["reason"].split()) for entry in data.get("mutant", [])}
 
 
 def write_report(modules: dict[str, dict[str, object]]) -> None:
     from mutation_report import render  # scripts/mutation_report.py
 
-    REPORT.write_text(render(modules, equivalents(), module_files()), encoding="utf-8")
+    mutated = [p for p in module_files() if has_mutants(p)]
+    REPORT.write_text(render(modules, equivalents(), mutated), encoding="utf-8")
     print(f"wrote {REPORT.relative_to(ROOT)}")
 
 
 def command_record(args: argparse.Namespace) -> int:
     if not known_modules(args.module):
         return 2
-    record(args.module, args.command)
+    record(args.module, args.ran)
     return 0
 
 
@@ -299,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--nice", type=int, default=0, help="run mutmut under `nice -n N`")
     record_ = commands.add_parser("record", help="record what mutants/ holds for modules")
     record_.add_argument("--module", action="append", required=True)
-    record_.add_argument("--command", required=True, help="the mutmut command that was run")
+    record_.add_argument(
+        "--command", dest="ran", required=True, help="the mutmut command that was run"
+    )
     commands.add_parser("report", help="rewrite docs/mutation.md from the recorded scores")
     commands.add_parser("check", help="fail when the score dropped below the recorded one")
     args = parser.parse_args(argv)
