@@ -1,21 +1,29 @@
-"""An unreachable homeserver through the real CLI: exit 2, one clear line, and how long it took.
+"""An unreachable homeserver through the real CLI: exit 2, one clear line, and a bounded wait.
 
-The run itself is started in the background by the session fixture `unreachable_homeserver`
+The process run is started in the background by the session fixture `unreachable_homeserver`
 (tests/reliability/conftest.py); this module sorts last so the wait overlaps the other tests.
+How long the CLI waits is checked in-process with an injected clock (the same CLI, the same
+real `HttpxTransport` against a closed port on 127.0.0.1), never with a wall clock: a loaded
+machine must not fail it. Real timings belong to the benchmarks.
 """
 
 from __future__ import annotations
 
+import io
 import re
+from pathlib import Path
 
-from served_fakes import UnreachableRun
+from served_fakes import UnreachableRun, free_port, sync_env
+
+from app.cli import main
+from app.http import Pacing
+from app.retry import RetryPolicy
+from app.testing.clock import FakeClock
+from app.transport import Request, Response
+from app.transport_httpx import HttpxTransport
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
-BUDGET = 5.0
-
-
-class TooSlow(Exception):
-    """Raised instead of an assertion so the xfail below cannot hide any other failure."""
+BUDGET = 5.0  # seconds of waiting an operator accepts before hearing that the URL is wrong
 
 
 def test_unreachable_homeserver_exits_2_with_one_clear_line(
@@ -32,10 +40,41 @@ def test_unreachable_homeserver_exits_2_with_one_clear_line(
     assert f"127.0.0.1:{unreachable_homeserver.port}" in message[0]
 
 
-def test_unreachable_homeserver_is_reported_within_five_seconds(
-    unreachable_homeserver: UnreachableRun,
-) -> None:
-    run = unreachable_homeserver.finish()
+class CountingHttpx:
+    """The CLI's real transport, counting the connection attempts it makes."""
 
-    if run.elapsed > BUDGET:
-        raise TooSlow(f"took {run.elapsed:.1f} s")
+    def __init__(self) -> None:
+        self.inner = HttpxTransport()
+        self.attempts = 0
+
+    async def send(self, request: Request) -> Response:
+        self.attempts += 1
+        return await self.inner.send(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_unreachable_homeserver_is_reported_after_three_tries_and_under_five_seconds_of_waits(
+    tmp_path: Path,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    clock = FakeClock()
+    # The worst jitter: every backoff at its longest.
+    pacing = Pacing(sleep=clock.sleep, monotonic=clock.monotonic, random=lambda: 1.0)
+    transport = CountingHttpx()
+    err = io.StringIO()
+
+    code = main(
+        ["sync"],
+        env=sync_env(url, url, tmp_path / "data"),
+        transport=transport,
+        out=io.StringIO(),
+        err=err,
+        pacing=pacing,
+    )
+
+    assert code == 2, err.getvalue()
+    assert transport.attempts == RetryPolicy().max_connect_attempts == 3
+    assert len(clock.sleeps) == 2
+    assert sum(clock.sleeps) <= BUDGET
