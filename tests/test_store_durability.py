@@ -98,6 +98,7 @@ async def test_a_sync_that_changes_nothing_rewrites_no_state_file(
     h = sync_harness
     h.letta.add_agent("Steady")
     assert (await h.sync()).ok
+    assert (await h.sync()).ok  # reads what the first one changed on the homeserver
     before = file_identities(h.data_dir)
     files = FaultyFiles()
 
