@@ -70,18 +70,18 @@ class AgentSync(RoomSteps):
         stale_room_name = room is not None and drift.room_name(room) != self.expected_room_name
         if not renamed and not stale_room_name:
             return
+        if renamed:
+            # The user's name first: it follows even where the room's name may not (an
+            # upgraded room leaves no power to us); the view shows the room's on later syncs.
+            await (await self.client()).set_displayname(rooms.clip(self.agent.name))
+            self.mapping.agent_name = self.agent.name
+            await self.save()
         if self.mapping.room_id and self.mapping.room_created:
             content = {"name": self.expected_room_name}
             await (await self._writer()).put_state_event(
                 self.mapping.room_id, "m.room.name", content
             )
-        if renamed:
-            await (await self.client()).set_displayname(rooms.clip(self.agent.name))
-            self.mapping.agent_name = self.agent.name
-            await self.save()
-            self.ctx.report.renamed.append(self.agent.id)
-        else:
-            self.ctx.report.repaired.append(self.agent.id)
+        (self.ctx.report.renamed if renamed else self.ctx.report.repaired).append(self.agent.id)
 
     async def invite_new_people(self) -> None:
         """Invite configured people this room has never invited (the list may have grown)."""
