@@ -2,6 +2,7 @@
 (adopting) read costs, beside the figures measured before.
 
     python -m benchmarks.drift_tier [--fake-n 10000] [--crowded-n 200] [--adopt-n 500]
+                                    [--repeats 3]
 
 1. the in-process fakes at `--fake-n` agents: a fresh sync, one that reads its changes, then
    the steady sync measured;
@@ -12,7 +13,9 @@
    deployment upgrading from a release that kept none), the adopting sync measured, then the
    steady one.
 
-Requests are counted on the client side (`CountingTransport`). The section it writes into
+Each measured sync runs `--repeats` times (an adopting one with the view deleted each time):
+the table gives the median wall time and the range. Requests are counted on the client side
+(`CountingTransport`). The section it writes into
 `benchmarks/results.md` sits between markers; the rest of the file is kept.
 """
 
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
@@ -50,28 +55,47 @@ STEADY_BUDGET = 3
 class Row:
     what: str
     before: str  # today's figure, with where it comes from
-    wall_s: float
-    requests: int
+    walls: tuple[float, ...]
+    requests: int  # the most any repeat made
     by_kind: dict[str, int]
     ok: bool
 
     def cells(self) -> list[str]:
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.by_kind.items()))
-        return [self.what, self.before, f"{self.wall_s:.2f}", str(self.requests), kinds]
+        wall = f"{statistics.median(self.walls):.2f}"
+        if len(self.walls) > 1:
+            wall += f" ({min(self.walls):.2f}-{max(self.walls):.2f}, {len(self.walls)} runs)"
+        return [self.what, self.before, wall, str(self.requests), kinds]
 
 
 async def _counted(config: SyncConfig, inner: Transport) -> tuple[float, CountingTransport, bool]:
     counting = CountingTransport(inner)
-    began = time.perf_counter()
-    async with SyncService(config, counting) as service:
-        report = await service.sync()
-    return time.perf_counter() - began, counting, report.ok
+    try:
+        began = time.perf_counter()
+        async with SyncService(config, counting) as service:
+            report = await service.sync()
+        return time.perf_counter() - began, counting, report.ok
+    finally:
+        await counting.aclose()
 
 
-async def _row(what: str, before: str, config: SyncConfig, inner: Transport) -> Row:
-    wall, counting, ok = await _counted(config, inner)
-    kinds = dict(counting.matrix)
-    row = Row(what, before, wall, sum(kinds.values()), kinds, ok)
+async def _row(
+    what: str,
+    before: str,
+    config: SyncConfig,
+    transport: Callable[[], Transport],
+    repeats: int = 1,
+    between: Callable[[], None] = lambda: None,
+) -> Row:
+    walls, most, kinds, ok = [], -1, {}, True
+    for _ in range(repeats):
+        between()
+        wall, counting, run_ok = await _counted(config, transport())
+        walls.append(wall)
+        ok = ok and run_ok
+        if sum(counting.matrix.values()) > most:
+            most, kinds = sum(counting.matrix.values()), dict(counting.matrix)
+    row = Row(what, before, tuple(walls), most, kinds, ok)
     print(" | ".join(row.cells()), f"ok={ok}", flush=True)
     return row
 
@@ -83,7 +107,7 @@ def _letta(n: int) -> FakeLetta:
     return letta
 
 
-async def fake_steady(n: int, root: Path) -> Row:
+async def fake_steady(n: int, root: Path, repeats: int) -> Row:
     h = SyncHarness(root / "fake-data")
     for i in range(n):
         h.letta.add_agent(f"Agent {i}")
@@ -91,7 +115,7 @@ async def fake_steady(n: int, root: Path) -> Row:
         async with h.service() as service:
             await service.sync()
     before = "203 requests, 2.14 s (results.md, tier 1, steady N=10,000)"
-    return await _row(f"fake, steady N={n:,}", before, h.config(), h.transport())
+    return await _row(f"fake, steady N={n:,}", before, h.config(), h.transport, repeats)
 
 
 def _invite_by_hand(synapse: SynapseServer, config: SyncConfig, person: tuple[str, str]) -> None:
@@ -106,7 +130,7 @@ def _invite_by_hand(synapse: SynapseServer, config: SyncConfig, person: tuple[st
         synapse.request("POST", room + "/join", {}, token=token)
 
 
-async def synapse_rows(crowded_n: int, adopt_n: int, root: Path) -> list[Row]:
+async def synapse_rows(crowded_n: int, adopt_n: int, root: Path, repeats: int) -> list[Row]:
     rows: list[Row] = []
     with SynapseServer(root / "synapse") as synapse:
         waiting, _ = synapse.register_admin("bench_waiting", _PASSWORD)
@@ -119,22 +143,24 @@ async def synapse_rows(crowded_n: int, adopt_n: int, root: Path) -> list[Row]:
             await _counted(config, HttpxTransport())  # reads the joins
             before = "207 requests (issue 11: one waiting invitee, N=200)"
             what = f"Synapse, steady N={crowded_n}, a waiting invitee and a member by hand"
-            rows.append(await _row(what, before, config, HttpxTransport()))
+            rows.append(await _row(what, before, config, HttpxTransport, repeats))
         with LettaHTTPServer(_letta(adopt_n).handle) as letta:
             config = bench_config(synapse, letta.base_url, "adopt", root / "data-adopt")
-            fresh = await _row(f"Synapse, fresh N={adopt_n}", "-", config, HttpxTransport())
-            (config.data_dir / VIEW_FILE).unlink()
+            fresh = await _row(f"Synapse, fresh N={adopt_n}", "-", config, HttpxTransport)
             adopting = await _row(
                 f"Synapse, first (adopting) sync N={adopt_n}",
                 "none: no view before this release",
                 config,
-                HttpxTransport(),
+                HttpxTransport,
+                repeats,
+                between=lambda: (config.data_dir / VIEW_FILE).unlink(missing_ok=True),
             )
             steady = await _row(
                 f"Synapse, steady N={adopt_n}",
                 "13 requests, 12.6 s (issue 11, N=500)",
                 config,
-                HttpxTransport(),
+                HttpxTransport,
+                repeats,
             )
             rows += [fresh, adopting, steady]
     return rows
@@ -145,10 +171,10 @@ def section(rows: list[Row], command: str) -> str:
         BEGIN,
         "## Issue 11: steady state and the adopting read",
         "",
-        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: one run each.",
+        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         f"Steady-state budget: at most {STEADY_BUDGET} Matrix requests.",
         "",
-        "| sync | before (today's figure) | wall s | Matrix requests | by kind |",
+        "| sync | before (today's figure) | wall s, median (range) | Matrix requests | by kind |",
         "| --- | --- | --- | --- | --- |",
         *("| " + " | ".join(row.cells()) + " |" for row in rows),
         "",
@@ -170,10 +196,11 @@ def with_section(report: str, new_section: str) -> str:
     return report.rstrip("\n") + "\n\n" + new_section
 
 
-async def measure(fake_n: int, crowded_n: int, adopt_n: int) -> list[Row]:
+async def measure(fake_n: int, crowded_n: int, adopt_n: int, repeats: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="lms-bench-drift-") as tmp:
         root = Path(tmp)
-        return [await fake_steady(fake_n, root), *await synapse_rows(crowded_n, adopt_n, root)]
+        fake = await fake_steady(fake_n, root, repeats)
+        return [fake, *await synapse_rows(crowded_n, adopt_n, root, repeats)]
 
 
 def cli() -> int:
@@ -181,12 +208,14 @@ def cli() -> int:
     parser.add_argument("--fake-n", type=int, default=10_000)
     parser.add_argument("--crowded-n", type=int, default=200)
     parser.add_argument("--adopt-n", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    rows = anyio.run(measure, args.fake_n, args.crowded_n, args.adopt_n)
+    rows = anyio.run(measure, args.fake_n, args.crowded_n, args.adopt_n, args.repeats)
     command = "python -m benchmarks.drift_tier"
-    if (args.fake_n, args.crowded_n, args.adopt_n) != (10_000, 200, 500):
-        command += f" --fake-n {args.fake_n} --crowded-n {args.crowded_n} --adopt-n {args.adopt_n}"
+    sizes = (args.fake_n, args.crowded_n, args.adopt_n, args.repeats)
+    if sizes != (10_000, 200, 500, 3):
+        command += " --fake-n {} --crowded-n {} --adopt-n {} --repeats {}".format(*sizes)
     old = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
     args.output.write_text(with_section(old, section(rows, command)), encoding="utf-8")
     print(f"wrote {args.output}")
