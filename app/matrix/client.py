@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,13 +23,9 @@ from app.errors import (
 )
 from app.http import ApiCall, JsonApi, Pacing, retry_after_seconds
 from app.matrix import api
+from app.matrix.reads import RoomReads
 from app.matrix.types import (
-    HierarchyPage,
-    HierarchyRoom,
     LoginResult,
-    MessagesPage,
-    RoomEvent,
-    StateEvent,
     require_str,
 )
 from app.retry import RetryPolicy
@@ -57,7 +53,7 @@ def matrix_error_from(response: Response) -> MatrixError:
     )
 
 
-class MatrixClient:
+class MatrixClient(RoomReads):
     """Calls the homeserver as one user.
 
     Holds an access token and, optionally, the credentials to get a new one: an expired token
@@ -238,22 +234,6 @@ class MatrixClient:
         """Create a room (see `api.create_room` for the options) and return its id."""
         return require_str(await self._call(api.create_room(**options)), "room_id", "createRoom")
 
-    async def get_state(self, room_id: str) -> list[StateEvent]:
-        data = await self._call(api.get_state(room_id))
-        if not isinstance(data, list):
-            raise MalformedResponse(200, "room state: expected a list of events")
-        return [event for event in map(StateEvent.parse, data) if event is not None]
-
-    async def get_state_event(
-        self, room_id: str, event_type: str, state_key: str = ""
-    ) -> dict[str, Any] | None:
-        """The content of one state event, or None if the room has no such event."""
-        try:
-            data = await self._call(api.get_state_event(room_id, event_type, state_key))
-        except MatrixNotFound:
-            return None
-        return data if isinstance(data, dict) else None
-
     async def put_state_event(
         self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
     ) -> str:
@@ -273,27 +253,6 @@ class MatrixClient:
 
     async def unban(self, room_id: str, user_id: str) -> None:
         await self._call(api.unban(room_id, user_id))
-
-    async def sync(self, filter_json: str, since: str | None = None, timeout_ms: int = 0) -> Any:
-        """One filtered `/sync`; the raw body (`app.matrix.view` reads it)."""
-        return await self._call(
-            api.sync(filter_json=filter_json, since=since, timeout_ms=timeout_ms)
-        )
-
-    async def joined_rooms(self) -> list[str]:
-        data = await self._call(api.joined_rooms())
-        rooms = data.get("joined_rooms") if isinstance(data, dict) else None
-        if not isinstance(rooms, list):
-            raise MalformedResponse(200, "joined_rooms: missing list field 'joined_rooms'")
-        return [room for room in rooms if isinstance(room, str)]
-
-    async def joined_members(self, room_id: str) -> dict[str, str | None]:
-        """Joined user ids mapped to their display names in the room."""
-        data = await self._call(api.joined_members(room_id))
-        joined = data.get("joined") if isinstance(data, dict) else None
-        if not isinstance(joined, dict):
-            raise MalformedResponse(200, "joined_members: missing object field 'joined'")
-        return {user: _display_name(info) for user, info in joined.items()}
 
     async def set_displayname(self, displayname: str) -> None:
         """Set this client's own display name (homeservers refuse it for other users)."""
@@ -326,43 +285,3 @@ class MatrixClient:
         """Send a plain text message (`m.text`) as this client's user; returns the event id."""
         content = {"msgtype": "m.text", "body": body}
         return await self.send_event(room_id, content, txn_id=txn_id)
-
-    async def recent_events(
-        self, room_id: str, *, page_size: int = 100, max_pages: int = 10
-    ) -> AsyncIterator[RoomEvent]:
-        """The room's events, newest first, back to its start or `max_pages` pages."""
-        token: str | None = None
-        for _ in range(max_pages):
-            call = api.room_messages(room_id, limit=page_size, from_token=token)
-            page = MessagesPage.parse(await self._call(call))
-            for event in page.events:
-                yield event
-            if page.end is None or page.end == token or not page.events:
-                return
-            token = page.end
-
-    async def hierarchy_page(
-        self, space_id: str, *, limit: int | None = None, from_token: str | None = None
-    ) -> HierarchyPage:
-        call = api.space_hierarchy(space_id, limit=limit, from_token=from_token)
-        return HierarchyPage.parse(await self._call(call))
-
-    async def space_hierarchy(
-        self, space_id: str, *, limit: int | None = None
-    ) -> AsyncIterator[HierarchyRoom]:
-        """Every room of the space's hierarchy, the space first, following `next_batch`."""
-        seen_tokens: set[str] = set()
-        token: str | None = None
-        while True:
-            page = await self.hierarchy_page(space_id, limit=limit, from_token=token)
-            for room in page.rooms:
-                yield room
-            token = page.next_batch
-            if token is None or token in seen_tokens:
-                return
-            seen_tokens.add(token)
-
-
-def _display_name(info: Any) -> str | None:
-    name = info.get("display_name") if isinstance(info, dict) else None
-    return name if isinstance(name, str) else None

@@ -149,3 +149,30 @@ async def test_rename_costs_a_bounded_number_of_requests(sync_harness: SyncHarne
     assert cost.total - steady.total <= MAX_EXTRA_REQUESTS_FOR_A_RENAME, cost.requests
     assert cost.logins == 0
     assert cost.devices == 0
+
+
+# Per room that drifted (an agent that left): the admin API's deactivation check, the invite
+# and the agent's join; one more for slack.
+MAX_REQUESTS_PER_DRIFTED_ROOM = 4
+
+
+@pytest.mark.parametrize("drifted", [1, 5, 20])
+async def test_drift_costs_a_few_requests_per_changed_room(
+    sync_harness: SyncHarness, drifted: int
+) -> None:
+    h = sync_harness
+    agent_ids = add_agents(h, 40)
+    await measured_sync(h)
+    await measured_sync(h)
+    store = MappingStore.read(h.data_dir)
+    for agent_id in agent_ids[:drifted]:
+        mapping = store.get(agent_id)
+        assert mapping is not None and mapping.room_id is not None
+        h.homeserver.force_leave(mapping.room_id, mapping.matrix_user_id)
+
+    cost = await measured_sync(h)
+
+    assert cost.report.ok, cost.report.failures
+    assert sorted(cost.report.repaired) == sorted(agent_ids[:drifted])
+    budget = STEADY_MAX_REQUESTS + MAX_REQUESTS_PER_DRIFTED_ROOM * drifted
+    assert cost.total <= budget, cost.requests
