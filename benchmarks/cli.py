@@ -110,9 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _kept(path: Path) -> str:
+    """The sections other runs wrote (default limits, drift), kept as they are."""
+    from benchmarks import drift_tier
     from benchmarks.limits_report import kept_section
 
-    kept = kept_section(path)
+    kept = kept_section(path) + kept_section(path, drift_tier.BEGIN, drift_tier.END)
     return "\n" + kept if kept else ""
 
 

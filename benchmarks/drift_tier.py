@@ -43,6 +43,7 @@ from app.testing.synapse import SynapseServer
 from app.transport import Transport
 from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
+from benchmarks.limits_report import with_section
 from benchmarks.synapse_tier import bench_config
 
 RESULTS = Path(__file__).with_name("results.md")
@@ -189,13 +190,6 @@ def section(rows: list[Row], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def with_section(report: str, new_section: str) -> str:
-    start, stop = report.find(BEGIN), report.find(END)
-    if start >= 0 and stop > start:
-        return report[:start] + new_section + report[stop + len(END) :].lstrip("\n")
-    return report.rstrip("\n") + "\n\n" + new_section
-
-
 async def measure(fake_n: int, crowded_n: int, adopt_n: int, repeats: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="lms-bench-drift-") as tmp:
         root = Path(tmp)
@@ -217,7 +211,7 @@ def cli() -> int:
     if sizes != (10_000, 200, 500, 3):
         command += " --fake-n {} --crowded-n {} --adopt-n {} --repeats {}".format(*sizes)
     old = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-    args.output.write_text(with_section(old, section(rows, command)), encoding="utf-8")
+    args.output.write_text(with_section(old, section(rows, command), BEGIN, END), encoding="utf-8")
     print(f"wrote {args.output}")
     steady_ok = all(r.requests <= STEADY_BUDGET for r in rows if "steady" in r.what)
     return 0 if steady_ok and all(row.ok for row in rows) else 1

@@ -82,21 +82,22 @@ def section(runs: Sequence[LimitsRun], info: RunInfo) -> str:
     return "\n".join(lines) + "\n"
 
 
-def kept_section(path: Path) -> str:
-    """The default-limits section of an existing report, or "" if it has none."""
+def kept_section(path: Path, begin: str = BEGIN, end: str = END) -> str:
+    """The section between `begin` and `end` of an existing report, or "" if it has none."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return ""
-    start, stop = text.find(BEGIN), text.find(END)
+    start, stop = text.find(begin), text.find(end)
     if start < 0 or stop < start:
         return ""
-    return text[start : stop + len(END)] + "\n"
+    return text[start : stop + len(end)] + "\n"
 
 
-def with_section(report: str, new_section: str) -> str:
-    """`report` with its default-limits section replaced by (or extended with) `new_section`."""
-    start, stop = report.find(BEGIN), report.find(END)
+def with_section(report: str, new_section: str, begin: str = BEGIN, end: str = END) -> str:
+    """`report` with its section between the markers replaced by (or extended with)
+    `new_section`."""
+    start, stop = report.find(begin), report.find(end)
     if start >= 0 and stop > start:
-        return report[:start] + new_section + report[stop + len(END) :].lstrip("\n")
+        return report[:start] + new_section + report[stop + len(end) :].lstrip("\n")
     return report.rstrip("\n") + "\n\n" + new_section
