@@ -172,7 +172,15 @@ class MatrixError(ApiError):
 
 
 class MatrixForbidden(MatrixError):
-    errcodes = ("M_FORBIDDEN",)
+    errcodes: ClassVar[tuple[str, ...]] = ("M_FORBIDDEN",)
+
+
+class MatrixLoginRefused(MatrixForbidden):
+    """An account's password was refused when its token had to be renewed: no step can go
+    on as that user, whatever the room or request it was about."""
+
+    # Raised by the library, never chosen from an answer's errcode.
+    errcodes: ClassVar[tuple[str, ...]] = ()
 
 
 class MatrixNotFound(MatrixError):

@@ -224,6 +224,26 @@ async def deactivated_agent_keeps_its_room(world: World) -> None:
     assert assert_agent_in_order(world, kept, "Active", str(first.space_id))
 
 
+async def an_agent_that_cannot_log_in_keeps_its_room_while_the_admin_is_out(world: World) -> None:
+    """Only the agent can tell whether a room the admin left is alive; an agent whose saved
+    password is refused cannot, and its room is kept, not replaced."""
+    agent_id = world.letta.add_agent("Locked out")
+    first = await world.sync()
+    room, user = room_of(world, agent_id), user_of(world, agent_id)
+    world.leave(world.admin_id, room)
+    world.change_password(user, "changed-by-someone-else")  # logs it out everywhere
+
+    report = await world.sync()
+
+    if world.appservice:  # no password to refuse: the agent tells, and the admin is rejoined
+        assert report.ok and world.admin_id in world.joined(room), report.failures
+    else:
+        assert [failure.agent_id for failure in report.failures] == [agent_id]
+        assert "refused" in report.failures[0].reason
+    assert not report.rooms_created and room_of(world, agent_id) == room
+    assert space_links(world, str(first.space_id), room)[0]
+
+
 async def upgraded_room(world: World, agent_id: str, moderator: str) -> tuple[str, str]:
     """A person upgrades the agent's room and invites the agent there, as clients offer."""
     old = room_of(world, agent_id)
@@ -257,6 +277,31 @@ async def upgraded_room_is_followed(world: World) -> None:
     assert not space_links(world, space_id, old)[0]
     assert not world.state(old, AGENT_TAG)  # never adopted again
     assert len(requests) <= STEADY_REQUESTS, requests
+
+
+async def a_tombstone_naming_an_unrelated_room_is_not_followed(world: World) -> None:
+    """Anyone with power can send a tombstone; only a room that continues this one (its
+    creation names it as predecessor) is followed."""
+    moderator = world.new_person("moderator")
+    agent_id = world.letta.add_agent("Hijack target")
+    people = {"invite_users": (moderator,)}
+    first = await world.sync(**people)
+    room = room_of(world, agent_id)
+    world.act(moderator, "POST", room_path(room, "join"), {})
+    body = {"preset": "private_chat", "invite": [world.admin_id, user_of(world, agent_id)]}
+    elsewhere = world.act(moderator, "POST", f"{V3}/createRoom", body)["room_id"]
+    tombstone = {"body": "moved", "replacement_room": elsewhere}
+    world.act(moderator, "PUT", room_path(room, "state", "m.room.tombstone", ""), tombstone)
+
+    refused = await world.sync(**people)
+    again = await world.sync(**people)
+
+    assert [failure.agent_id for failure in refused.failures] == [agent_id]
+    assert "does not continue" in refused.failures[0].reason
+    assert again.ok and not again.repaired, again.failures
+    assert room_of(world, agent_id) == room
+    assert space_links(world, str(first.space_id), room) == (True, True)
+    assert world.admin_id not in world.joined(elsewhere)
 
 
 async def followed_upgrade(world: World, name: str, moderator: str) -> tuple[str, str, str]:
@@ -383,7 +428,9 @@ DRIFT_SCENARIOS = [
     removed_space_links_are_restored,
     space_the_admin_left_is_replaced_and_every_room_moved,
     deactivated_agent_keeps_its_room,
+    an_agent_that_cannot_log_in_keeps_its_room_while_the_admin_is_out,
     upgraded_room_is_followed,
+    a_tombstone_naming_an_unrelated_room_is_not_followed,
     agent_kicked_is_invited_back,
     agent_banned_is_unbanned_where_the_admin_may,
     agent_banned_where_the_admin_may_not_unban_gets_a_new_room,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.matrix import MatrixClient
-from app.matrix.view import HomeserverView, read_view, view_filter
+from app.matrix.view import FULL_READ_EVERY, HomeserverView, read_view, view_filter
 from app.state import JsonFileStore
 from app.sync.drift import WATCHED, read_homeserver
 from app.testing.harness import SyncHarness
@@ -20,6 +20,7 @@ from app.testing.homeserver import FakeHomeserver
 pytestmark = pytest.mark.anyio
 
 URL = "http://localhost:8008"
+NOW = 1_000.0  # the injected clock of `read_view`: seconds
 
 
 def admin_of(h: SyncHarness) -> tuple[MatrixClient, str]:
@@ -47,7 +48,7 @@ async def test_a_first_read_holds_only_the_watched_state_of_joined_rooms(
     room = room_with(hs, admin, "Watched")
     elsewhere = room_with(hs, hs.register_user("other", "pw"), "Not mine")
 
-    view, changed = await read_view(client, None, WATCHED, URL)
+    view, changed = await read_view(client, None, WATCHED, URL, NOW)
 
     assert changed and view.joined() == {room} and elsewhere not in view.rooms
     state = view.rooms[room]
@@ -60,17 +61,17 @@ async def test_a_later_read_folds_in_only_what_changed(sync_harness: SyncHarness
     client, admin = admin_of(sync_harness)
     hs = sync_harness.homeserver
     quiet, renamed = room_with(hs, admin, "Quiet"), room_with(hs, admin, "Before")
-    view, _ = await read_view(client, None, WATCHED, URL)
+    view, _ = await read_view(client, None, WATCHED, URL, NOW)
     hs.set_state(renamed, "m.room.name", {"name": "After"})
     hs.set_state(renamed, "m.room.topic", {"topic": "not watched"})
 
     body = await sync_body(client, view.next_batch)
-    again, changed = await read_view(client, view, WATCHED, URL)
+    again, changed = await read_view(client, view, WATCHED, URL, NOW)
 
     assert set(body["rooms"]["join"]) == {renamed}
     assert changed and again.rooms[renamed].content("m.room.name") == {"name": "After"}
     assert again.rooms[quiet].content("m.room.name") == {"name": "Quiet"}
-    _, changed_again = await read_view(client, again, WATCHED, URL)
+    _, changed_again = await read_view(client, again, WATCHED, URL, NOW)
     assert not changed_again
 
 
@@ -100,7 +101,7 @@ async def test_more_changes_than_the_timeline_holds_come_folded_into_state(
         }
     )
     assert view is not None
-    await read_view(client, view, WATCHED, URL)
+    await read_view(client, view, WATCHED, URL, NOW)
     assert view.rooms[room].content("m.room.name") == {"name": "Name 4"}
     assert len(view.rooms[room].state_keys("m.space.child")) == 5
 
@@ -113,12 +114,12 @@ async def test_a_room_left_kicked_or_deleted_drops_out_and_a_new_one_comes_whole
     owner = hs.register_user("owner", "pw")
     left, deleted = room_with(hs, admin, "Left"), room_with(hs, admin, "Deleted")
     joined_later = room_with(hs, owner, "Joined later")
-    view, _ = await read_view(client, None, WATCHED, URL)
+    view, _ = await read_view(client, None, WATCHED, URL, NOW)
     hs.force_leave(left, admin)
     hs.delete_room(deleted)
     hs.force_join(joined_later, admin)
 
-    view, changed = await read_view(client, view, WATCHED, URL)
+    view, changed = await read_view(client, view, WATCHED, URL, NOW)
 
     assert changed and view.joined() == {joined_later}
     assert view.rooms[joined_later].content("m.room.name") == {"name": "Joined later"}
@@ -133,7 +134,7 @@ async def test_a_token_the_homeserver_refuses_means_a_full_read(
     room = room_with(sync_harness.homeserver, admin, "Still here")
     stale = HomeserverView(URL, admin, token, {})
 
-    view, changed = await read_view(client, stale, WATCHED, URL)
+    view, changed = await read_view(client, stale, WATCHED, URL, NOW)
 
     assert changed and view.joined() == {room}
     assert view.next_batch not in ("", token)
@@ -154,7 +155,7 @@ async def test_a_damaged_or_foreign_saved_view_is_read_afresh(
     client, admin = admin_of(sync_harness)
     room = room_with(sync_harness.homeserver, admin, "Real")
     for candidate in (HomeserverView.from_json(saved), HomeserverView("http://other", admin, "s1")):
-        view, _ = await read_view(client, candidate, WATCHED, URL)
+        view, _ = await read_view(client, candidate, WATCHED, URL, NOW)
         assert view.joined() == {room}
 
 
@@ -190,9 +191,25 @@ async def test_a_full_read_soon_after_another_is_a_fresh_answer(sync_harness: Sy
     view, a refused token) must not get the first one's answer."""
     client, admin = admin_of(sync_harness)
     room = room_with(sync_harness.homeserver, admin, "Before")
-    await read_view(client, None, WATCHED, URL)
+    await read_view(client, None, WATCHED, URL, NOW)
     sync_harness.homeserver.set_state(room, "m.room.name", {"name": "After"})
 
-    view, _ = await read_view(client, None, WATCHED, URL)
+    view, _ = await read_view(client, None, WATCHED, URL, NOW)
 
     assert view.rooms[room].content("m.room.name") == {"name": "After"}
+
+
+@pytest.mark.parametrize(("age", "kept"), [(FULL_READ_EVERY - 1, True), (FULL_READ_EVERY, False)])
+async def test_a_view_a_day_old_is_read_in_full_again(
+    sync_harness: SyncHarness, age: float, kept: bool
+) -> None:
+    """What a since-token cannot convey (a redaction, a homeserver restored from a backup)
+    lasts at most a day: a saved view that old is read afresh."""
+    client, admin = admin_of(sync_harness)
+    room = room_with(sync_harness.homeserver, admin, "Real")
+    view, _ = await read_view(client, None, WATCHED, URL, NOW)
+    view.rooms["!ghost"] = view.rooms[room]  # what no since-token would ever correct
+
+    again, _ = await read_view(client, view, WATCHED, URL, NOW + age)
+
+    assert ("!ghost" in again.rooms) is kept and room in again.rooms

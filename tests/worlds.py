@@ -89,6 +89,11 @@ class World(Protocol):
     @property
     def homeserver_url(self) -> str: ...
 
+    @property
+    def appservice(self) -> bool:
+        """Appservice mode: agents act through the as_token, with no password."""
+        ...
+
 
 def mappings(world: World) -> dict[str, Any]:
     return dict(json.loads((world.data_dir / "agent_user_mappings.json").read_text()))
@@ -178,6 +183,10 @@ class FakeWorld:
     @property
     def homeserver_url(self) -> str:
         return self.harness.homeserver.base_url
+
+    @property
+    def appservice(self) -> bool:
+        return self.harness.base_config.appservice_registration is not None
 
 
 class SynapseWorld:
@@ -315,6 +324,10 @@ class SynapseWorld:
     @property
     def homeserver_url(self) -> str:
         return self.synapse.base_url
+
+    @property
+    def appservice(self) -> bool:
+        return self.registration is not None
 
     def _admin(self, method: str, prefix: str, user_id: str, body: Any = None) -> Any:
         path = f"/_synapse/admin/{prefix}/{quote(user_id, safe='')}"

@@ -167,7 +167,8 @@ def unban(room_id: str, user_id: str) -> ApiCall:
 def sync(*, filter_json: str, since: str | None = None, timeout_ms: int = 0) -> ApiCall:
     """One `/sync`: the changes since `since`, or, without it, the whole filtered state of
     every joined room (which a homeserver answers at once, whatever `timeout_ms`)."""
-    query = {"filter": filter_json, "timeout": str(timeout_ms)}
+    # Reading state is not being there: the account is not shown online for it.
+    query = {"filter": filter_json, "timeout": str(timeout_ms), "set_presence": "offline"}
     if since is not None:
         query["since"] = since
     return ApiCall("GET", f"{V3}/sync", query=query)

@@ -30,6 +30,7 @@ MEMBER = "m.room.member"
 # Newest events per changed room in one read; older changes come folded into `state`.
 TIMELINE_LIMIT = 50
 FULL_READ_TIMEOUT_MS = 997
+FULL_READ_EVERY = 24 * 3600.0  # seconds
 # Counts full reads from a random start: consecutive ones in a process never share a timeout.
 _FULL_READS = itertools.count(secrets.randbelow(FULL_READ_TIMEOUT_MS))
 Key = tuple[str, str]
@@ -105,6 +106,11 @@ class HomeserverView:
     # The token the rooms were last saved at: the view may have moved on since with nothing
     # changed, and only the token was saved (`Store.save_view_token`).
     saved_at: str | None = None
+    # When the rooms were last read in full (Unix time): a view is read in full again once a
+    # day, so that whatever a since-token cannot convey (a redacted state event, a homeserver
+    # restored from a backup, which answers an unknown token as if nothing happened) is
+    # corrected within a day.
+    read_at: float = 0.0
 
     def room(self, room_id: str) -> RoomState | None:
         return self.rooms.get(room_id)
@@ -135,6 +141,7 @@ class HomeserverView:
             "homeserver": self.homeserver,
             "user_id": self.user_id,
             "next_batch": self.next_batch,
+            "read_at": self.read_at,
             "rooms": {
                 room_id: [[kind, key, content] for (kind, key), content in room.events.items()]
                 for room_id, room in self.rooms.items()
@@ -154,7 +161,10 @@ class HomeserverView:
             saved_at = str(data["next_batch"])
             moved_on = data.get("moved_on_to")
             current = moved_on if isinstance(moved_on, str) else saved_at
-            return cls(str(data["homeserver"]), str(data["user_id"]), current, rooms, saved_at)
+            read_at = float(data.get("read_at", 0.0))
+            view = cls(str(data["homeserver"]), str(data["user_id"]), current, rooms, saved_at)
+            view.read_at = read_at
+            return view
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
 
@@ -174,27 +184,37 @@ def view_filter(types: tuple[str, ...], include_leave: bool) -> str:
 
 
 async def read_view(
-    client: MatrixClient, saved: HomeserverView | None, types: tuple[str, ...], homeserver: str
+    client: MatrixClient,
+    saved: HomeserverView | None,
+    types: tuple[str, ...],
+    homeserver: str,
+    now: float,
 ) -> tuple[HomeserverView, bool]:
     """The view now, and whether it differs from `saved`. With a saved view of this account on
-    this homeserver only the changes are read; a token the homeserver refuses means a full read,
-    never a guess."""
+    this homeserver, less than `FULL_READ_EVERY` old, only the changes are read; a token the
+    homeserver refuses means a full read, never a guess."""
     user_id = client.user_id or ""
     if saved is not None and (saved.user_id, saved.homeserver) == (user_id, homeserver):
-        since = saved.next_batch
-        try:
-            delta = SyncDelta.parse(await client.sync(view_filter(types, True), since))
-        except MatrixError as exc:
-            if exc.status != 400:
-                raise
-            log.warning("the homeserver refused the saved sync token (%s); reading afresh", exc)
-        else:
-            return saved, saved.apply(delta)
+        if now - saved.read_at < FULL_READ_EVERY:
+            delta = await _changes(client, types, saved.next_batch)
+            if delta is not None:
+                return saved, saved.apply(delta)
     # Synapse answers a repeated request from a cache for two minutes, and its key holds the
     # timeout: a fresh one makes this full read a fresh answer. Without a since-token the
     # answer comes at once anyway.
     timeout_ms = 1 + next(_FULL_READS) % FULL_READ_TIMEOUT_MS
     delta = SyncDelta.parse(await client.sync(view_filter(types, False), timeout_ms=timeout_ms))
-    view = HomeserverView(homeserver, user_id, delta.next_batch)
+    view = HomeserverView(homeserver, user_id, delta.next_batch, read_at=now)
     view.apply(delta)
     return view, True
+
+
+async def _changes(client: MatrixClient, types: tuple[str, ...], since: str) -> SyncDelta | None:
+    """What changed since `since`, or None when the homeserver refuses that token."""
+    try:
+        return SyncDelta.parse(await client.sync(view_filter(types, True), since))
+    except MatrixError as exc:
+        if exc.status != 400:
+            raise
+        log.warning("the homeserver refused the saved sync token (%s); reading afresh", exc)
+        return None

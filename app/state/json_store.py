@@ -96,12 +96,17 @@ class JsonFileStore:
         self.files.compact()
 
     async def load_view(self) -> Any:
+        # A damaged cache is read afresh from the homeserver; a damaged position only means
+        # reading from the view's own token again.
         try:
             view = read_json(self.data_dir / VIEW_FILE)
-            token = read_json(self.data_dir / VIEW_POSITION_FILE)
         except StateFileError:
-            return None  # a damaged cache is read afresh from the homeserver
-        return moved_on(view, token)
+            return None
+        try:
+            position = read_json(self.data_dir / VIEW_POSITION_FILE)
+        except StateFileError:
+            return view
+        return moved_on(view, position)
 
     async def save_view(self, data: Any) -> None:
         # Not fsynced: a view lost in a power cut costs one full read.

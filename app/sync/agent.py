@@ -10,7 +10,7 @@ import logging
 
 from app.errors import MatrixForbidden
 from app.sync import drift, rooms, space
-from app.sync.agent_steps import RoomJoinFailed
+from app.sync.agent_steps import RoomJoinFailed, refused_types
 from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
 from app.sync.naming import localpart_of
@@ -20,8 +20,6 @@ log = logging.getLogger(__name__)
 
 # Extra mapping field: messages already posted by an import that was interrupted.
 HISTORY_DONE = "history_import_done"
-# Extra mapping field: the room whose state refused our m.space.parent (an upgraded room).
-PARENT_REFUSED = "space_parent_refused"
 
 
 class AgentSync(RoomSteps):
@@ -67,7 +65,11 @@ class AgentSync(RoomSteps):
     async def follow_rename(self) -> None:
         renamed = self.mapping.agent_name != self.agent.name
         room = self.ctx.homeserver.room(self.mapping.room_id or "")
-        stale_room_name = room is not None and drift.room_name(room) != self.expected_room_name
+        stale_room_name = (
+            room is not None
+            and drift.room_name(room) != self.expected_room_name
+            and drift.ROOM_NAME not in refused_types(self.mapping)
+        )
         if not renamed and not stale_room_name:
             return
         if renamed:
@@ -77,11 +79,19 @@ class AgentSync(RoomSteps):
             self.mapping.agent_name = self.agent.name
             await self.save()
         if self.mapping.room_id and self.mapping.room_created:
-            content = {"name": self.expected_room_name}
-            await (await self._writer()).put_state_event(
-                self.mapping.room_id, "m.room.name", content
-            )
+            await self._write_room_name(self.mapping.room_id)
         (self.ctx.report.renamed if renamed else self.ctx.report.repaired).append(self.agent.id)
+
+    async def _write_room_name(self, room_id: str) -> None:
+        if drift.ROOM_NAME in refused_types(self.mapping):
+            return
+        content = {"name": self.expected_room_name}
+        try:
+            await (await self._writer()).put_state_event(room_id, drift.ROOM_NAME, content)
+        except MatrixForbidden as exc:
+            # Not this agent's failure for ever: its other steps still run.
+            log.warning("cannot name room %s: %s", room_id, exc)
+            await self._remember_refused(drift.ROOM_NAME)
 
     async def invite_new_people(self) -> None:
         """Invite configured people this room has never invited (the list may have grown)."""
@@ -131,7 +141,7 @@ class AgentSync(RoomSteps):
         room = self.ctx.homeserver.room(room_id)
         unlisted = room_id not in view.children
         parent_lost = room is not None and not drift.has_parent(room, view.space_id)
-        refused = self.mapping.extra.get(PARENT_REFUSED) == room_id
+        refused = space.SPACE_PARENT in refused_types(self.mapping)
         link_parent = not parent_already_set and not refused and (unlisted or parent_lost)
         if not link_parent and not unlisted:
             return
@@ -158,8 +168,7 @@ class AgentSync(RoomSteps):
             # An upgraded room leaves our accounts without power over its state; the space's
             # own link lists it all the same. Not asked again for this room.
             log.warning("cannot link room %s to the space: %s", room_id, exc)
-            self.mapping.extra[PARENT_REFUSED] = room_id
-            await self.save()
+            await self._remember_refused(space.SPACE_PARENT)
 
     async def import_history(self) -> None:
         limit = self.ctx.config.history_import_limit

@@ -19,6 +19,20 @@ class AgentDeactivated(SyncError):
     """The agent's account was deactivated on the homeserver; its room is kept."""
 
 
+# Extra mapping field: the state types the agent's room refuses to let us write (an upgraded
+# room leaves our accounts without power), with that room's id; not asked again there.
+REFUSED_STATE = "state_refused"
+
+
+def refused_types(mapping: AgentMapping) -> set[str]:
+    """The state types the mapping's current room refused us."""
+    refused = mapping.extra.get(REFUSED_STATE)
+    if not isinstance(refused, dict) or refused.get("room_id") != mapping.room_id:
+        return set()
+    types = refused.get("types")
+    return {t for t in types if isinstance(t, str)} if isinstance(types, list) else set()
+
+
 class AgentSteps:
     def __init__(self, ctx: SyncContext, agent: Agent) -> None:
         self.ctx = ctx
@@ -56,6 +70,11 @@ class AgentSteps:
         return rooms.clip(
             room_name(self.ctx.config.room_name_template, self.agent.id, self.agent.name)
         )
+
+    async def _remember_refused(self, event_type: str) -> None:
+        types = sorted(refused_types(self.mapping) | {event_type})
+        self.mapping.extra[REFUSED_STATE] = {"room_id": self.mapping.room_id, "types": types}
+        await self.save()
 
     async def _writer(self) -> MatrixClient:
         """Who writes the room's state: the admin where it is in the room (an upgraded room

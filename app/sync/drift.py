@@ -8,9 +8,11 @@ state of those rooms names everyone else (the agent, the bot, people invited or 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.errors import StateFileError
+from app.errors import LeaseLost, StateFileError
 from app.matrix import MatrixClient
 from app.matrix.view import MEMBER, HomeserverView, RoomState, read_view
 from app.state import Store
@@ -25,15 +27,22 @@ WATCHED = (MEMBER, ROOM_NAME, TOMBSTONE, SPACE_CHILD, SPACE_PARENT, AGENT_TAG, S
 
 
 async def read_homeserver(
-    admin: MatrixClient, store: Store, homeserver_url: str, *, save: bool = True
+    admin: MatrixClient,
+    store: Store,
+    homeserver_url: str,
+    *,
+    save: bool = True,
+    now: Callable[[], float] = time.time,
 ) -> HomeserverView:
     """The admin's view now: only the changes since the saved view are read."""
     saved = HomeserverView.from_json(await store.load_view())
     token_before = saved.next_batch if saved is not None else None
-    view, changed = await read_view(admin, saved, WATCHED, homeserver_url)
+    view, changed = await read_view(admin, saved, WATCHED, homeserver_url, now())
     if save:
         try:
             await _save(store, view, changed, token_before)
+        except LeaseLost:
+            raise  # another replica leads now: this one must stop, not carry on
         except StateFileError as exc:
             # Only a cache: the next sync reads from the older token, and gets the same facts.
             log.warning("the homeserver view was not saved: %s", exc)

@@ -21,7 +21,7 @@ async def ensure_joined(member: MatrixClient, inviter: MatrixClient, room_id: st
     except MatrixForbidden:
         pass
     try:
-        await invite_back(inviter, room_id, member.user_id or "")
+        await _invite_or_unban(inviter, room_id, member.user_id or "")
         await member.join(room_id)
     except MatrixError as exc:
         log.warning("%s could not join %s: %s", member.user_id, room_id, exc)
@@ -32,15 +32,17 @@ async def ensure_joined(member: MatrixClient, inviter: MatrixClient, room_id: st
 async def invite_back(
     inviter: MatrixClient, room_id: str, user_id: str, *, banned: bool = False
 ) -> None:
-    """Invite someone who left or was removed; a banned user is unbanned first, which
-    needs the ban level and more power than theirs (`MatrixForbidden` otherwise)."""
+    """Invite someone who left or was removed; a banned user is unbanned first, which needs
+    the ban level and more power than theirs (`MatrixForbidden` otherwise)."""
     if banned:
         await inviter.unban(room_id, user_id)
+    await inviter.invite(room_id, user_id)
+
+
+async def _invite_or_unban(inviter: MatrixClient, room_id: str, user_id: str) -> None:
+    """The member's state is not known here (the admin is not in the room): a refused invite
+    may be a ban, which is lifted where the inviter may, then invited again."""
     try:
         await inviter.invite(room_id, user_id)
     except MatrixForbidden:
-        if banned:
-            raise
-        # Perhaps banned since the caller looked: a ban must be lifted before an invite.
-        await inviter.unban(room_id, user_id)
-        await inviter.invite(room_id, user_id)
+        await invite_back(inviter, room_id, user_id, banned=True)

@@ -21,18 +21,20 @@ from app.errors import (
 )
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
-from app.matrix.view import HomeserverView
+from app.matrix.view import HomeserverView, RoomState
 from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.opening import read_store
 from app.sync.accounts import Accounts
-from app.sync.drift import read_homeserver, room_drift
+from app.sync.agent_steps import refused_types
+from app.sync.drift import ROOM_NAME, read_homeserver, room_drift
 from app.sync.identity import read_only_admin
 from app.sync.naming import agent_localpart, localpart_of, room_name, server_name_of
 from app.sync.report import describe
+from app.sync.room_steps import IGNORED_UPGRADE
 from app.sync.rooms import clip
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
-from app.sync.space import children_of
+from app.sync.space import SPACE_PARENT, children_of
 from app.transport import Transport
 
 # New agents whose names are checked against the homeserver. Synapse paces
@@ -220,8 +222,26 @@ def _plan_agent(
     if plan.space == "create":
         return act("migrate", "into the new space")
     expected = clip(room_name(config.room_name_template, agent.id, agent.name))
-    found = room_drift(room, mapping.matrix_user_id, seen.core_users, expected, seen.space_id)
-    problems = [found.describe()] if found.describe() else []
-    if seen.space_id and mapping.room_id not in children_of(seen.homeserver, seen.space_id):
-        problems.append("room missing from the space")
+    problems = _room_problems(room, mapping, seen, expected)
     return act("repair", "; ".join(problems)) if problems else act("ok")
+
+
+def _room_problems(
+    room: RoomState, mapping: AgentMapping, seen: _Seen, expected_name: str
+) -> list[str]:
+    """The drift the sync would repair, leaving out what the room refuses us (an upgraded
+    room's state) and a tombstone the sync found does not continue the room."""
+    found = room_drift(room, mapping.matrix_user_id, seen.core_users, expected_name, seen.space_id)
+    refused = refused_types(mapping)
+    ignored = mapping.extra.get(IGNORED_UPGRADE)
+    found = replace(
+        found,
+        upgraded_to=None if found.upgraded_to == ignored else found.upgraded_to,
+        renamed=found.renamed and ROOM_NAME not in refused,
+        parent_missing=found.parent_missing and SPACE_PARENT not in refused,
+    )
+    problems = [found.describe()] if found.describe() else []
+    homeserver, space_id = seen.homeserver, seen.space_id
+    if homeserver and space_id and mapping.room_id not in children_of(homeserver, space_id):
+        problems.append("room missing from the space")
+    return problems

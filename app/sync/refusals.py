@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from app.errors import ConfigError, MatrixError, MatrixUserDeactivated, SyncError
+from app.errors import (
+    ConfigError,
+    MatrixError,
+    MatrixLoginRefused,
+    MatrixUserDeactivated,
+    SyncError,
+)
 from app.sync.naming import localpart_of, server_name_of
 
 
@@ -48,7 +54,9 @@ def refusal_error(refusal: Refusal) -> SyncError:
         return _deactivated(refusal)
     if refusal.settings is None:
         error = refusal.error
-        return type(error)(error.status, error.errcode, _agent_text(refusal), body=error.body)
+        return MatrixLoginRefused(
+            error.status, error.errcode, _agent_text(refusal), body=error.body
+        )
     return ConfigError(_core_text(refusal, refusal.settings))
 
 

@@ -3,6 +3,7 @@ out of it, the room upgraded), replaced only when nothing else can be done."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from app.errors import MatrixError, MatrixForbidden
@@ -15,6 +16,8 @@ log = logging.getLogger(__name__)
 
 # Extra mapping field, set while a new room still awaits its history import.
 HISTORY_PENDING = "history_import_pending"
+# Extra mapping field: a replacement room a tombstone named that does not continue the room.
+IGNORED_UPGRADE = "ignored_upgrade"
 
 
 class RoomSteps(AgentSteps):
@@ -46,7 +49,7 @@ class RoomSteps(AgentSteps):
             # The admin is not in it (the members step brings it back): only the agent can tell.
             return await rooms.agent_is_in_room(await self.client(), room_id)
         replacement = drift.replacement_of(room)
-        if replacement is not None:
+        if replacement is not None and self.mapping.extra.get(IGNORED_UPGRADE) != replacement:
             await self._follow_upgrade(room_id, replacement)
             return True
         membership = room.membership(self.mapping.matrix_user_id)
@@ -91,6 +94,7 @@ class RoomSteps(AgentSteps):
             await agent.invite(new_room, admin.user_id or "")
             await admin.join(new_room)
         self.ctx.admin_rooms.add(new_room)
+        await self._refuse_if_not_continued(old_room, new_room)
         await self._join_agent(new_room, old_room)
         try:
             await admin.put_state_event(new_room, rooms.AGENT_TAG, {"agent_id": self.agent.id})
@@ -102,6 +106,24 @@ class RoomSteps(AgentSteps):
         self.mapping.room_id, self.mapping.invitation_status = new_room, {}
         await self.save()
         self.ctx.report.repaired.append(self.agent.id)
+
+    async def _refuse_if_not_continued(self, old_room: str, new_room: str) -> None:
+        """Anyone with power in the room can send a tombstone: only a room whose creation
+        names the old one as its predecessor is followed (once refused, never again)."""
+        admin = self.ctx.admin
+        create = await admin.get_state_event(new_room, "m.room.create") or {}
+        predecessor = create.get("predecessor")
+        if isinstance(predecessor, dict) and predecessor.get("room_id") == old_room:
+            return
+        self.mapping.extra[IGNORED_UPGRADE] = new_room
+        await self.save()
+        with contextlib.suppress(MatrixError):
+            await admin.leave(new_room)
+        self.ctx.admin_rooms.discard(new_room)
+        raise RoomJoinFailed(
+            f"room {old_room} names {new_room} as its replacement, but that room does not "
+            "continue it: the tombstone is ignored and the room kept"
+        )
 
     async def _join_agent(self, room_id: str, old_room: str) -> MatrixClient:
         agent = await self.client()

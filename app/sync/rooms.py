@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.errors import MatrixForbidden
+from app.errors import MatrixForbidden, MatrixLoginRefused
 from app.matrix import MatrixClient
 from app.sync.space import SPACE_PARENT, parent_content
 
@@ -65,6 +65,8 @@ async def agent_is_in_room(agent: MatrixClient, room_id: str) -> bool:
     """
     try:
         member = await agent.get_state_event(room_id, "m.room.member", agent.user_id or "")
+    except MatrixLoginRefused:
+        raise  # the agent's account, not the room: nothing to replace
     except MatrixForbidden:
         return False
     return member is not None and member.get("membership") == "join"

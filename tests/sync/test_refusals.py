@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import ConfigError, MatrixError, MatrixForbidden, MatrixUserDeactivated
+from app.errors import (
+    ConfigError,
+    MatrixError,
+    MatrixForbidden,
+    MatrixLoginRefused,
+    MatrixUserDeactivated,
+)
 from app.sync.refusals import Refusal, Settings, refusal_error, wrong_server
 
 BOT = "@letta:localhost"
@@ -21,8 +27,8 @@ FORBIDDEN = MatrixForbidden(403, "M_FORBIDDEN", "Invalid username or password")
         (False, False, BOT_SETTINGS, ConfigError, ["the password in MATRIX_PASSWORD is wrong"]),
         (False, None, BOT_SETTINGS, ConfigError, ["a wrong password, or a deactivated account"]),
         (True, True, None, MatrixUserDeactivated, ["deactivated", "cannot be synced"]),
-        (True, None, None, MatrixForbidden, ["token of", "or the account deactivated?"]),
-        (False, False, None, MatrixForbidden, ["saved password of", "(changed on the server?)"]),
+        (True, None, None, MatrixLoginRefused, ["token of", "or the account deactivated?"]),
+        (False, False, None, MatrixLoginRefused, ["saved password of", "(changed on the server?)"]),
     ],
 )
 def test_a_refusal_names_its_cause(

@@ -51,7 +51,9 @@ def _moderate(hs: HomeserverState, call: Call, action: str, membership: str) -> 
     if action == "kick" and current not in ("join", "invite"):
         return matrix_error(403, "M_FORBIDDEN", f"{target} is not in the room.")
     if action == "unban" and current != "ban":
-        return matrix_error(403, "M_FORBIDDEN", f"{target} is not banned.")
+        return matrix_error(
+            403, "M_BAD_STATE", f"Cannot unban user who was not banned (membership={current})"
+        )
     refused = _may_act_on(room, call.user_id, target, "ban" if action == "unban" else action)
     if refused is not None:
         return refused
