@@ -25,13 +25,12 @@ from app.cli import main
 from app.config import SyncConfig
 from app.sync.service import SyncService
 from app.testing.counting import StatusCounter
-from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
 from app.testing.synapse.appservice import AppserviceSynapse
 from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
-from benchmarks.synapse_tier import device_counts
+from benchmarks.synapse_tier import device_counts, letta_with
 
 RESULTS = Path(__file__).with_name("appservice_results.md")
 _PASSWORD = "bench-password-not-secret"  # noqa: S105 - throwaway local test server
@@ -92,13 +91,6 @@ async def _both_phases(config: SyncConfig, synapse_dir: Path, mode: str, n: int)
     return rows
 
 
-def _letta(n: int) -> FakeLetta:
-    letta = FakeLetta()
-    for i in range(n):
-        letta.add_agent(f"Agent {i}")
-    return letta
-
-
 def _write_registration(path: Path) -> None:
     env = {"MATRIX_USERNAME": "bench_as_bot", "MATRIX_ADMIN_USERNAME": "bench_as_admin"}
     argv = ["registration", "--server-name", "localhost", "--output", str(path)]
@@ -110,7 +102,7 @@ async def measure(n: int) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="lms-bench-as-") as tmp:
         root = Path(tmp)
-        with LettaHTTPServer(_letta(n).handle) as letta, SynapseServer(root / "pw") as synapse:
+        with LettaHTTPServer(letta_with(n).handle) as letta, SynapseServer(root / "pw") as synapse:
             config = SyncConfig(
                 homeserver_url=synapse.base_url,
                 username="bench_pw_bot",
@@ -126,7 +118,7 @@ async def measure(n: int) -> list[Row]:
         _write_registration(registration)
         sender = load_registration(registration).sender_localpart
         with (
-            LettaHTTPServer(_letta(n).handle) as letta,
+            LettaHTTPServer(letta_with(n).handle) as letta,
             AppserviceSynapse(root / "as", registration) as synapse,
         ):
             config = replace(

@@ -37,14 +37,13 @@ from app.config import SyncConfig
 from app.state.json_store import VIEW_FILE
 from app.sync.service import SyncService
 from app.testing.harness import SyncHarness
-from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
 from app.transport import Transport
 from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
 from benchmarks.limits_report import with_section
-from benchmarks.synapse_tier import bench_config
+from benchmarks.synapse_tier import bench_config, letta_with
 
 RESULTS = Path(__file__).with_name("results.md")
 BEGIN, END = "<!-- drift: begin -->", "<!-- drift: end -->"
@@ -101,13 +100,6 @@ async def _row(
     return row
 
 
-def _letta(n: int) -> FakeLetta:
-    letta = FakeLetta()
-    for i in range(n):
-        letta.add_agent(f"Agent {i}")
-    return letta
-
-
 async def fake_steady(n: int, root: Path, repeats: int) -> Row:
     h = SyncHarness(root / "fake-data")
     for i in range(n):
@@ -136,7 +128,7 @@ async def synapse_rows(crowded_n: int, adopt_n: int, root: Path, repeats: int) -
     with SynapseServer(root / "synapse") as synapse:
         waiting, _ = synapse.register_admin("bench_waiting", _PASSWORD)
         colleague = synapse.register_admin("bench_colleague", _PASSWORD)
-        with LettaHTTPServer(_letta(crowded_n).handle) as letta:
+        with LettaHTTPServer(letta_with(crowded_n).handle) as letta:
             config = bench_config(synapse, letta.base_url, "crowded", root / "data-crowded")
             config = replace(config, invite_users=(waiting,))
             await _counted(config, HttpxTransport())
@@ -145,7 +137,7 @@ async def synapse_rows(crowded_n: int, adopt_n: int, root: Path, repeats: int) -
             before = "207 requests (issue 11: one waiting invitee, N=200)"
             what = f"Synapse, steady N={crowded_n}, a waiting invitee and a member by hand"
             rows.append(await _row(what, before, config, HttpxTransport, repeats))
-        with LettaHTTPServer(_letta(adopt_n).handle) as letta:
+        with LettaHTTPServer(letta_with(adopt_n).handle) as letta:
             config = bench_config(synapse, letta.base_url, "adopt", root / "data-adopt")
             fresh = await _row(f"Synapse, fresh N={adopt_n}", "-", config, HttpxTransport)
             adopting = await _row(

@@ -57,6 +57,14 @@ def bench_config(
     )
 
 
+def letta_with(n: int) -> FakeLetta:
+    """A fake Letta listing `n` agents named "Agent 0", "Agent 1", ..."""
+    letta = FakeLetta()
+    for i in range(n):
+        letta.add_agent(f"Agent {i}")
+    return letta
+
+
 async def _measure_sync(config: SyncConfig, synapse_dir: Path, n: int, phase: str) -> Measurement:
     before = device_counts(synapse_dir)
     transport = CountingTransport(HttpxTransport())
@@ -94,9 +102,7 @@ async def measure_synapse(ns: Sequence[int]) -> list[Measurement]:
         with SynapseServer(root / "synapse") as synapse:
             print(f"  Synapse ready in {time.perf_counter() - began:.1f}s", flush=True)
             for n in ns:
-                letta = FakeLetta()
-                for i in range(n):
-                    letta.add_agent(f"Agent {i}")
+                letta = letta_with(n)
                 with LettaHTTPServer(letta.handle) as letta_server:
                     config = bench_config(synapse, letta_server.base_url, n, root / f"data-{n}")
                     for phase in (FRESH, STEADY):
