@@ -145,6 +145,9 @@ def run_mutmut(paths: list[str], max_children: int, nice: int) -> str:
         command = ["nice", "-n", str(nice), *command]
     shown = "ANYIO_BACKENDS=asyncio " + shlex.join(command)
     print(f"$ {shown}", flush=True)
+    # mutmut imports before it writes mutants/: a directory missing then is cached by the
+    # import system as one to skip, and no test can import `app` (a fresh checkout fails so).
+    MUTANTS.mkdir(exist_ok=True)
     subprocess.run(command, cwd=ROOT, env=env, check=False)  # noqa: S603 - fixed argv
     return shown
 
