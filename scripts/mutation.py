@@ -136,9 +136,10 @@ def measured(paths: list[str]) -> dict[str, tuple[Counts, list[tuple[str, int | 
 
 def run_mutmut(paths: list[str], max_children: int, nice: int) -> str:
     """One `mutmut run` over `paths`; returns the command as run."""
+    # Tests that start `python -m app` run the original code in their child: mutated code
+    # cannot run outside mutants/ (its trampoline looks for this project's mutmut settings in
+    # the child's working directory), and each such scenario has an in-process twin.
     env = dict(os.environ, ANYIO_BACKENDS="asyncio")
-    # Tests that start `python -m app` give their child the mutated code too.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(MUTANTS), env.get("PYTHONPATH")]))
     command = ["mutmut", "run", "--max-children", str(max_children)]
     command += [mutant_glob(p) for p in paths]
     if nice:

@@ -13,8 +13,8 @@ How it is measured: mutmut 3.8.1 (the `mutation` extra), configured in `pyprojec
 (`[tool.mutmut]`), on `app/` without the test kit (`app/testing/`) and the demo, one module
 group at a time (A: `app/sync/` and `app/state/`; B: the rest), the unit tiers only
 (`-m "not contract"`), on asyncio only (`ANYIO_BACKENDS=asyncio`). Tests that start
-`python -m app` in a child process get the mutated code too (`PYTHONPATH=mutants`), but mutmut
-runs a test for a mutant only when the test calls the mutated function in its own process.
+`python -m app` in a child process run the original code there (mutated code cannot run
+outside `mutants/`); each such scenario has an in-process twin that mutmut does see.
 
 **Score** = mutants detected (a test failed or timed out) / mutants scored. A mutant that no
 test even reaches ("no tests") counts as undetected. **Without equivalents** leaves out the
