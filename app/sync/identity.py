@@ -21,7 +21,7 @@ from app.matrix import MatrixClient
 from app.matrix.appservice import acting_as, register_appservice_user
 from app.state import Store
 from app.sync.accounts import Accounts
-from app.sync.naming import agent_localpart, localpart_of, server_name_of
+from app.sync.naming import agent_localpart, localpart_of, server_name_of, user_id_from
 from app.sync.refusals import Settings, wrong_server
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class AppserviceAccounts(Accounts):
 
     async def user_id_of(self, login: str) -> str:
         server_name = await self.homeserver_name()
-        return login if login.startswith("@") else f"@{login}:{server_name}"
+        return user_id_from(login, server_name)
 
     async def ensure_core_user(
         self, login: str, password: str, *, settings: Settings

@@ -43,6 +43,11 @@ def localpart_of(login: str) -> str:
     return login
 
 
+def user_id_from(login: str, server_name: str) -> str:
+    """`name` -> `@name:server`; a full user id stays as it is."""
+    return login if login.startswith("@") else f"@{login}:{server_name}"
+
+
 def new_password() -> str:
     return secrets.token_urlsafe(32)
 

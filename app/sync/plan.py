@@ -29,7 +29,13 @@ from app.sync.accounts import Accounts
 from app.sync.agent_steps import refused_types
 from app.sync.drift import ROOM_NAME, read_homeserver, room_drift
 from app.sync.identity import read_only_admin
-from app.sync.naming import agent_localpart, localpart_of, room_name, server_name_of
+from app.sync.naming import (
+    agent_localpart,
+    localpart_of,
+    room_name,
+    server_name_of,
+    user_id_from,
+)
 from app.sync.report import describe
 from app.sync.room_steps import IGNORED_UPGRADE
 from app.sync.rooms import clip
@@ -174,8 +180,7 @@ async def _homeserver(
 def _core_users(admin: MatrixClient | None, config: SyncConfig) -> list[str]:
     if admin is None or admin.user_id is None:
         return []
-    server = server_name_of(admin.user_id)
-    bot = config.username if config.username.startswith("@") else f"@{config.username}:{server}"
+    bot = user_id_from(config.username, server_name_of(admin.user_id))
     return list(dict.fromkeys([admin.user_id, bot]))
 
 

@@ -87,15 +87,18 @@ class RoomSteps(AgentSteps):
         is not copied over (the upgrader is the new room's creator), so the admin does the
         writes; whoever the upgrader invited lets the other in."""
         admin = self.ctx.admin
+        agent_in = False
         try:
             await admin.join(new_room)
         except MatrixForbidden:
             agent = await self._join_agent(new_room, old_room)
+            agent_in = True
             await agent.invite(new_room, admin.user_id or "")
             await admin.join(new_room)
         self.ctx.admin_rooms.add(new_room)
         await self._refuse_if_not_continued(old_room, new_room)
-        await self._join_agent(new_room, old_room)
+        if not agent_in:
+            await self._join_agent(new_room, old_room)
         try:
             await admin.put_state_event(new_room, rooms.AGENT_TAG, {"agent_id": self.agent.id})
         except MatrixForbidden as exc:  # the upgrader kept all power: the mapping records it
