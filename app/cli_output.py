@@ -94,8 +94,8 @@ class Output:
             self.line(report.summary())
             return
         self.table("Sync report", ["", "result"], report.counts())
-        if report.letta_error:
-            self.line(f"Letta error: {report.letta_error}")
+        for line in report.letta_lines():
+            self.line(line)
         if report.failures:
             rows = [(f.agent_id, f.agent_name, f.step, f.reason) for f in report.failures]
             self.table("Failed agents", ["agent id", "name", "step", "reason"], rows)

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.errors import ConfigError
+from app.paths import redact_url
 
 DEFAULT_DATA_DIR = "./matrix_data"
 DEFAULT_ROOM_NAME_TEMPLATE = "{name}"
@@ -196,16 +197,6 @@ def check_store_url(url: str) -> None:
             f"postgresql://sync@db.example/letta_matrix, got {redact_url(url)!r} "
             "(leave it unset to keep the state in MATRIX_DATA_DIR)"
         )
-
-
-def redact_url(url: str) -> str:
-    """The URL without user info or query string, which may carry secrets, for messages."""
-    base = url.split("?", 1)[0].split("#", 1)[0]
-    scheme, separator, rest = base.partition("://")
-    if not separator:
-        return base
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}://{authority.rsplit('@', 1)[-1]}{slash}{path}"
 
 
 def _check_template(template: str) -> None:

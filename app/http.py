@@ -24,6 +24,7 @@ from app.errors import (
     SyncError,
     TransportError,
 )
+from app.paths import redact_url
 from app.retry import RETRYABLE_STATUSES, RetryPolicy, is_retryable, parse_retry_after
 from app.server_state import ServerState
 from app.transport import Request, Response, Transport
@@ -169,7 +170,7 @@ class JsonApi:
             reachability.failure(self._now())
         else:
             reachability.answer()
-        if response.status < 400:
+        if response.status < 300:
             return _Outcome(response=response, status=response.status)
         outcome = _Outcome(error=self._error_factory(response), status=response.status)
         if outcome.rate_limited:
@@ -268,6 +269,17 @@ def _brief(error: SyncError) -> str:
     if isinstance(error, ApiError):
         return f"HTTP {error.status}"
     return type(error).__name__
+
+
+def is_redirect(status: int) -> bool:
+    """Redirects are answers we cannot use: never followed (a TLS proxy may send http://)."""
+    return 300 <= status < 400
+
+
+def redirect_target(response: Response) -> str:
+    """Where a redirect points, without user info or query (either may carry secrets)."""
+    location = response.header("Location")
+    return redact_url(location) if location else "(no location)"
 
 
 def retry_after_seconds(response: Response) -> float | None:

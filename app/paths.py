@@ -1,4 +1,5 @@
-"""Path segments for URLs built from untrusted ids: the one place that percent-encodes them."""
+"""URL pieces: path segments built from untrusted ids (the one place that percent-encodes
+them), and URLs made safe to show."""
 
 from __future__ import annotations
 
@@ -14,3 +15,13 @@ def segment(value: str) -> str:
     if value and set(value) == {"."}:
         return "%2E" * len(value)
     return quote(value, safe="")
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info or query string, which may carry secrets, for messages."""
+    base = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, separator, rest = base.partition("://")
+    if not separator:
+        return base
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rsplit('@', 1)[-1]}{slash}{path}"

@@ -1,29 +1,45 @@
-"""Shortening a message to the longest prefix whose content fits a byte budget."""
+"""Shortening a line to the longest prefix whose event fits a byte budget."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.sync.history import SHORTENED_MARKER, content_size, fitted
+from app.letta import LettaMessage
+from app.sync.history import SHORTENED_MARKER, content_size, fitted, message_content
 
-# Quotes, backslashes and control characters grow when JSON-escaped; emoji take four bytes.
-TEXT = st.text(alphabet=st.sampled_from(["a", '"', "\\", "\n", "\x01", "é", "🙂", " "]))
+# Quotes, backslashes, `<` and control characters grow when escaped; emoji take four bytes.
+TEXT = st.text(alphabet=st.sampled_from(["a", '"', "\\", "\n", "\x01", "é", "🙂", " ", "<"]))
+ROLES = st.sampled_from(["user_message", "assistant_message"])
 
 
-@given(body=TEXT, budget=st.integers(min_value=200, max_value=2_000))
-def test_the_fitted_content_is_the_longest_marked_prefix_within_the_budget(
-    body: str, budget: int
+@given(text=TEXT, role=ROLES, budget=st.integers(min_value=300, max_value=2_000))
+def test_the_fitted_event_holds_the_longest_marked_prefix_within_the_budget(
+    text: str, role: str, budget: int
 ) -> None:
-    content = {"msgtype": "m.text", "body": body}
+    message = LettaMessage("message-1", role, text)
+    whole = message_content(message, "key")
 
-    result = fitted(content, budget)
+    result, shortened = fitted(message, "key", budget)
 
-    if content_size(content) <= budget:
-        assert result == content
+    if content_size(whole) <= budget:
+        assert result == whole and not shortened
         return
-    kept = result["body"].removesuffix(SHORTENED_MARKER)
-    assert result["body"].endswith(SHORTENED_MARKER) and body.startswith(kept)
-    assert content_size(result) <= budget
-    one_more = {**content, "body": body[: len(kept) + 1] + SHORTENED_MARKER}
+    assert shortened and content_size(result) <= budget
+    kept = _kept_prefix(text, result, budget)
+    one_more = message_content(message, "key", text[: len(kept) + 1] + SHORTENED_MARKER)
     assert content_size(one_more) > budget
+
+
+def _kept_prefix(text: str, result: dict[str, object], budget: int) -> str:
+    """The prefix of `text` whose shortened event is `result` (the body quotes a user line)."""
+    for length in range(len(text), -1, -1):
+        if result == message_content(
+            LettaMessage("message-1", _role(result), text), "key", text[:length] + SHORTENED_MARKER
+        ):
+            return text[:length]
+    raise AssertionError(f"no prefix of the text gives {result!r} within {budget}")
+
+
+def _role(result: dict[str, object]) -> str:
+    return "user_message" if result["ai.letta.role"] == "user" else "assistant_message"

@@ -19,7 +19,7 @@ from app import SyncConfig, SyncReport, SyncService, Transport
 from app.appservice_registration import AppserviceRegistration
 from app.cli import main
 from app.http import Pacing
-from app.sync.history import HISTORICAL_KEY
+from app.sync.history import HISTORICAL_KEY, spoken_text
 from app.testing.fake_http import FakeRequest
 from app.testing.harness import SyncHarness
 from app.testing.letta import FakeLetta
@@ -45,7 +45,8 @@ class World(Protocol):
         ...
 
     def imported_history(self, room_id: str) -> list[str]:
-        """Bodies of the history-import messages in the room, oldest first."""
+        """Texts of the history-import messages in the room, oldest first (a user's line
+        without its label: `spoken_text`)."""
         ...
 
     def joined_rooms(self, user_id: str) -> list[str]:
@@ -135,7 +136,7 @@ class FakeWorld:
 
     def imported_history(self, room_id: str) -> list[str]:
         timeline = self.harness.homeserver.room(room_id).timeline
-        return [str(e.content["body"]) for e in timeline if e.content.get(HISTORICAL_KEY)]
+        return [spoken_text(e.content) for e in timeline if e.content.get(HISTORICAL_KEY)]
 
     def joined(self, room_id: str) -> set[str]:
         members = self.harness.homeserver.members(room_id)
@@ -248,7 +249,7 @@ class SynapseWorld:
     def imported_history(self, room_id: str) -> list[str]:
         events = self.synapse.room_messages(room_id, self._inspector)
         return [
-            str(e["content"]["body"])
+            spoken_text(e["content"])
             for e in events
             if e.get("type") == "m.room.message" and e.get("content", {}).get(HISTORICAL_KEY)
         ]

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import anyio
 
-from app.config import redact_url
 from app.errors import StateFileError
+from app.paths import redact_url
 from app.state.postgres import _reason, connect, migrate
 
 try:

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import anyio
 
-from app.config import redact_url
 from app.errors import LeaseLost, StateFileError, StateWriteError, SyncLocked
+from app.paths import redact_url
 from app.state import migrations
 from app.state.models import AgentMapping, SpaceConfig
 from app.state.protocol import MemoryReads, StoredToken, moved_on

@@ -21,7 +21,7 @@ async def sync_agents(ctx: SyncContext, listing: AgentList, progress: SyncProgre
     """Sync every agent of `listing`; a state file that cannot be written stops them all."""
     ctx.report.agents_seen = len(listing.agents)
     ctx.report.removed_from_letta = listing.missing(ctx.store.mappings)
-    await _mark_removed(ctx, set(ctx.report.removed_from_letta))
+    await _mark_removed(ctx, listing)
     limiter = AdaptiveLimiter.for_server(ctx.config.sync_concurrency, ctx.admin.http)
     not_saved: list[StateFileError] = []
 
@@ -42,10 +42,15 @@ async def sync_agents(ctx: SyncContext, listing: AgentList, progress: SyncProgre
         raise not_saved[0]
 
 
-async def _mark_removed(ctx: SyncContext, removed: set[str]) -> None:
-    """Flag mappings whose agent Letta no longer lists (and unflag returning ones)."""
+async def _mark_removed(ctx: SyncContext, listing: AgentList) -> None:
+    """Flag mappings whose agent Letta no longer lists, and unflag returning ones; an
+    incomplete listing only unflags (what it lacks may still exist)."""
+    removed = set(ctx.report.removed_from_letta)
     for mapping in ctx.store.all():
-        if mapping.mark_removed_from_letta(mapping.agent_id in removed):
+        gone = mapping.agent_id in removed
+        if not gone and listing.incomplete is not None and not listing.listed(mapping.agent_id):
+            continue
+        if mapping.mark_removed_from_letta(gone):
             await ctx.store.save_mapping(mapping)
 
 

@@ -3,10 +3,15 @@
 Each imported event carries the Letta message's key (`ai.letta.message_id`), so an import that
 resumes in a room found again after a crash or a lost reply reads the room and skips what is
 already there, whatever device or data directory posted it.
+
+Every line is posted by the agent's own account, so the user's lines are marked as the user's:
+a quote under "User wrote:" (HTML `<blockquote>` for clients that render it, `> ` lines for
+the rest), and `ai.letta.role` says `user` or `assistant` for programs.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,10 +19,13 @@ from typing import Any
 
 from app.errors import MatrixError
 from app.letta import LettaClient, LettaMessage
+from app.letta.conversation import keyed, recent_conversation
 from app.matrix import MatrixClient
 
 HISTORICAL_KEY = "m.letta_historical"
 MESSAGE_KEY = "ai.letta.message_id"
+ROLE_KEY = "ai.letta.role"
+USER_LABEL = "User wrote:"
 # A whole event (content and envelope) must fit in this many bytes of canonical JSON.
 MAX_EVENT_BYTES = 65_536
 # Bytes left for the envelope the homeserver adds (ids, hashes, signatures, auth events),
@@ -33,15 +41,30 @@ class ImportResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def importable(messages: list[LettaMessage]) -> list[LettaMessage]:
-    """User and assistant messages with text; a leading orphan tool return is dropped."""
-    while messages and messages[0].message_type == "tool_return_message":
-        messages = messages[1:]
-    return [m for m in messages if m.is_conversation and m.text.strip()]
+def message_content(message: LettaMessage, key: str, text: str | None = None) -> dict[str, Any]:
+    """The event for one line; `text` replaces the message's own (a shortened one)."""
+    text = message.text if text is None else text
+    content: dict[str, Any] = {"msgtype": "m.text", HISTORICAL_KEY: True, MESSAGE_KEY: key}
+    if message.message_type != "user_message":
+        return {**content, "body": text, ROLE_KEY: "assistant"}
+    quoted = "\n".join(f"> {line}" for line in text.split("\n"))
+    as_html = html.escape(text).replace("\n", "<br/>")
+    return {
+        **content,
+        "body": f"{USER_LABEL}\n{quoted}",
+        "format": "org.matrix.custom.html",
+        "formatted_body": f"<b>{USER_LABEL}</b><blockquote>{as_html}</blockquote>",
+        ROLE_KEY: "user",
+    }
 
 
-def message_content(message: LettaMessage, key: str) -> dict[str, Any]:
-    return {"msgtype": "m.text", "body": message.text, HISTORICAL_KEY: True, MESSAGE_KEY: key}
+def spoken_text(content: dict[str, Any]) -> str:
+    """The Letta text a history event carries: a user's line without its label and quoting."""
+    body = str(content.get("body", ""))
+    if content.get(ROLE_KEY) != "user" or not body.startswith(USER_LABEL + "\n"):
+        return body
+    quoted = body[len(USER_LABEL) + 1 :].split("\n")
+    return "\n".join(line.removeprefix("> ") for line in quoted)
 
 
 def content_size(content: dict[str, Any]) -> int:
@@ -50,17 +73,19 @@ def content_size(content: dict[str, Any]) -> int:
     return len(text.encode("utf-8"))
 
 
-def fitted(content: dict[str, Any], budget: int) -> dict[str, Any]:
-    """`content` whose body is the longest prefix that fits `budget` bytes, marked if cut."""
+def fitted(message: LettaMessage, key: str, budget: int) -> tuple[dict[str, Any], bool]:
+    """(The line's event with the longest prefix of its text that fits `budget` bytes, marked
+    if cut; whether it was cut)."""
+    content = message_content(message, key)
     if content_size(content) <= budget:
-        return content
-    body: str = content["body"]
-    low, high = 0, len(body)  # the longest fitting prefix length lies in [low, high)
+        return content, False
+    text = message.text
+    low, high = 0, len(text)  # the longest fitting prefix length lies in [low, high)
     while low < high - 1:
         middle = (low + high) // 2
-        candidate = {**content, "body": body[:middle] + SHORTENED_MARKER}
+        candidate = message_content(message, key, text[:middle] + SHORTENED_MARKER)
         low, high = (middle, high) if content_size(candidate) <= budget else (low, middle)
-    return {**content, "body": body[:low] + SHORTENED_MARKER}
+    return message_content(message, key, text[:low] + SHORTENED_MARKER), True
 
 
 async def posted_keys(agent: MatrixClient, room_id: str) -> set[str]:
@@ -83,30 +108,31 @@ async def import_history(
     done: set[str] | None = None,
     on_sent: Callable[[str], Awaitable[None]] | None = None,
 ) -> ImportResult:
-    """Post the last `limit` messages as the agent user.
+    """Post the last `limit` conversation lines as the agent user.
 
     `done` holds the keys already posted (or given up on), and `on_sent` records each new
-    one, posted or skipped: a message is never tried again once the room has it or it cannot
-    fit in an event.
+    one, posted or skipped: a line is never tried again once the room has it or it cannot
+    fit in an event. (Imports begun before lines were keyed by otid recorded the stored
+    message's id: a line whose id is in `done` counts as posted too.)
     """
     result = ImportResult()
     if limit <= 0:
         return result
-    for index, message in enumerate(importable(await letta.recent_messages(agent_id, limit))):
-        key = message.id or f"index-{index}"
-        if done is not None and key in done:
+    conversation = await recent_conversation(letta, agent_id, limit)
+    for key, message in keyed(conversation.lines):
+        if done is not None and (key in done or message.id in done):
             continue
-        await _send_one(agent, room_id, message_content(message, key), key, result)
+        await _send_one(agent, room_id, message, key, result)
         if on_sent is not None:
             await on_sent(key)
     return result
 
 
 async def _send_one(
-    agent: MatrixClient, room_id: str, content: dict[str, Any], key: str, result: ImportResult
+    agent: MatrixClient, room_id: str, message: LettaMessage, key: str, result: ImportResult
 ) -> None:
     for reserve in ENVELOPE_RESERVES:
-        event = fitted(content, MAX_EVENT_BYTES - reserve)
+        event, shortened = fitted(message, key, MAX_EVENT_BYTES - reserve)
         try:
             await agent.send_event(room_id, event, txn_id=f"letta-history-{key}")
         except MatrixError as exc:
@@ -114,6 +140,6 @@ async def _send_one(
                 raise
             continue
         result.posted += 1
-        result.shortened += event is not content
+        result.shortened += shortened
         return
     result.skipped.append(key)

@@ -107,6 +107,8 @@ async def _make_plan(config: SyncConfig, transport: Transport, store: Store) -> 
         return plan
     agents = listing.agents
     plan.removed_from_letta = listing.missing(store.mappings) if agents else []
+    if listing.incomplete is not None:
+        plan.notes.append(f"Letta listing incomplete ({listing.incomplete}): none counted removed")
     seen = _Seen(homeserver, space_id, _core_users(admin, config))
     for agent in agents:
         planned = _plan_agent(agent, store.get(agent.id), seen, config, plan)

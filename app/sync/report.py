@@ -32,10 +32,13 @@ class SyncReport:
     invalid_agents: list[str] = field(default_factory=list)
     failures: list[AgentFailure] = field(default_factory=list)
     letta_error: str | None = None
+    # Why Letta's listing could not be proven whole: no agent was then marked removed, and
+    # agents it lacked were not synced.
+    listing_incomplete: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.failures and self.letta_error is None
+        return not self.failures and self.letta_error is None and not self.listing_incomplete
 
     @property
     def migrated_count(self) -> int:
@@ -70,10 +73,18 @@ class SyncReport:
             return " (created)"
         return " (found again by its tag)" if self.space_found else ""
 
+    def letta_lines(self) -> list[str]:
+        lines = [f"Letta error: {self.letta_error}"] if self.letta_error else []
+        if self.listing_incomplete:
+            lines.append(
+                f"Letta listing incomplete ({self.listing_incomplete}): no agent was marked "
+                "removed; the next sync lists again"
+            )
+        return lines
+
     def summary(self) -> str:
         lines = [f"{label}: {value}" for label, value in self.counts()]
-        if self.letta_error:
-            lines.append(f"Letta error: {self.letta_error}")
+        lines += self.letta_lines()
         lines += [
             f"FAILED {f.agent_id} ({f.agent_name}) at {f.step}: {f.reason}" for f in self.failures
         ]

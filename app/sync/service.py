@@ -6,7 +6,7 @@ import logging
 from types import TracebackType
 
 from app.appservice_registration import AppserviceRegistration, load_registration
-from app.config import SyncConfig, redact_url
+from app.config import SyncConfig
 from app.errors import (
     LettaError,
     MalformedResponse,
@@ -16,6 +16,7 @@ from app.errors import (
 from app.http import Pacing
 from app.letta import AgentList, LettaClient
 from app.matrix import MatrixClient
+from app.paths import redact_url
 from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.files import OS_FILES, FileOps
@@ -177,9 +178,11 @@ class SyncService:
         matrix, letta = self._clients()
         accounts = accounts_for(matrix, self.store, self._registration)
         homeserver = self.config.homeserver_url
+        # Letta first: a LETTA_API_URL or LETTA_TOKEN that is wrong stops the sync before it
+        # writes anything to the homeserver (registering the bot, say).
+        listing = await self._list_agents(letta, report)
         with naming_the_homeserver(homeserver), naming_the_registration(self._registration):
             admin, bot = await self._core_users(accounts)
-        listing = await self._list_agents(letta, report)
         if listing is not None and isinstance(accounts, AppserviceAccounts):
             server_name = server_name_of(admin.user_id or "")
             refuse_uncovered_agents(accounts, self.store, listing.agents, server_name)
@@ -229,6 +232,7 @@ class SyncService:
             log.error("cannot list Letta agents: %s", report.letta_error)
             return None
         report.invalid_agents = list(listing.invalid)
+        report.listing_incomplete = listing.incomplete
         if not listing.agents and self.store.mappings:
             # An empty list while agents are mapped is far likelier an outage than mass deletion.
             report.letta_error = "Letta listed no agents although mappings exist; nothing changed"

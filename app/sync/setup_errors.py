@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from app.config import SyncConfig, redact_url
+from app.config import SyncConfig
 from app.errors import (
     ConfigError,
     LettaError,
@@ -19,6 +19,8 @@ from app.errors import (
     StateWriteError,
     TransportError,
 )
+from app.http import is_redirect
+from app.paths import redact_url
 
 
 @contextmanager
@@ -55,6 +57,11 @@ def naming_the_homeserver(homeserver_url: str) -> Iterator[None]:
             "in trouble, not the configuration; try again later",
         ) from exc
     except MatrixError as exc:
+        if is_redirect(exc.status):
+            raise ConfigError(
+                f"MATRIX_HOMESERVER_URL={url} answered HTTP {exc.status}, a redirect, which the "
+                "library does not follow: set the URL the homeserver answers at itself"
+            ) from exc
         # The paths used in setup exist on every homeserver: "unrecognized" (Synapse's
         # M_UNRECOGNIZED) or a bare 404 page means the URL points at something else.
         if exc.errcode not in (None, "M_UNRECOGNIZED") or exc.status not in (404, 405):
@@ -80,6 +87,11 @@ def raise_if_letta_misconfigured(exc: MalformedResponse | LettaError, url: str) 
     """A wrong URL or token is a setup error (exit 2), not a Letta outage to report."""
     if isinstance(exc, LettaError) and exc.status in (401, 403):
         raise ConfigError(f"Letta refused the credentials (check LETTA_TOKEN): {exc}") from exc
+    if isinstance(exc, LettaError) and is_redirect(exc.status):
+        raise ConfigError(
+            f"LETTA_API_URL={redact_url(url)} answered HTTP {exc.status} ({exc.detail}): set "
+            "the address the Letta server answers at itself (https:// behind a TLS proxy?)"
+        ) from exc
     if isinstance(exc, MalformedResponse) or exc.status in (404, 405):
         hint = " (leave /v1 out of LETTA_API_URL)" if url.rstrip("/").endswith("/v1") else ""
         raise ConfigError(

@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from app.config import redact_url
 from app.errors import ConnectionFailed, TransportError
 from app.http import JsonApi
+from app.paths import redact_url
 from app.server_state import Clock, Congestion
 
 # Never fewer agents than this while rate-limited: one agent at a time would leave the

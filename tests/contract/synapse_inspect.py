@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.sync.history import HISTORICAL_KEY
+from app.sync.history import HISTORICAL_KEY, spoken_text
 from app.sync.rooms import AGENT_TAG
 from app.testing.synapse import SynapseServer
 
@@ -49,7 +49,7 @@ class Inspector:
     def imported_history(self, room_id: str) -> list[str]:
         """Bodies of the history-import messages in the room, oldest first."""
         return [
-            str(e["content"].get("body"))
+            spoken_text(e["content"])
             for e in self.synapse.room_messages(room_id, self.token)
             if e.get("type") == "m.room.message" and e.get("content", {}).get(HISTORICAL_KEY)
         ]

@@ -26,7 +26,7 @@ import respx
 
 from app.cli import main
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE
-from app.sync.history import HISTORICAL_KEY
+from app.sync.history import HISTORICAL_KEY, spoken_text
 from app.sync.naming import agent_localpart
 from app.sync.rooms import AGENT_TAG
 from app.testing.fake_http import fake_request_from_httpx, httpx_response_from_fake
@@ -295,9 +295,9 @@ def spaces(hs: FakeHomeserver) -> list[str]:
 
 
 def imported_history(hs: FakeHomeserver, room_id: str) -> list[str]:
-    """Bodies of the history-import messages in a room's timeline, in order."""
+    """Texts of the history-import messages in a room's timeline, in order."""
     return [
-        str(event.content.get("body"))
+        spoken_text(event.content)
         for event in hs.room(room_id).timeline
         if event.content.get(HISTORICAL_KEY) is True
     ]

@@ -42,7 +42,8 @@ pytestmark = pytest.mark.anyio
 
 CREATE_ROOM = r"/_matrix/client/v3/createRoom$"
 SYNC = r"/_matrix/client/v3/sync$"
-LIST_AGENTS = r"^/v1/agents/?$"
+# The listing and its count: a Letta in trouble fails both.
+LIST_AGENTS = r"^/v1/agents/?(count)?$"
 BACKOFFS = [0.5, 1.0, 2.0, 4.0]  # RetryPolicy defaults with the clock's jitter-free random
 HTML = {"content-type": "text/html"}
 M_UNKNOWN = {"errcode": "M_UNKNOWN", "error": "Internal server error"}

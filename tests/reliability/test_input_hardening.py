@@ -178,7 +178,7 @@ def letta_urls(agent_id: str) -> list[str]:
     async def calls() -> None:
         await letta.get_agent(agent_id)
         transport.body = b"[]"
-        await letta.recent_messages(agent_id, 5)
+        await letta.message_page(agent_id, 5)
 
     anyio.run(calls)
     return transport.urls
@@ -294,8 +294,8 @@ def served_messages(letta: FakeLetta, bad: list[str]) -> Callable[[httpx.Request
         if parts[:3] != ["", "v1", "agents"] or parts[-1] != "messages" or agent_id not in known:
             bad.append(raw)
             return httpx.Response(404, json={"detail": "Not Found"})
-        messages = reversed(letta.agent(agent_id).messages)
-        return httpx.Response(200, json=[message.to_json() for message in messages])
+        agent = letta.agent(agent_id)
+        return httpx.Response(200, json=agent.records(agent.rows))
 
     return effect
 

@@ -23,10 +23,11 @@ LIST_AGENTS = r"^/v1/agents/?$"
 WRITES = ("createRoom", "put_state", "set_displayname", "register")
 
 BAD_LISTINGS: dict[str, tuple[Effect, bool]] = {
-    # name: (effect, repeat it for every request)
-    "empty_list": (respond(200, []), False),
-    "empty_data": (respond(200, {"data": [], "has_more": False}), False),
-    "only_invalid_records": (respond(200, [{"id": "agent-x", "name": None}, None]), False),
+    # name: (effect, repeat it for every request). A listing below Letta's count is walked
+    # twice: these answer both walks.
+    "empty_list": (respond(200, []), True),
+    "empty_data": (respond(200, {"data": [], "has_more": False}), True),
+    "only_invalid_records": (respond(200, [{"id": "agent-x", "name": None}, None]), True),
     "http_500": (respond(500, {"detail": "Internal Server Error"}), False),
     "http_503_html_forever": (respond(503, raw=HTML_PAGE), True),
     "refused_forever": (refuse(), True),

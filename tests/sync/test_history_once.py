@@ -12,7 +12,7 @@ import respx
 
 from app.state import MappingStore
 from app.sync.agent import HISTORY_DONE, HISTORY_PENDING
-from app.sync.history import HISTORICAL_KEY
+from app.sync.history import HISTORICAL_KEY, spoken_text
 from app.testing.harness import SyncHarness
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +26,7 @@ def stored(h: SyncHarness) -> dict[str, Any]:
 
 def history_in(h: SyncHarness, room_id: str) -> list[str]:
     timeline = h.homeserver.room(room_id).timeline
-    return [str(e.content["body"]) for e in timeline if e.content.get(HISTORICAL_KEY)]
+    return [spoken_text(e.content) for e in timeline if e.content.get(HISTORICAL_KEY)]
 
 
 async def test_a_message_no_event_can_hold_is_skipped_noted_and_never_retried(

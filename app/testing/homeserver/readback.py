@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from app.sync.history import spoken_text
 from app.testing.homeserver.model import Room
 
 
@@ -24,7 +25,9 @@ class Message:
     """One event of a room's timeline (sent through ``PUT /rooms/{id}/send``).
 
     ``body`` is ``content["body"]`` when that is a string, else ``None``. ``content`` is a
-    read-only copy of the whole event content (``msgtype``, custom keys).
+    read-only copy of the whole event content (``msgtype``, custom keys). ``text`` is the
+    Letta line an imported history event carries: a user's line without the "User wrote:"
+    label and quoting it is shown with, any other body as it is.
     """
 
     sender: str
@@ -32,6 +35,10 @@ class Message:
     event_id: str
     event_type: str = "m.room.message"
     content: Mapping[str, Any] = field(default_factory=_empty, hash=False, repr=False)
+
+    @property
+    def text(self) -> str | None:
+        return None if self.body is None else spoken_text(dict(self.content))
 
 
 @dataclass(frozen=True)
