@@ -53,7 +53,7 @@ async def run_demo(out: Output) -> int:
         letta.rename(ids[1], "Scout Prime")
         letta.rename(ids[2], "Librarian")
         second = await _sync(config, transport, out)
-        out.line(f"renamed: {', '.join(letta.agent(a).name for a in second.renamed)}")
+        out.line(f"renamed: {', '.join(sorted(letta.agent(a).name for a in second.renamed))}")
         out.heading("3. Nothing changed: steady-state sync")
         before = transport.requests
         await _sync(config, transport, out)

@@ -107,7 +107,7 @@ def test_demo_runs_with_no_server_and_no_configuration() -> None:
     text = out.getvalue()
     assert code == 0, err.getvalue()
     assert "users created: 12" in text and "rooms created: 12" in text
-    assert "renamed: Scout Prime, Librarian" in text
+    assert "renamed: Librarian, Scout Prime" in text
     steady = int(re.search(r"requests for 12 agents: (\d+)", text).group(1))  # type: ignore[union-attr]
     assert steady <= 5
 

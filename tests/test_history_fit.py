@@ -13,7 +13,7 @@ TEXT = st.text(alphabet=st.sampled_from(["a", '"', "\\", "\n", "\x01", "Ã©", "ðŸ
 ROLES = st.sampled_from(["user_message", "assistant_message"])
 
 
-@given(text=TEXT, role=ROLES, budget=st.integers(min_value=300, max_value=2_000))
+@given(text=TEXT, role=ROLES, budget=st.integers(min_value=500, max_value=2_000))
 def test_the_fitted_event_holds_the_longest_marked_prefix_within_the_budget(
     text: str, role: str, budget: int
 ) -> None:

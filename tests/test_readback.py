@@ -44,7 +44,7 @@ async def test_messages_lists_the_timeline_in_order_with_sender_body_and_event_i
 
     messages = fake_homeserver.messages(mapping.room_id)
 
-    assert [(m.sender, m.body) for m in messages] == [
+    assert [(m.sender, m.text) for m in messages] == [
         (agent, "hello"),
         (agent, "hi there"),
         (sync_harness.admin_id, "from admin"),

@@ -42,8 +42,9 @@ pytestmark = pytest.mark.anyio
 
 CREATE_ROOM = r"/_matrix/client/v3/createRoom$"
 SYNC = r"/_matrix/client/v3/sync$"
+LIST_AGENTS = r"^/v1/agents/?$"
 # The listing and its count: a Letta in trouble fails both.
-LIST_AGENTS = r"^/v1/agents/?(count)?$"
+LETTA_AGENT_LISTING = r"^/v1/agents/(count)?$"
 BACKOFFS = [0.5, 1.0, 2.0, 4.0]  # RetryPolicy defaults with the clock's jitter-free random
 HTML = {"content-type": "text/html"}
 M_UNKNOWN = {"errcode": "M_UNKNOWN", "error": "Internal server error"}
@@ -571,7 +572,9 @@ async def test_letta_answering_503_html_is_reported_after_bounded_retries(
 ) -> None:
     s = await seed(*door_harness)
     before = file_bytes(s.h.data_dir)
-    s.door.letta("GET", LIST_AGENTS, respond(503, raw=HTML_PAGE, headers=HTML), forever=True)
+    s.door.letta(
+        "GET", LETTA_AGENT_LISTING, respond(503, raw=HTML_PAGE, headers=HTML), forever=True
+    )
 
     report = await s.h.sync()
 

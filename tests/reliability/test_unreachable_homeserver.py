@@ -19,6 +19,7 @@ from app.cli import main
 from app.http import Pacing
 from app.retry import RetryPolicy
 from app.testing.clock import FakeClock
+from app.testing.letta import FakeLetta, LettaHTTPServer
 from app.transport import Request, Response
 from app.transport_httpx import HttpxTransport
 
@@ -45,10 +46,13 @@ class CountingHttpx:
 
     def __init__(self) -> None:
         self.inner = HttpxTransport()
-        self.attempts = 0
+        self.urls: list[str] = []
+
+    def attempts_at(self, base_url: str) -> int:
+        return sum(1 for url in self.urls if url.startswith(base_url + "/"))
 
     async def send(self, request: Request) -> Response:
-        self.attempts += 1
+        self.urls.append(request.url)
         return await self.inner.send(request)
 
     async def aclose(self) -> None:
@@ -59,22 +63,25 @@ def test_unreachable_homeserver_is_reported_after_three_tries_and_under_five_sec
     tmp_path: Path,
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
+    # Letta answers (the sync lists it first): what is counted is the homeserver's silence.
+    letta = LettaHTTPServer(FakeLetta().handle)
     clock = FakeClock()
     # The worst jitter: every backoff at its longest.
     pacing = Pacing(sleep=clock.sleep, monotonic=clock.monotonic, random=lambda: 1.0)
     transport = CountingHttpx()
     err = io.StringIO()
 
-    code = main(
-        ["sync"],
-        env=sync_env(url, url, tmp_path / "data"),
-        transport=transport,
-        out=io.StringIO(),
-        err=err,
-        pacing=pacing,
-    )
+    with letta:
+        code = main(
+            ["sync"],
+            env=sync_env(url, letta.base_url, tmp_path / "data"),
+            transport=transport,
+            out=io.StringIO(),
+            err=err,
+            pacing=pacing,
+        )
 
     assert code == 2, err.getvalue()
-    assert transport.attempts == RetryPolicy().max_connect_attempts == 3
+    assert transport.attempts_at(url) == RetryPolicy().max_connect_attempts == 3
     assert len(clock.sleeps) == 2
     assert sum(clock.sleeps) <= BUDGET

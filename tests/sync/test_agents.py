@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
+from app.sync.history import spoken_text
 from app.testing.harness import SyncHarness
 from app.testing.letta import FakeLetta
 
@@ -26,8 +28,10 @@ async def test_agents_are_discovered_across_pages_in_both_shapes(tmp_path: Any, 
 
     assert report.agents_seen == 7
     assert set(stored(h)) == set(ids)
-    # 3, 3, 1 and then: the "data" shape says has_more=false; a bare list needs an empty page.
-    assert h.letta.requests_by_kind["list_agents"] == (3 if shape == "data" else 4)
+    # 3, 3, 1: the "data" shape says has_more=false; for a bare list, a short page that reaches
+    # Letta's count ends the walk.
+    assert h.letta.requests_by_kind["list_agents"] == 3
+    assert h.letta.requests_by_kind["count_agents"] == 1
 
 
 async def test_agent_user_has_a_stable_localpart_a_strong_password_and_its_name(
@@ -256,10 +260,11 @@ async def test_history_of_a_new_room_is_imported_by_the_agent(sync_harness: Sync
 
     mapping = stored(h)[agent_id]
     timeline = h.homeserver.room(mapping["room_id"]).timeline
-    assert [(e.sender, e.content["body"]) for e in timeline] == [
-        (mapping["matrix_user_id"], "hello"),
-        (mapping["matrix_user_id"], "hi\nthere"),
+    assert [(e.sender, e.content["ai.letta.role"], spoken_text(e.content)) for e in timeline] == [
+        (mapping["matrix_user_id"], "user", "hello"),
+        (mapping["matrix_user_id"], "assistant", "hi\nthere"),
     ]
+    assert timeline[0].content["body"] == "User wrote:\n> hello"
     assert all(e.content["m.letta_historical"] is True for e in timeline)
     assert report.history_imported == {agent_id: 2}
     await h.sync()
@@ -278,7 +283,8 @@ async def test_history_import_can_be_disabled_and_limited(sync_harness: SyncHarn
 
     h2 = SyncHarness(h.data_dir.parent / "other", letta=h.letta)
     await h2.sync(history_import_limit=2)
-    bodies = [e.content["body"] for e in h2.homeserver.room(stored(h2)[brief]["room_id"]).timeline]
+    timeline = h2.homeserver.room(stored(h2)[brief]["room_id"]).timeline
+    bodies = [spoken_text(e.content) for e in timeline]
     assert bodies == ["b3", "b4"]
 
 
@@ -327,5 +333,51 @@ async def test_an_interrupted_history_import_resumes_without_duplicates(
 
     room = stored(h)[agent_id]["room_id"]
     assert second.ok and second.history_imported == {agent_id: 2}
-    assert [e.content["body"] for e in h.homeserver.room(room).timeline] == ["one", "two", "three"]
+    timeline = h.homeserver.room(room).timeline
+    assert [spoken_text(e.content) for e in timeline] == ["one", "two", "three"]
     assert "history_import_pending" not in stored(h)[agent_id]
+
+
+async def test_an_agent_deleted_under_the_listing_cursor_marks_no_live_agent_removed(
+    sync_harness: SyncHarness,
+) -> None:
+    """Letta 0.16.8 answers an `after` naming an agent deleted meanwhile with the first page.
+    A walk sent back there saw only part of the list: it is walked again, never taken whole."""
+    h = sync_harness
+    ids = [h.letta.add_agent(f"Listed {n}") for n in range(5)]
+    await h.sync(letta_page_size=2)
+    deleted: list[str] = []
+    cursors: list[str] = []
+
+    def delete_the_cursor_agent(request: httpx.Request) -> None:
+        cursor = request.url.params.get("after")
+        if cursor is not None:
+            cursors.append(cursor)
+        if len(cursors) == 2 and not deleted:  # the last agent of page 2, before page 3
+            h.letta.remove(cursor)
+            deleted.append(cursor)
+
+    h.override("list_agents", delete_the_cursor_agent)
+
+    report = await h.sync(letta_page_size=2)
+
+    assert deleted and report.removed_from_letta == deleted
+    flagged = {a for a, m in stored(h).items() if m.get("removed_from_letta")}
+    assert flagged == set(deleted) and set(ids) - flagged == set(ids) - set(deleted)
+    assert report.ok and report.listing_incomplete is None
+
+
+async def test_a_listing_that_stays_incomplete_marks_nothing_removed_and_says_so(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    [h.letta.add_agent(f"Listed {n}") for n in range(5)]
+    await h.sync(letta_page_size=2)
+    h.letta.fail_next("count_agents", 200, 9, times=2)  # a count the listing never reaches
+
+    report = await h.sync(letta_page_size=2)
+
+    assert not report.ok and report.listing_incomplete == "Letta counts 9 agents but listed 5"
+    assert report.removed_from_letta == []
+    assert not any(m.get("removed_from_letta") for m in stored(h).values())
+    assert "Letta listing incomplete (Letta counts 9 agents but listed 5)" in report.summary()

@@ -43,7 +43,7 @@ async def test_a_message_no_event_can_hold_is_skipped_noted_and_never_retried(
     h = SyncHarness(tmp_path / "data", router=router)
     agent_id = h.letta.add_agent("Wordy")
     h.letta.add_message(agent_id, "user_message", "before")
-    huge = h.letta.add_message(agent_id, "assistant_message", "word " * 14_000)
+    h.letta.add_message(agent_id, "assistant_message", "word " * 14_000)
     h.letta.add_message(agent_id, "user_message", "after")
 
     first = await h.sync()
@@ -51,7 +51,8 @@ async def test_a_message_no_event_can_hold_is_skipped_noted_and_never_retried(
     second = await h.sync()
 
     assert first.ok and second.ok, (first.failures, second.failures)
-    assert first.history_skipped == {agent_id: [huge]}
+    (huge_line,) = h.letta.agent(agent_id).rows[-2].records
+    assert first.history_skipped == {agent_id: [huge_line.otid]}
     assert "history messages skipped: 1" in first.summary()
     assert history_in(h, stored(h)[agent_id]["room_id"]) == ["before", "after"]
     assert HISTORY_PENDING not in stored(h)[agent_id]

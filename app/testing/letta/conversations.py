@@ -57,6 +57,12 @@ class Conversations:
         self._append(agent_id, step, moment)
         self._append(agent_id, [], moment)
 
+    def add_step(self, agent_id: str, records: list[tuple[str, str]]) -> str:
+        """One stored message listing as several records (type, text) that share its id, as a
+        step that reasons and calls `send_message` twice does; returns the id."""
+        listed = [FakeRecord(kind, text, new_otid()) for kind, text in records]
+        return self._append(agent_id, listed, None)
+
     def add_machine_event(self, agent_id: str, kind: str, **fields: str) -> str:
         """A login, heartbeat or system alert, which Letta stores as a JSON user message."""
         return self.add_message(agent_id, "user_message", machine_event(kind, **fields))

@@ -2,7 +2,7 @@
 
 Core: ``FakeLetta.handle(FakeRequest) -> FakeResponse`` (no httpx). Adapter:
 ``FakeLetta.mount(router)`` registers one named respx route per endpoint. What it copies of
-0.16.8 (tests/letta_contract.py runs the same checks on the real server):
+0.16.8 (tests/letta_contract_checks.py runs the same checks on the real server):
 
 - the list lives at ``/v1/agents/``; ``/v1/agents`` answers 307 with an empty body;
 - a bare JSON list, newest first, no ``has_more``, no cap on ``limit``; an ``after`` naming no

@@ -1,0 +1,26 @@
+"""Letta 0.16.8's behaviour, checked on the fake over HTTP (tests/contract/test_letta_real.py
+runs the same checks on the real server)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from letta_contract_checks import CHECKS, Check
+from letta_targets import FakeTarget
+
+from app.testing.letta import FakeLetta, LettaHTTPServer
+
+
+@pytest.fixture
+def fake_target() -> Iterator[FakeTarget]:
+    fake = FakeLetta(token="contract-token")
+    with LettaHTTPServer(fake.handle) as server:
+        target = FakeTarget(fake, server.base_url)
+        yield target
+        target.close()
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
+def test_the_fake_behaves_like_letta(check: Check, fake_target: FakeTarget) -> None:
+    check(fake_target)
