@@ -58,6 +58,13 @@ class RestLetta:
     def remove(self, agent_id: str) -> None:
         self.http.delete(f"/v1/agents/{agent_id}").raise_for_status()
 
+    def clear(self) -> None:
+        """Delete every agent: a scenario on a shared server starts from an empty Letta."""
+        listing = self.http.get("/v1/agents/", params={"limit": "100000"})
+        listing.raise_for_status()
+        for agent in listing.json():
+            self.remove(agent["id"])
+
     def close(self) -> None:
         self.http.close()
 

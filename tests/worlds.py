@@ -200,7 +200,7 @@ class SynapseWorld:
     def __init__(
         self,
         synapse: SynapseServer,
-        letta: FakeLetta,
+        letta: Any,  # a FakeLetta, or a Letta target of tests/letta_targets.py
         letta_url: str,
         data_dir: Path,
         registration: AppserviceRegistration | None = None,

@@ -8,11 +8,16 @@ production-shaped variants below start Synapses of their own the same way.
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from letta_real.launch import default_letta_python, letta_server
+from letta_real.stand_in_model import MODEL, StandInModel
+from letta_targets import RealTarget
 
 from app.appservice_registration import AppserviceRegistration, load_registration
 from app.cli import main
@@ -25,6 +30,7 @@ from app.testing.synapse.appservice import AppserviceSynapse
 from worlds import AS_ADMIN_PREFIX, SynapseWorld
 
 AS_BOT = "asbot"
+REAL_LETTA_TOKEN = "real-letta-test-password"
 
 _HERE = Path(__file__).resolve().parent
 
@@ -102,3 +108,32 @@ def appservice_world(
     letta = FakeLetta()
     with LettaHTTPServer(letta.handle) as http:
         yield SynapseWorld(server, letta, http.base_url, tmp_path / "data", registration)
+
+
+@pytest.fixture(scope="session")
+def real_letta() -> Iterator[RealTarget]:
+    """A real Letta 0.16.8 on 127.0.0.1 (its own PostgreSQL with pgvector, its own venv made by
+    scripts/install_letta.sh), whose agents think with the stand-in model. Skipped when that
+    venv is missing, failed instead under REQUIRE_LETTA=1 (CI)."""
+    python = default_letta_python()
+    if not python.exists():
+        message = f"no Letta venv at {python.parent.parent}: run scripts/install_letta.sh"
+        if os.environ.get("REQUIRE_LETTA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    # Not under pytest's tmp_path: its directories are 0700, and PostgreSQL runs as `postgres`.
+    with (
+        tempfile.TemporaryDirectory(prefix="letta-real-") as workdir,
+        StandInModel() as model,
+        letta_server(
+            workdir, python, password=REAL_LETTA_TOKEN, model_base_url=model.base_url
+        ) as server,
+    ):
+        create = {
+            "model": f"openai-proxy/{MODEL}",
+            "embedding": "letta/letta-free",
+            "memory_blocks": [{"label": "human", "value": "a test user"}],
+        }
+        target = RealTarget(server.base_url, server.password, create)
+        yield target
+        target.close()
