@@ -126,6 +126,19 @@ def a_missing_or_wrong_token_is_401(target: RestLetta) -> None:
         target.http.headers["Authorization"] = f"Bearer {target.token}"
 
 
+def a_rename_or_a_message_puts_the_agent_first_by_updated_at(target: RestLetta) -> None:
+    renamed, talker, _ = (target.add_agent(f"Changed {n}") for n in range(3))
+    target.rename(renamed, "Changed again")
+    first = listed(target, order_by="updated_at", order="desc", limit="1")
+    assert [a["id"] for a in first] == [renamed] and first[0]["name"] == "Changed again"
+    assert first[0]["updated_at"] >= first[0]["created_at"]
+    target.converse(talker, "anyone there?")  # type: ignore[attr-defined]
+    first = listed(target, order_by="updated_at", order="desc", limit="2")
+    assert [a["id"] for a in first] == [talker, renamed]
+    after = listed(target, order_by="updated_at", order="desc", limit="1", after=talker)
+    assert [a["id"] for a in after] == [renamed]
+
+
 CHECKS: list[Check] = [
     the_list_lives_at_the_trailing_slash_route,
     the_list_is_newest_first_and_pages_with_after,
@@ -137,4 +150,5 @@ CHECKS: list[Check] = [
     a_conversation_lists_oldest_first_with_records_of_a_step_sharing_an_id,
     older_agent_types_start_with_a_login_event,
     a_missing_or_wrong_token_is_401,
+    a_rename_or_a_message_puts_the_agent_first_by_updated_at,
 ]

@@ -23,6 +23,7 @@ from app.daemon.routes import Routes
 from app.daemon.runner import Sleep, SyncOnce, SyncRunner
 from app.daemon.settings import ServiceSettings
 from app.http import Pacing
+from app.letta.directory import LettaDirectory
 from app.state.lease import Lease
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
@@ -37,8 +38,13 @@ def sync_with(
     pacing: Pacing | None,
     fence: Callable[[], int | None] = lambda: None,
 ) -> SyncOnce:
+    directory = LettaDirectory()  # one for the life of the service: steady syncs list changes
+
     async def once() -> tuple[SyncReport, int]:
-        async with SyncService(config, transport, pacing=pacing, fence=fence()) as service:
+        service = SyncService(
+            config, transport, pacing=pacing, fence=fence(), letta_directory=directory
+        )
+        async with service:
             report = await service.sync()
             return report, sum(1 for m in service.mappings() if m.in_order)
 

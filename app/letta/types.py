@@ -105,7 +105,7 @@ class LettaMessage:
             message_id if isinstance(message_id, str) else None,
             data["message_type"],
             _clean(content_text(data.get("content"))),
-            _parse_date(data.get("date")),
+            parse_date(data.get("date")),
             otid if isinstance(otid, str) else None,
         )
 
@@ -141,7 +141,7 @@ def _part_text(part: Any) -> str:
     return ""
 
 
-def _parse_date(value: Any) -> datetime | None:
+def parse_date(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:

@@ -15,6 +15,7 @@ from app.errors import (
 )
 from app.http import Pacing
 from app.letta import AgentList, LettaClient
+from app.letta.directory import LettaDirectory
 from app.matrix import MatrixClient
 from app.paths import redact_url
 from app.retry import RetryPolicy
@@ -69,8 +70,12 @@ class SyncService:
         durable: bool = True,
         files: FileOps = OS_FILES,
         fence: int | None = None,
+        letta_directory: LettaDirectory | None = None,
     ) -> None:
         self.config = config
+        # What Letta listed, kept so that a later sync asks only what changed (the `run`
+        # service hands each sync the same one; a service that syncs twice keeps its own).
+        self._letta_directory = letta_directory or LettaDirectory()
         self._fence = fence  # a replica's lease token: see app.state.lease
         self._transport = transport
         self._owns_transport = transport is None
@@ -219,7 +224,7 @@ class SyncService:
 
     async def _list_agents(self, letta: LettaClient, report: SyncReport) -> AgentList | None:
         try:
-            listing = await letta.list_agents(self.config.letta_page_size)
+            listing = await letta.list_agents(self.config.letta_page_size, self._letta_directory)
         except (MalformedResponse, LettaError) as exc:
             raise_if_letta_misconfigured(exc, self.config.letta_url)
             report.letta_error = describe(exc)

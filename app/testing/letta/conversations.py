@@ -76,7 +76,9 @@ class Conversations:
 
     def _append(self, agent_id: str, records: list[FakeRecord], date: datetime | None) -> str:
         row = FakeRow(new_row_id(), date or self._now(), records)
-        self.agent(agent_id).rows.append(row)
+        agent = self.agent(agent_id)
+        agent.rows.append(row)
+        agent.updated_at = max(agent.last_change, row.date)  # Letta records the new message
         return row.id
 
     def message_rows(

@@ -84,12 +84,19 @@ class FakeAgent:
     created_at: datetime
     agent_type: str = "letta_v1_agent"
     rows: list[FakeRow] = field(default_factory=list)
+    # Letta sets it on every change to the agent: a rename, a message, a new tool.
+    updated_at: datetime | None = None
+
+    @property
+    def last_change(self) -> datetime:
+        return self.updated_at or self.created_at
 
     def to_json(self, *, relationships: bool = False) -> JsonDict:
         body: JsonDict = {
             "id": self.id,
             "name": self.name,
             "created_at": self.created_at.isoformat(),
+            "updated_at": self.last_change.isoformat(),
             "agent_type": self.agent_type,
             "description": None,
             "system": _FILLER_TEXT[:_LEAN_FILLER],

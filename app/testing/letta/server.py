@@ -20,6 +20,7 @@ listings unless asked, no count route, and ``order=desc`` newest first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
@@ -75,6 +76,8 @@ class FakeLetta(Conversations, RoutedFake):
         self._agents: dict[str, FakeAgent] = {}
         self._expired: set[str] = set()
         self._ticks = 0
+        # Agent records sent by the list endpoint, for tests of what a listing costs.
+        self.records_listed = 0
         endpoints = [
             Endpoint("redirect_list", "GET", "/v1/agents", self._redirect_to_slash),
             Endpoint("list_agents", "GET", "/v1/agents/", self._guard(self._list_agents)),
@@ -107,7 +110,8 @@ class FakeLetta(Conversations, RoutedFake):
         return agent_id
 
     def rename(self, agent_id: str, name: str) -> None:
-        self._agents[agent_id].name = name
+        agent = self._agents[agent_id]
+        agent.name, agent.updated_at = name, self._now()
 
     def remove(self, agent_id: str) -> None:
         del self._agents[agent_id]
@@ -117,6 +121,10 @@ class FakeLetta(Conversations, RoutedFake):
 
     def agent(self, agent_id: str) -> FakeAgent:
         return self._agents[agent_id]
+
+    def advance(self, seconds: int) -> None:
+        """Move the fake's clock (it ticks a second per change otherwise)."""
+        self._ticks += seconds
 
     def expire_token(self, token: str) -> None:
         """From now on ``token`` answers 401 like a missing one."""
@@ -158,14 +166,17 @@ class FakeLetta(Conversations, RoutedFake):
     def _redirect_without_slash(self, request: FakeRequest, params: dict[str, str]) -> FakeResponse:
         return self._redirect(request, f"/v1/agents/{params['agent_id']}")
 
-    def _listed(self, name: str | None) -> list[FakeAgent]:
+    def _listed(self, query: Mapping[str, str]) -> list[FakeAgent]:
+        name = query.get("name")
         agents = [a for a in self._agents.values() if name is None or a.name == name]
-        return list(reversed(agents))  # newest first
+        if query.get("order_by") == "updated_at":
+            agents.sort(key=lambda agent: (agent.last_change, agent.id))
+        return agents if query.get("order") == "asc" else list(reversed(agents))
 
     def _agent_page(
-        self, name: str | None, after: str | None, limit: int
+        self, query: Mapping[str, str], after: str | None, limit: int
     ) -> tuple[list[FakeAgent], bool]:
-        agents = self._listed(name)
+        agents = self._listed(query)
         ids = [agent.id for agent in agents]
         # 0.16.8 ignores a cursor that names no agent: the walk starts over.
         start = ids.index(after) + 1 if after in ids else 0
@@ -185,9 +196,10 @@ class FakeLetta(Conversations, RoutedFake):
         if isinstance(limit, FakeResponse):
             return limit
         query = request.query
-        page, has_more = self._agent_page(query.get("name"), query.get("after"), max(limit, 0))
+        page, has_more = self._agent_page(query, query.get("after"), max(limit, 0))
         relationships = self._relationships(request)
         items = [agent.to_json(relationships=relationships) for agent in page]
+        self.records_listed += len(items)
         if self.shape == "data":
             return FakeResponse(200, {"data": items, "has_more": has_more})
         return FakeResponse(200, items)
@@ -217,7 +229,7 @@ class FakeLetta(Conversations, RoutedFake):
             return _agent_not_found(params["agent_id"])
         name = request.json.get("name") if isinstance(request.json, dict) else None
         if isinstance(name, str) and name:
-            agent.name = name
+            self.rename(agent.id, name)
         return FakeResponse(200, agent.to_json(relationships=True))
 
     def _delete_agent(self, request: FakeRequest, params: dict[str, str]) -> FakeResponse:
