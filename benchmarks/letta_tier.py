@@ -73,7 +73,9 @@ async def old_listing(letta: LettaClient) -> int:
         cursor = page[-1]["id"]
 
 
-async def measure(base_url: str, token: str | None, transport: Transport, kind: str) -> Run:
+async def measure(
+    base_url: str, token: str | None, transport: Transport, kind: str, page_size: int = 500
+) -> Run:
     counting = Counting(transport)
     letta = LettaClient.connect(counting, base_url, token)
     directory = LettaDirectory()
@@ -84,7 +86,7 @@ async def measure(base_url: str, token: str | None, transport: Transport, kind: 
     if kind == "before":
         agents = await old_listing(letta)
     else:
-        listing = await letta.list_agents(directory=directory)
+        listing = await letta.list_agents(page_size, directory=directory)
         assert listing.incomplete is None, listing.incomplete
         agents = len(listing.agents)
     return Run(agents, counting.requests, counting.bytes, time.perf_counter() - started)
@@ -152,6 +154,19 @@ def real_tier(n: int, repeats: int) -> None:
             print(f"created {n} agents in {time.perf_counter() - started:.1f} s")
             runs = anyio.run(compare, server.base_url, token, HttpxTransport, repeats)
             report("real Letta 0.16.8", runs)
+            anyio.run(page_sizes, server.base_url, token, repeats)
+
+
+async def page_sizes(base_url: str, token: str, repeats: int) -> None:
+    """The full listing's cost per agent at several page sizes (the default's measurement)."""
+    for size in (50, 100, 250, 500):
+        runs = [await measure(base_url, token, HttpxTransport(), "full", size) for _ in range(3)]
+        run = median_run(runs * max(repeats // 3, 1))
+        per_agent = run.seconds / max(run.agents, 1) * 1000
+        print(
+            f"  full, {size} a page: {run.requests} requests, {run.seconds:.3f} s, "
+            f"{per_agent:.2f} ms an agent"
+        )
 
 
 def main() -> None:

@@ -68,19 +68,13 @@ def test_repeat_last_page_never_ends() -> None:
     assert pages == [ids[0:2], ids[2:3], ids[1:3], ids[1:3], ids[1:3]]
 
 
-def test_a_newer_server_lists_lean_has_no_count_and_lists_messages_newest_first() -> None:
+def test_a_newer_server_lists_lean_and_has_no_count() -> None:
     letta = FakeLetta(version="1.x")
     agent = letta.add_agent("a")
     assert "tools" not in get(letta, "/v1/agents/").json[0]
     assert "tools" in get(letta, "/v1/agents/", {"include": "agent.tools"}).json[0]
     assert get(letta, "/v1/agents/count").status == 422
-    letta.converse(agent, "question", "answer")
-    records = get(letta, f"/v1/agents/{agent}/messages", {"order": "desc"}).json
-    assert [r["message_type"] for r in records] == [
-        "assistant_message",
-        "reasoning_message",
-        "user_message",
-    ]
+    assert get(letta, f"/v1/agents/{agent}").status == 200
 
 
 def test_rename_remove_and_get_agent() -> None:

@@ -381,3 +381,24 @@ async def test_a_listing_that_stays_incomplete_marks_nothing_removed_and_says_so
     assert report.removed_from_letta == []
     assert not any(m.get("removed_from_letta") for m in stored(h).values())
     assert "Letta listing incomplete (Letta counts 9 agents but listed 5)" in report.summary()
+
+
+async def test_a_newer_letta_server_syncs_too(tmp_path: Any) -> None:
+    """What the letta-client SDK describes of servers after 0.16.8: no count route, and lean
+    listings by default."""
+    h = SyncHarness(tmp_path / "data", letta=FakeLetta(version="1.x"))
+    ids = [h.letta.add_agent(f"Newer {n}") for n in range(5)]
+    h.letta.converse(ids[0], "question", "answer")
+
+    report = await h.sync(letta_page_size=2)
+
+    assert report.ok and report.listing_incomplete is None, report.failures
+    assert set(stored(h)) == set(ids)
+    room = stored(h)[ids[0]]["room_id"]
+    assert [spoken_text(e.content) for e in h.homeserver.room(room).timeline] == [
+        "question",
+        "answer",
+    ]
+    h.letta.remove(ids[1])
+    again = await h.sync(letta_page_size=2)
+    assert again.removed_from_letta == [ids[1]]

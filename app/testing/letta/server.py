@@ -14,8 +14,10 @@ Core: ``FakeLetta.handle(FakeRequest) -> FakeResponse`` (no httpx). Adapter:
 - messages: ``limit`` and ``before`` count stored messages, ``order=desc`` gives the newest
   ``limit`` of them oldest first, records of one step share an ``id``, dates have whole seconds.
 
-``version="1.x"`` models the newer servers the ``letta-client`` SDK describes instead: lean
-listings unless asked, no count route, and ``order=desc`` newest first.
+``version="1.x"`` models the newer servers the ``letta-client`` SDK (1.12) describes instead:
+lean listings unless asked (``include=``), and no count route. Their message order is 0.16.8's:
+the SDK documents ``order=desc`` as "newest first", exactly as 0.16.8 does, whose answer is the
+newest messages oldest first.
 """
 
 from __future__ import annotations
@@ -250,9 +252,7 @@ class FakeLetta(Conversations, RoutedFake):
         rows = self.message_rows(agent, request.query, max(limit, 0), order)
         if isinstance(rows, FakeResponse):
             return rows
-        records = agent.records(rows)
-        newest_first = order == "desc" and self.version == "1.x"
-        return FakeResponse(200, list(reversed(records)) if newest_first else records)
+        return FakeResponse(200, agent.records(rows))
 
 
 def _agent_not_found(agent_id: str) -> FakeResponse:
