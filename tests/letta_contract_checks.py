@@ -106,6 +106,27 @@ def a_conversation_lists_oldest_first_with_records_of_a_step_sharing_an_id(
     assert newest and set(r["id"] for r in newest) <= set(r["id"] for r in records[-4:])
 
 
+def messages_page_back_with_before_by_stored_message(target: RestLetta) -> None:
+    """`limit` and `before` count stored messages: the newest three of a conversation are a
+    question, the step answering it (reasoning and answer, one id) and that step's
+    `send_message` return, which lists as nothing. `before` the question gives the rest."""
+    agent_id = target.add_agent("Pager", agent_type="memgpt_v2_agent")
+    for n in range(3):
+        target.converse(agent_id, f"question {n}")  # type: ignore[attr-defined]
+    path = f"/v1/agents/{agent_id}/messages"
+    whole = target.request("GET", path, params={"order": "desc", "limit": "1000"}).json()
+    newest = target.request("GET", path, params={"order": "desc", "limit": "3"}).json()
+    assert [r["message_type"] for r in newest] == [
+        "user_message",
+        "reasoning_message",
+        "assistant_message",
+    ]
+    assert newest[1]["id"] == newest[2]["id"] and newest[0]["content"] == "question 2"
+    query = {"order": "desc", "limit": "1000", "before": newest[0]["id"]}
+    older = target.request("GET", path, params=query).json()
+    assert older + newest == whole
+
+
 def older_agent_types_start_with_a_login_event(target: RestLetta) -> None:
     agent_id = target.add_agent("Veteran", agent_type="memgpt_agent")
     path = f"/v1/agents/{agent_id}/messages"
@@ -148,6 +169,7 @@ CHECKS: list[Check] = [
     ids_are_agent_uuid4_else_422_and_unknown_ones_404,
     names_with_refused_characters_fail_and_duplicates_pass,
     a_conversation_lists_oldest_first_with_records_of_a_step_sharing_an_id,
+    messages_page_back_with_before_by_stored_message,
     older_agent_types_start_with_a_login_event,
     a_missing_or_wrong_token_is_401,
     a_rename_or_a_message_puts_the_agent_first_by_updated_at,
