@@ -1,5 +1,5 @@
 """What Letta 0.16.8 does, as checks run on the fake (tests/test_letta_contract.py) and on the
-real server (tests/contract/test_letta_real.py): the fake is only as good as these.
+real server (tests/contract/test_letta_scenarios.py): the fake is only as good as these.
 """
 
 from __future__ import annotations
@@ -9,7 +9,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from letta_targets import RestLetta
+
+from app.letta import LettaClient, LettaDirectory
+from app.transport_httpx import HttpxTransport
 
 Check = Callable[[Any], None]
 
@@ -136,8 +140,7 @@ def older_agent_types_start_with_a_login_event(target: RestLetta) -> None:
 
 
 def a_missing_or_wrong_token_is_401(target: RestLetta) -> None:
-    if target.token is None:
-        return
+    assert target.token is not None, "both targets run with a token"
     wrong = target.http.get("/v1/agents/", headers={"Authorization": "Bearer wrong"})
     assert wrong.status_code == 401
     target.http.headers.pop("Authorization")
@@ -160,6 +163,38 @@ def a_rename_or_a_message_puts_the_agent_first_by_updated_at(target: RestLetta) 
     assert [a["id"] for a in after] == [renamed]
 
 
+def a_directory_follows_renames_deletions_and_new_agents(target: RestLetta) -> None:
+    """The library's own listing of changes (`LettaDirectory`), as `run` uses it."""
+    target.clear()
+    ids = [target.add_agent(f"Listed {n}") for n in range(4)]
+    directory = LettaDirectory()
+
+    async def listing() -> dict[str, str]:
+        transport = HttpxTransport()
+        try:
+            letta = LettaClient.connect(transport, target.base_url, target.token)
+            found = await letta.list_agents(2, directory)
+        finally:
+            await transport.aclose()
+        assert found.incomplete is None
+        return {agent.id: agent.name for agent in found.agents}
+
+    assert anyio.run(listing) == {agent_id: f"Listed {n}" for n, agent_id in enumerate(ids)}
+    target.rename(ids[1], "Renamed")
+    target.remove(ids[2])
+    new = target.add_agent("Newcomer")
+    assert anyio.run(listing) == {
+        ids[0]: "Listed 0",
+        ids[1]: "Renamed",
+        ids[3]: "Listed 3",
+        new: "Newcomer",
+    }
+    assert directory.changes_since_full == 0  # the count showed a deletion: a full walk
+    target.rename(ids[0], "Renamed too")
+    assert anyio.run(listing)[ids[0]] == "Renamed too"
+    assert directory.changes_since_full == 1  # a walk of changes sufficed
+
+
 CHECKS: list[Check] = [
     the_list_lives_at_the_trailing_slash_route,
     the_list_is_newest_first_and_pages_with_after,
@@ -173,4 +208,5 @@ CHECKS: list[Check] = [
     older_agent_types_start_with_a_login_event,
     a_missing_or_wrong_token_is_401,
     a_rename_or_a_message_puts_the_agent_first_by_updated_at,
+    a_directory_follows_renames_deletions_and_new_agents,
 ]

@@ -1,4 +1,4 @@
-"""Letta 0.16.8's behaviour, checked on the fake over HTTP (tests/contract/test_letta_real.py
+"""Letta 0.16.8's behaviour, checked on the fake over HTTP (tests/contract/test_letta_scenarios.py
 runs the same checks on the real server)."""
 
 from __future__ import annotations

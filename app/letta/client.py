@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from app.errors import LettaError, MalformedResponse, describe_non_json
 from app.http import ApiCall, JsonApi, Pacing, is_redirect, redirect_target, retry_after_seconds
 from app.letta.directory import LettaDirectory
-from app.letta.listing import Walk
-from app.letta.types import Agent, AgentList, LettaMessage
+from app.letta.listing import AGENTS_PATH, BY_LAST_CHANGE, LEAN_LISTING, Walk
+from app.letta.types import Agent, AgentList, LettaMessage, parse_date
 from app.paths import segment
 from app.retry import RetryPolicy
 from app.transport import Response, Transport
@@ -82,23 +83,43 @@ class LettaClient:
         `LettaDirectory`). A listing that cannot be proven whole says why in
         `AgentList.incomplete`: callers must then not take an agent it lacks for a removed one.
         """
-        since = directory.since() if directory is not None else None
-        if directory is not None and since is not None:
-            expected = await self.count_agents()
-            walk = await Walk(expected, min(page_size, CHANGES_PAGE_SIZE), since).run(self._get)
-            merged = directory.merge(walk, expected)
-            if merged is not None:
-                return merged
-            log.info("Letta's count does not add up with the changes: listing every agent")
+        if directory is not None:
+            changed = await self._changed_since(directory, page_size)
+            if changed is not None:
+                return changed
         listing = AgentList(())
         for _ in range(LISTING_ATTEMPTS):
+            # The newest change before the walk: one made while it runs is newer, and the
+            # next sync's walk of changes finds it even where this walk passed it by.
+            start = await self.latest_change() if directory is not None else None
             expected = await self.count_agents()
             walk = await Walk(expected, page_size).run(self._get)
-            listing = directory.record_full(walk) if directory is not None else walk.result()
+            listing = directory.record_full(walk, start) if directory else walk.result()
             if listing.incomplete is None:
                 return listing
             log.warning("Letta agent listing incomplete: %s", listing.incomplete)
         return listing
+
+    async def _changed_since(self, directory: LettaDirectory, page_size: int) -> AgentList | None:
+        """The directory's list with Letta's changes, or None when it cannot be proven whole."""
+        since = directory.since()
+        if since is None:
+            return None
+        expected = await self.count_agents()
+        if expected is None:
+            return None  # a server without a count: nothing proves what the changes leave out
+        walk = await Walk(expected, min(page_size, CHANGES_PAGE_SIZE), since).run(self._get)
+        merged = directory.merge(walk, expected)
+        if merged is None:
+            log.info("Letta's count does not add up with the changes: listing every agent")
+        return merged
+
+    async def latest_change(self) -> datetime | None:
+        """Letta's newest change: the `updated_at` of the agent changed last, None if unknown."""
+        data = await self._get(AGENTS_PATH, {"limit": "1", **LEAN_LISTING, **BY_LAST_CHANGE})
+        records = data.get("data") if isinstance(data, dict) else data
+        first = records[0] if isinstance(records, list) and records else None
+        return parse_date(first.get("updated_at")) if isinstance(first, dict) else None
 
     async def count_agents(self) -> int | None:
         """Letta's total (0.16.8 has `/v1/agents/count`), or None where the server has none."""

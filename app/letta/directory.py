@@ -39,11 +39,14 @@ class LettaDirectory:
             return None  # broken records have no id to keep them by: list them in full
         return self.newest - COMMIT_SLACK
 
-    def record_full(self, walk: Walk) -> AgentList:
+    def record_full(self, walk: Walk, start: datetime | None) -> AgentList:
+        """Keep a full walk's list; `start` is Letta's newest change before the walk began
+        (never a later page's: a change made during the walk, to an agent on a page already
+        read, is newer than `start`, so the next walk of changes finds it)."""
         listing = walk.result()
-        whole = listing.incomplete is None and walk.dated
+        whole = listing.incomplete is None and walk.dated and start is not None
         self.listing = listing if whole else None
-        self.newest = walk.newest if whole else None
+        self.newest = start if whole else None
         self.changes_since_full = 0
         return listing
 
@@ -62,7 +65,8 @@ class LettaDirectory:
             tuple(agents.values()), (), changes.pages, known.listed_ids | changes.listed_ids
         )
         self.listing = listing
-        if walk.newest is not None and self.newest is not None:
-            self.newest = max(self.newest, walk.newest)
+        # The walk's first record is Letta's newest change when it began (a later one moved
+        # ahead of the pages still to come): where the next walk starts.
+        self.newest = walk.head or self.newest
         self.changes_since_full += 1
         return listing

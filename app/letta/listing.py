@@ -45,8 +45,9 @@ class Walk:
     cursor: str | None = None
     pages: int = 0
     incomplete: str | None = None
-    # The latest `updated_at` seen; None once a record had none (no walk `since` it then).
-    newest: datetime | None = None
+    # The first record's `updated_at`: for a walk `since` a moment, Letta's newest change.
+    head: datetime | None = None
+    # False once a record had no `updated_at`: no walk `since` a moment can trust the list.
     dated: bool = True
 
     async def run(self, get: Get) -> Walk:
@@ -89,14 +90,15 @@ class Walk:
         return False
 
     def _note_dates(self, records: list[Any]) -> bool:
-        """Track the newest change; True when a walk `since` a moment reached an older one."""
+        """True when a walk `since` a moment reached an agent changed before it."""
         reached_older = False
         for record in records:
             changed = parse_date(record.get("updated_at")) if isinstance(record, dict) else None
             if changed is None:
                 self.dated = False
                 continue
-            self.newest = changed if self.newest is None else max(self.newest, changed)
+            if self.head is None and self.pages == 1:
+                self.head = changed
             reached_older = reached_older or (self.since is not None and changed < self.since)
         return reached_older
 

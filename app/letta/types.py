@@ -50,7 +50,10 @@ class AgentList:
     incomplete: str | None = None
 
     def listed(self, agent_id: str) -> bool:
-        return agent_id in self.listed_ids or any(agent.id == agent_id for agent in self.agents)
+        """Whether Letta listed this id (`listed_ids` holds every listed one, when given)."""
+        if self.listed_ids:
+            return agent_id in self.listed_ids
+        return any(agent.id == agent_id for agent in self.agents)
 
     def missing(self, known_ids: Iterable[str]) -> list[str]:
         """Known agent ids Letta did not list (usable or not); none from an incomplete list."""

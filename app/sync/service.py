@@ -73,9 +73,9 @@ class SyncService:
         letta_directory: LettaDirectory | None = None,
     ) -> None:
         self.config = config
-        # What Letta listed, kept so that a later sync asks only what changed (the `run`
-        # service hands each sync the same one; a service that syncs twice keeps its own).
-        self._letta_directory = letta_directory or LettaDirectory()
+        # What Letta listed, kept so that a later sync asks only what changed: the `run`
+        # service hands each sync the same one. None: every sync lists every agent.
+        self._letta_directory = letta_directory
         self._fence = fence  # a replica's lease token: see app.state.lease
         self._transport = transport
         self._owns_transport = transport is None
