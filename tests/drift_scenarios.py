@@ -254,10 +254,19 @@ async def upgraded_room(world: World, agent_id: str, moderator: str) -> tuple[st
     return old, new
 
 
+def blocked_on_the_parent_link(report: SyncReport, agent_id: str, room: str) -> None:
+    """The one failure an upgraded room leaves: no account of ours may link it to the space."""
+    assert [(f.agent_id, f.step) for f in report.failures] == [(agent_id, "space")], report
+    reason = report.failures[0].reason
+    assert f"m.space.parent in room {room}" in reason, reason
+    # From the view's power levels, or (a room the view does not show yet) from the refusal.
+    assert "needs power 50" in reason or "send_level (50)" in reason, reason
+
+
 async def upgraded_room_is_followed(world: World) -> None:
     """Synapse copies no creator over: in the new room only the upgrader has power, so the
-    new room cannot be tagged or linked from its side; the space's link and the mapping
-    follow it, and later syncs leave it be."""
+    new room cannot be tagged or linked from its side. The space's link and the mapping follow
+    it; the agent fails, saying who lacks which power, at no cost in requests."""
     moderator = world.new_person("moderator")
     agent_id = world.letta.add_agent("Upgraded")
     first = await world.sync(invite_users=(moderator,))
@@ -267,7 +276,8 @@ async def upgraded_room_is_followed(world: World) -> None:
     report = await world.sync(invite_users=(moderator,))
     again, requests = await counted(world, invite_users=(moderator,))
 
-    assert report.ok and again.ok, (report.failures, again.failures)
+    blocked_on_the_parent_link(report, agent_id, new)
+    blocked_on_the_parent_link(again, agent_id, new)
     assert not report.rooms_created and not again.rooms_created and not again.repaired
     assert agent_id in report.repaired
     assert room_of(world, agent_id) == new
@@ -277,6 +287,26 @@ async def upgraded_room_is_followed(world: World) -> None:
     assert not space_links(world, space_id, old)[0]
     assert not world.state(old, AGENT_TAG)  # never adopted again
     assert len(requests) <= STEADY_REQUESTS, requests
+
+
+async def a_rename_no_account_may_write_is_a_failure_not_a_rename(world: World) -> None:
+    """In an upgraded room only the upgrader has power: a rename in Letta reaches the user's
+    display name, but not the room's name, and the report says that instead of `renamed`."""
+    moderator = world.new_person("moderator")
+    agent_id = world.letta.add_agent("Before the upgrade")
+    await world.sync(invite_users=(moderator,))
+    _, new = await upgraded_room(world, agent_id, moderator)
+    await world.sync(invite_users=(moderator,))
+    world.letta.rename(agent_id, "After the upgrade")
+
+    report = await world.sync(invite_users=(moderator,))
+
+    assert agent_id not in report.renamed and agent_id not in report.repaired
+    assert [failure.step for failure in report.failures] == ["rename"], report.failures
+    assert f"m.room.name in room {new}" in report.failures[0].reason
+    assert "needs power 50" in report.failures[0].reason
+    assert world.state(new, "m.room.name") == {"name": "Before the upgrade"}
+    assert world.displayname(user_of(world, agent_id)) == "After the upgrade"
 
 
 async def a_tombstone_naming_an_unrelated_room_is_not_followed(world: World) -> None:
@@ -327,7 +357,7 @@ async def agent_kicked_is_invited_back(world: World) -> None:
 
     report = await world.sync(invite_users=(moderator,))
 
-    assert report.ok, report.failures
+    blocked_on_the_parent_link(report, agent_id, room)
     assert not report.rooms_created and agent_id in report.repaired
     assert room_of(world, agent_id) == room and user_of(world, agent_id) in world.joined(room)
 
@@ -430,6 +460,7 @@ DRIFT_SCENARIOS = [
     deactivated_agent_keeps_its_room,
     an_agent_that_cannot_log_in_keeps_its_room_while_the_admin_is_out,
     upgraded_room_is_followed,
+    a_rename_no_account_may_write_is_a_failure_not_a_rename,
     a_tombstone_naming_an_unrelated_room_is_not_followed,
     agent_kicked_is_invited_back,
     agent_banned_is_unbanned_where_the_admin_may,

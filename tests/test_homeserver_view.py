@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.matrix import MatrixClient
-from app.matrix.view import FULL_READ_EVERY, HomeserverView, read_view, view_filter
+from app.matrix.view import FULL_READ_EVERY, VIEW_FORMAT, HomeserverView, read_view, view_filter
 from app.state import JsonFileStore
 from app.sync.drift import WATCHED, read_homeserver
 from app.testing.harness import SyncHarness
@@ -93,7 +93,7 @@ async def test_more_changes_than_the_timeline_holds_come_folded_into_state(
     assert ("m.space.child", "!child0") in folded
     view = HomeserverView.from_json(
         {
-            "format": 1,
+            "format": VIEW_FORMAT,
             "homeserver": URL,
             "user_id": admin,
             "next_batch": body["next_batch"],

@@ -25,8 +25,10 @@ from app.matrix.types import StateEvent, require_str
 
 log = logging.getLogger(__name__)
 
-VIEW_FORMAT = 1
+# 2: power levels and the creation event are watched too (a view of format 1 lacks them).
+VIEW_FORMAT = 2
 MEMBER = "m.room.member"
+CREATE = "m.room.create"
 # Newest events per changed room in one read; older changes come folded into `state`.
 TIMELINE_LIMIT = 50
 FULL_READ_TIMEOUT_MS = 997
@@ -59,6 +61,9 @@ class RoomState:
         content = event.content
         if event.type == MEMBER:  # the display name and avatar are of no use here
             content = {"membership": content.get("membership")}
+        elif event.type == CREATE:
+            # From room version 12 on, the creator (the sender) holds power no level states.
+            content = {**content, "sender": event.sender}
         self.events[(event.type, event.state_key)] = content
 
 

@@ -7,14 +7,16 @@ an agent), tolerates "already done", and saves the mapping as soon as something 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from app.errors import MatrixForbidden
 from app.sync import drift, rooms, space
-from app.sync.agent_steps import RoomJoinFailed, refused_types
+from app.sync.agent_steps import RoomJoinFailed
 from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
 from app.sync.naming import localpart_of
 from app.sync.room_steps import HISTORY_PENDING, RoomSteps
+from app.sync.state_writes import StatePowerMissing
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +36,30 @@ class AgentSync(RoomSteps):
         # The room comes before the rename: renaming a room that is gone would fail forever.
         self.step = "room"
         created = await self.ensure_room()
+        # A write no account has the power for fails the agent, but only once the other
+        # steps ran: the members still join, the history still lands.
+        blocked: list[tuple[str, StatePowerMissing]] = []
         self.step = "rename"
-        await self.follow_rename()
+        await self._unless_blocked(self.follow_rename(), blocked)
         # Space before members: a member that cannot join must not keep the room out of it.
         self.step = "space"
-        await self.ensure_in_space(parent_already_set=created)
+        await self._unless_blocked(self.ensure_in_space(parent_already_set=created), blocked)
         self.step = "members"
         await self.ensure_members()
         if self.mapping.extra.get(HISTORY_PENDING):
             self.step = "history"
             await self.import_history()
+        if blocked:
+            self.step, error = blocked[0]
+            raise error
+
+    async def _unless_blocked(
+        self, step: Awaitable[None], blocked: list[tuple[str, StatePowerMissing]]
+    ) -> None:
+        try:
+            await step
+        except StatePowerMissing as exc:
+            blocked.append((self.step, exc))
 
     async def ensure_user(self) -> None:
         if self.mapping.created:
@@ -65,11 +81,7 @@ class AgentSync(RoomSteps):
     async def follow_rename(self) -> None:
         renamed = self.mapping.agent_name != self.agent.name
         room = self.ctx.homeserver.room(self.mapping.room_id or "")
-        stale_room_name = (
-            room is not None
-            and drift.room_name(room) != self.expected_room_name
-            and drift.ROOM_NAME not in refused_types(self.mapping)
-        )
+        stale_room_name = room is not None and drift.room_name(room) != self.expected_room_name
         if not renamed and not stale_room_name:
             return
         if renamed:
@@ -83,15 +95,7 @@ class AgentSync(RoomSteps):
         (self.ctx.report.renamed if renamed else self.ctx.report.repaired).append(self.agent.id)
 
     async def _write_room_name(self, room_id: str) -> None:
-        if drift.ROOM_NAME in refused_types(self.mapping):
-            return
-        content = {"name": self.expected_room_name}
-        try:
-            await (await self._writer()).put_state_event(room_id, drift.ROOM_NAME, content)
-        except MatrixForbidden as exc:
-            # Not this agent's failure for ever: its other steps still run.
-            log.warning("cannot name room %s: %s", room_id, exc)
-            await self._remember_refused(drift.ROOM_NAME)
+        await self.write_state(room_id, drift.ROOM_NAME, {"name": self.expected_room_name})
 
     async def invite_new_people(self) -> None:
         """Invite configured people this room has never invited (the list may have grown)."""
@@ -141,14 +145,13 @@ class AgentSync(RoomSteps):
         room = self.ctx.homeserver.room(room_id)
         unlisted = room_id not in view.children
         parent_lost = room is not None and not drift.has_parent(room, view.space_id)
-        refused = space.SPACE_PARENT in refused_types(self.mapping)
-        link_parent = not parent_already_set and not refused and (unlisted or parent_lost)
+        link_parent = not parent_already_set and (unlisted or parent_lost)
         if not link_parent and not unlisted:
             return
+        if unlisted:  # first: the space lists the room even where the room refuses its link
+            await space.add_child(self.ctx.admin, view, room_id, self.ctx.server_name)
         if link_parent:
             await self._link_parent(room_id)
-        if unlisted:
-            await space.add_child(self.ctx.admin, view, room_id, self.ctx.server_name)
         if parent_already_set:
             return
         (
@@ -157,18 +160,11 @@ class AgentSync(RoomSteps):
 
     async def _link_parent(self, room_id: str) -> None:
         view = self.ctx.space
-        client = await self._writer()
-        try:
-            content = space.parent_content(self.ctx.server_name)
-            await client.put_state_event(room_id, space.SPACE_PARENT, content, view.space_id)
-            if view.replaced:
-                # Empty content removes the link to the space that is gone.
-                await client.put_state_event(room_id, space.SPACE_PARENT, {}, view.replaced)
-        except MatrixForbidden as exc:
-            # An upgraded room leaves our accounts without power over its state; the space's
-            # own link lists it all the same. Not asked again for this room.
-            log.warning("cannot link room %s to the space: %s", room_id, exc)
-            await self._remember_refused(space.SPACE_PARENT)
+        content = space.parent_content(self.ctx.server_name)
+        await self.write_state(room_id, space.SPACE_PARENT, content, view.space_id)
+        if view.replaced:
+            # Empty content removes the link to the space that is gone.
+            await self.write_state(room_id, space.SPACE_PARENT, {}, view.replaced)
 
     async def import_history(self) -> None:
         limit = self.ctx.config.history_import_limit

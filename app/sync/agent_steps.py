@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from app.errors import SyncError
+from typing import Any
+
+from app.errors import MatrixForbidden, SyncError
 from app.letta import Agent
 from app.matrix import MatrixClient
 from app.state import AgentMapping
 from app.sync import rooms
 from app.sync.context import SyncContext
 from app.sync.naming import agent_localpart, room_name
+from app.sync.state_writes import StatePowerMissing, write_with_power
 
 
 class RoomJoinFailed(SyncError):
@@ -17,20 +20,6 @@ class RoomJoinFailed(SyncError):
 
 class AgentDeactivated(SyncError):
     """The agent's account was deactivated on the homeserver; its room is kept."""
-
-
-# Extra mapping field: the state types the agent's room refuses to let us write (an upgraded
-# room leaves our accounts without power), with that room's id; not asked again there.
-REFUSED_STATE = "state_refused"
-
-
-def refused_types(mapping: AgentMapping) -> set[str]:
-    """The state types the mapping's current room refused us."""
-    refused = mapping.extra.get(REFUSED_STATE)
-    if not isinstance(refused, dict) or refused.get("room_id") != mapping.room_id:
-        return set()
-    types = refused.get("types")
-    return {t for t in types if isinstance(t, str)} if isinstance(types, list) else set()
 
 
 class AgentSteps:
@@ -71,14 +60,40 @@ class AgentSteps:
             room_name(self.ctx.config.room_name_template, self.agent.id, self.agent.name)
         )
 
-    async def _remember_refused(self, event_type: str) -> None:
-        types = sorted(refused_types(self.mapping) | {event_type})
-        self.mapping.extra[REFUSED_STATE] = {"room_id": self.mapping.room_id, "types": types}
-        await self.save()
+    def writer_order(self) -> list[str]:
+        """Who writes the room's state, first the admin, then the agent, then the bot."""
+        users = [self.ctx.admin.user_id, self.mapping.matrix_user_id, self.ctx.bot.user_id]
+        return list(dict.fromkeys(user for user in users if user))
 
-    async def _writer(self) -> MatrixClient:
-        """Who writes the room's state: the admin where it is in the room (an upgraded room
-        leaves the agent without power), else the agent, the room's creator."""
-        if (self.mapping.room_id or "") in self.ctx.admin_rooms:
-            return self.ctx.admin
-        return await self.client()
+    async def _client_of(self, user_id: str) -> MatrixClient:
+        if user_id == self.mapping.matrix_user_id:
+            return await self.client()
+        return self.ctx.admin if user_id == self.ctx.admin.user_id else self.ctx.bot
+
+    async def write_state(
+        self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
+    ) -> None:
+        """Write with the account that has the power (see app.sync.state_writes)."""
+        room = self.ctx.homeserver.room(room_id)
+        if room is None:  # not in the admin's view (yet): the room's creator, the agent, writes
+            agent = await self.client()
+            try:
+                await agent.put_state_event(room_id, event_type, content, state_key)
+            except MatrixForbidden as exc:
+                raise StatePowerMissing(
+                    f"the homeserver refused {event_type} in room {room_id} to {agent.user_id} "
+                    f"({exc.error}); the next sync's view names who has which power"
+                ) from exc
+            return
+        before = dict(self.mapping.extra)
+
+        async def write(client: MatrixClient) -> None:
+            await client.put_state_event(room_id, event_type, content, state_key)
+
+        try:
+            await write_with_power(
+                self.mapping, room, self.writer_order(), self._client_of, write, event_type
+            )
+        finally:
+            if self.mapping.extra != before:
+                await self.save()

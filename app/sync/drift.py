@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from app.errors import LeaseLost, StateFileError
 from app.matrix import MatrixClient
-from app.matrix.view import MEMBER, HomeserverView, RoomState, read_view
+from app.matrix.view import CREATE, MEMBER, HomeserverView, RoomState, read_view
 from app.state import Store
+from app.sync.power import POWER_LEVELS
 from app.sync.rooms import AGENT_TAG
 from app.sync.space import SPACE_CHILD, SPACE_PARENT, SPACE_TAG
 
@@ -23,7 +24,17 @@ log = logging.getLogger(__name__)
 
 ROOM_NAME = "m.room.name"
 TOMBSTONE = "m.room.tombstone"
-WATCHED = (MEMBER, ROOM_NAME, TOMBSTONE, SPACE_CHILD, SPACE_PARENT, AGENT_TAG, SPACE_TAG)
+WATCHED = (
+    MEMBER,
+    ROOM_NAME,
+    TOMBSTONE,
+    SPACE_CHILD,
+    SPACE_PARENT,
+    AGENT_TAG,
+    SPACE_TAG,
+    POWER_LEVELS,
+    CREATE,
+)
 
 
 async def read_homeserver(

@@ -26,7 +26,6 @@ from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.opening import read_store
 from app.sync.accounts import Accounts
-from app.sync.agent_steps import refused_types
 from app.sync.drift import ROOM_NAME, read_homeserver, room_drift
 from app.sync.identity import read_only_admin
 from app.sync.naming import (
@@ -41,6 +40,7 @@ from app.sync.room_steps import IGNORED_UPGRADE
 from app.sync.rooms import clip
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
 from app.sync.space import SPACE_PARENT, children_of
+from app.sync.state_writes import blocked_reason, writers
 from app.transport import Transport
 
 # New agents whose names are checked against the homeserver. Synapse paces
@@ -219,18 +219,37 @@ def _plan_agent(
         return act("create", "user, room, space membership")
     if not mapping.room_id or not mapping.room_created:
         return act("create_room")
+    room = seen.homeserver.room(mapping.room_id) if seen.homeserver is not None else None
+    expected = clip(room_name(config.room_name_template, agent.id, agent.name))
+    if room is not None:
+        blocked = _blocked(room, mapping, seen, expected, plan.space == "create")
+        if blocked:
+            return act("blocked", blocked)
     if mapping.agent_name != agent.name:
         return act("rename", f"{mapping.agent_name!r} -> {agent.name!r}")
     if seen.homeserver is None:
         return act("ok")
-    room = seen.homeserver.room(mapping.room_id)
     if room is None:
         return act("repair", "admin not in the room, or the room is gone")
     if plan.space == "create":
         return act("migrate", "into the new space")
-    expected = clip(room_name(config.room_name_template, agent.id, agent.name))
     problems = _room_problems(room, mapping, seen, expected)
     return act("repair", "; ".join(problems)) if problems else act("ok")
+
+
+def _blocked(
+    room: RoomState, mapping: AgentMapping, seen: _Seen, expected_name: str, new_space: bool
+) -> str:
+    """Why a write the sync needs in the room can be made by no account, or ''."""
+    found = room_drift(room, mapping.matrix_user_id, seen.core_users, expected_name, seen.space_id)
+    needed = [ROOM_NAME] if found.renamed else []
+    if found.parent_missing or new_space:
+        needed.append(SPACE_PARENT)
+    order = list(dict.fromkeys([*seen.core_users[:1], mapping.matrix_user_id, *seen.core_users]))
+    for event_type in needed:
+        if not writers(mapping, room, order, event_type):
+            return blocked_reason(mapping.room_id or "", room, order, event_type)
+    return ""
 
 
 def _room_problems(
@@ -239,14 +258,8 @@ def _room_problems(
     """The drift the sync would repair, leaving out what the room refuses us (an upgraded
     room's state) and a tombstone the sync found does not continue the room."""
     found = room_drift(room, mapping.matrix_user_id, seen.core_users, expected_name, seen.space_id)
-    refused = refused_types(mapping)
     ignored = mapping.extra.get(IGNORED_UPGRADE)
-    found = replace(
-        found,
-        upgraded_to=None if found.upgraded_to == ignored else found.upgraded_to,
-        renamed=found.renamed and ROOM_NAME not in refused,
-        parent_missing=found.parent_missing and SPACE_PARENT not in refused,
-    )
+    found = replace(found, upgraded_to=None if found.upgraded_to == ignored else found.upgraded_to)
     problems = [found.describe()] if found.describe() else []
     homeserver, space_id = seen.homeserver, seen.space_id
     if homeserver and space_id and mapping.room_id not in children_of(homeserver, space_id):

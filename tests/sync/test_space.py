@@ -107,6 +107,39 @@ async def test_existing_rooms_without_a_space_are_migrated_into_it(
         assert hs.state(room, "m.space.parent", report.space_id) is not None
 
 
+async def test_rooms_of_the_old_service_get_their_link_and_renames_through_the_agent(
+    sync_harness: SyncHarness,
+) -> None:
+    """The older service made each room as the agent user with `private_chat` and invited the
+    admin, who holds power 0 there: the agent user, the room's creator, writes its state."""
+    h = sync_harness
+    hs = h.homeserver
+    admin = hs.register_user("admin", "admin-secret-password")
+    bot = hs.register_user("letta", "bot-secret-password")
+    h.data_dir.mkdir(parents=True)
+    agent_id = h.letta.add_agent("Legacy")
+    user = hs.register_user(agent_id.replace("-", "_"), "pw")
+    room = hs.create_room(
+        user, {"name": "Legacy", "preset": "private_chat", "invite": [admin, bot]}
+    )
+    hs.force_join(room, admin)
+    hs.force_join(room, bot)
+    mapping = AgentMapping(
+        agent_id, "Legacy", user, "pw", True, room, True, {admin: "joined", bot: "joined"}
+    )
+    (h.data_dir / "agent_user_mappings.json").write_text(json.dumps({agent_id: mapping.to_json()}))
+
+    report = await h.sync()
+    h.letta.rename(agent_id, "Legacy renamed")
+    renamed = await h.sync()
+
+    assert report.ok and report.migrated == [agent_id], report.failures
+    assert hs.state(room, "m.space.parent", report.space_id)["via"] == ["localhost"]
+    assert hs.state_events(room, "m.space.parent")[0].sender == user
+    assert renamed.ok and renamed.renamed == [agent_id], renamed.failures
+    assert hs.state(room, "m.room.name") == {"name": "Legacy renamed"}
+
+
 def stored_mappings(h: SyncHarness) -> dict[str, dict[str, object]]:
     return dict(json.loads((h.data_dir / "agent_user_mappings.json").read_text()))
 
