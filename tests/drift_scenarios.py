@@ -13,6 +13,7 @@ import anyio
 
 from app import SyncReport
 from app.sync.rooms import AGENT_TAG
+from app.sync.space import SPACE_TAG
 from app.testing.counting import StatusCounter
 from app.transport import Transport
 
@@ -185,6 +186,24 @@ async def removed_space_links_are_restored(world: World) -> None:
     assert {unlisted, orphan} <= set(report.repaired)
     for agent_id in (unlisted, orphan):
         assert space_links(world, space_id, room_of(world, agent_id)) == (True, True)
+
+
+async def emptied_tags_are_restored(world: World) -> None:
+    """The tags find the rooms again when a data directory is lost: an emptied one is put
+    back (here by the admin, whose power lets it)."""
+    agent_id = world.letta.add_agent("Tagged")
+    first = await world.sync()
+    room, space_id = room_of(world, agent_id), str(first.space_id)
+    world.act(world.admin_id, "PUT", room_path(room, "state", AGENT_TAG, ""), {})
+    world.act(world.admin_id, "PUT", room_path(space_id, "state", SPACE_TAG, ""), {})
+
+    report = await world.sync()
+    again = await world.sync()
+
+    assert report.ok and report.repaired == [agent_id], report.failures
+    assert world.state(room, AGENT_TAG) == {"agent_id": agent_id}
+    assert world.state(space_id, SPACE_TAG)
+    assert again.ok and not again.repaired
 
 
 async def space_the_admin_left_is_replaced_and_every_room_moved(world: World) -> None:
@@ -456,6 +475,7 @@ DRIFT_SCENARIOS = [
     room_renamed_by_hand_gets_its_name_back,
     a_change_after_a_quiet_sync_is_seen_by_the_next,
     removed_space_links_are_restored,
+    emptied_tags_are_restored,
     space_the_admin_left_is_replaced_and_every_room_moved,
     deactivated_agent_keeps_its_room,
     an_agent_that_cannot_log_in_keeps_its_room_while_the_admin_is_out,

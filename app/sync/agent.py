@@ -44,6 +44,8 @@ class AgentSync(RoomSteps):
         # Space before members: a member that cannot join must not keep the room out of it.
         self.step = "space"
         await self._unless_blocked(self.ensure_in_space(parent_already_set=created), blocked)
+        self.step = "tag"
+        await self._unless_blocked(self.ensure_tagged(), blocked)
         self.step = "members"
         await self.ensure_members()
         if self.mapping.extra.get(HISTORY_PENDING):
@@ -113,6 +115,19 @@ class AgentSync(RoomSteps):
                     continue
             self.mapping.invitation_status[person] = "invited"
             await self.save()
+
+    async def ensure_tagged(self) -> None:
+        """The room's tag names its agent, so a lost data directory finds the room again: put
+        back when it was emptied, removed or changed."""
+        room_id = self.mapping.room_id or ""
+        room = self.ctx.homeserver.room(room_id)
+        wanted = {"agent_id": self.agent.id}
+        if room is None or room.content(rooms.AGENT_TAG) == wanted:
+            return  # a room the view does not show yet was tagged as it was made
+        log.info("the tag of room %s (agent %s) is wrong; restoring it", room_id, self.agent.id)
+        await self.write_state(room_id, rooms.AGENT_TAG, wanted)
+        if self.agent.id not in self.ctx.report.repaired:
+            self.ctx.report.repaired.append(self.agent.id)
 
     async def ensure_members(self) -> None:
         await self.invite_new_people()

@@ -81,6 +81,7 @@ async def ensure_space(
     if stored and (stored in admin_rooms or await _rejoin(admin, stored)):
         await _ensure_bot_in(bot, admin, stored, bot_rooms)
         await _invite_new_people(admin, store, invitees)
+        await _restore_tag(admin, homeserver, stored, store.space.name or name)
         return SpaceView(stored, created=False, children=children_of(homeserver, stored))
     if stored:
         log.warning("space %s is gone or the admin left it; creating a new one", stored)
@@ -101,6 +102,17 @@ async def ensure_space(
     replaced = stored if stored != space_id else None
     children = children_of(homeserver, space_id) if found else set()
     return SpaceView(space_id, not found, found, children, replaced)
+
+
+async def _restore_tag(
+    admin: MatrixClient, homeserver: HomeserverView, space_id: str, name: str
+) -> None:
+    """The tag that finds the space again if the data directory is lost: put back when it was
+    emptied or removed (the admin made the space and holds its power)."""
+    room = homeserver.room(space_id)
+    if room is not None and not room.content(SPACE_TAG):
+        log.info("the tag of space %s was removed; restoring it", space_id)
+        await admin.put_state_event(space_id, SPACE_TAG, {"name": name})
 
 
 async def _invite_new_people(admin: MatrixClient, store: Store, invitees: list[str]) -> None:
