@@ -188,6 +188,41 @@ async def removed_space_links_are_restored(world: World) -> None:
         assert space_links(world, space_id, room_of(world, agent_id)) == (True, True)
 
 
+def map_agent_to(world: World, agent_id: str, room_id: str) -> None:
+    """The data directory as the older service left it: the agent's room, nothing else."""
+    path = world.data_dir / "agent_user_mappings.json"
+    data = json.loads(path.read_text())
+    data[agent_id]["room_id"] = room_id
+    for name in ("history_import_pending", "history_import_done", "state_refused"):
+        data[agent_id].pop(name, None)
+    path.write_text(json.dumps(data))
+    (world.data_dir / "agent_user_mappings.journal").unlink(missing_ok=True)
+
+
+async def rooms_of_the_older_service_get_their_link_and_renames(world: World) -> None:
+    """The older service made each room as the agent user with `private_chat` and invited the
+    admin, who has power 0 there: the agent user, its creator, writes the space link, the tag
+    and later names."""
+    agent_id = world.letta.add_agent("Legacy")
+    first = await world.sync()
+    user, space_id = user_of(world, agent_id), str(first.space_id)
+    body = {"name": "Legacy", "preset": "private_chat", "invite": [world.admin_id, world.bot_id]}
+    old_room = str(world.act(user, "POST", f"{V3}/createRoom", body)["room_id"])
+    for member in (world.admin_id, world.bot_id):
+        world.act(member, "POST", room_path(old_room, "join"), {})
+    map_agent_to(world, agent_id, old_room)
+
+    migrated = await world.sync()
+    world.letta.rename(agent_id, "Legacy renamed")
+    renamed = await world.sync()
+
+    assert migrated.ok and agent_id in migrated.repaired, migrated.failures
+    assert space_links(world, space_id, old_room) == (True, True)
+    assert world.state(old_room, AGENT_TAG) == {"agent_id": agent_id}
+    assert renamed.ok and renamed.renamed == [agent_id], renamed.failures
+    assert world.state(old_room, "m.room.name") == {"name": "Legacy renamed"}
+
+
 async def emptied_tags_are_restored(world: World) -> None:
     """The tags find the rooms again when a data directory is lost: an emptied one is put
     back (here by the admin, whose power lets it)."""
@@ -476,6 +511,7 @@ DRIFT_SCENARIOS = [
     a_change_after_a_quiet_sync_is_seen_by_the_next,
     removed_space_links_are_restored,
     emptied_tags_are_restored,
+    rooms_of_the_older_service_get_their_link_and_renames,
     space_the_admin_left_is_replaced_and_every_room_moved,
     deactivated_agent_keeps_its_room,
     an_agent_that_cannot_log_in_keeps_its_room_while_the_admin_is_out,
