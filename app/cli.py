@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import TextIO, cast
@@ -160,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
             add_run_arguments(command)
         elif name != "demo":
             command.add_argument("--json", action="store_true", help="print JSON instead")
+        if name == "sync":
+            command.add_argument(
+                "--retry-failed",
+                action="store_true",
+                help="try agents held back after a failure now, whatever their wait",
+            )
     return parser
 
 
@@ -231,6 +238,7 @@ def _run(
             return anyio.run(run_plan, config, transport, args.json, out)
         if command == "run":
             return run_daemon(config, args, env, transport, pacing)
+        config = replace(config, retry_failed=args.retry_failed)
         return anyio.run(run_sync, config, transport, args.json, out, files, pacing)
     except SyncLocked as exc:
         print(f"error: {exc}", file=err)

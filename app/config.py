@@ -40,6 +40,10 @@ class SyncConfig:
     letta_page_size: int = 500
     http_timeout: float = 30.0
     retry_budget: float = 30.0
+    # Longest wait before an agent that failed for a cause retrying cannot fix is tried again.
+    failed_retry_max: float = 3600.0
+    # `sync --retry-failed`: try such agents now, whatever their wait.
+    retry_failed: bool = False
     # Appservice mode: the registration file (MATRIX_APPSERVICE_REGISTRATION); None: passwords.
     appservice_registration: Path | None = None
     # MATRIX_STORE_URL: a postgresql:// URL puts the state in PostgreSQL instead of data_dir.
@@ -59,6 +63,8 @@ class SyncConfig:
             raise ConfigError("HTTP_TIMEOUT must be a positive number of seconds")
         if not 0 <= self.retry_budget < float("inf"):
             raise ConfigError("RETRY_BUDGET must be a number of seconds, 0 or more")
+        if not 0 <= self.failed_retry_max < float("inf"):
+            raise ConfigError("FAILED_RETRY_MAX must be a number of seconds, 0 or more")
         if bool(self.mcp_username) != bool(self.mcp_password):
             raise ConfigError("MATRIX_MCP_USERNAME and MATRIX_MCP_PASSWORD must be set together")
         if self.history_import_limit < 0:
@@ -107,6 +113,7 @@ class SyncConfig:
             sync_concurrency=get.integer("SYNC_CONCURRENCY", 8),
             http_timeout=get.number("HTTP_TIMEOUT", 30.0),
             retry_budget=get.number("RETRY_BUDGET", 30.0),
+            failed_retry_max=get.number("FAILED_RETRY_MAX", 3600.0),
             appservice_registration=Path(registration) if registration else None,
             store_url=get.optional("MATRIX_STORE_URL"),
         )

@@ -36,11 +36,13 @@ ErrorFactory = Callable[[Response], ApiError]
 
 @dataclass(frozen=True)
 class Pacing:
-    """The clock, sleep and randomness behind retries; tests inject instant fakes."""
+    """The clock, sleep and randomness behind retries, and the wall clock behind schedules
+    kept across syncs (`app.sync.backoff`); tests inject instant fakes."""
 
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     monotonic: Callable[[], float] = time.monotonic
     random: Callable[[], float] = random.random
+    wall: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True)

@@ -278,6 +278,33 @@ async def deactivated_agent_keeps_its_room(world: World) -> None:
     assert assert_agent_in_order(world, kept, "Active", str(first.space_id))
 
 
+async def a_deactivated_agent_is_held_back_and_costs_no_requests(world: World) -> None:
+    """The admin is no server admin, so the sync cannot ask whether the account is gone: its
+    invite, join and refused login would repeat every sync. Tried on the next sync, then held
+    back: listed failed with the next try, at no request, until Letta changes it or an
+    operator asks. (Password mode: an appservice needs no login, and acts as the user.)"""
+    if world.appservice:
+        return
+    agent_id = world.letta.add_agent("Deactivated")
+    await world.sync()
+    world.deactivate(user_of(world, agent_id))
+
+    tried = [await world.sync(), await world.sync()]
+    steady, requests = await counted(world)
+    retried, retried_requests = await counted(world, retry_failed=True)
+
+    for report in [*tried, steady, retried]:
+        assert [failure.agent_id for failure in report.failures] == [agent_id], report
+    assert tried[0].failures[0].next_try is None  # the next sync tries again
+    assert tried[1].failures[0].next_try and steady.failures[0].next_try
+    assert tried[1].failures[0].reason == steady.failures[0].reason
+    assert len(requests) <= STEADY_REQUESTS, requests
+    assert len(retried_requests) > STEADY_REQUESTS, retried_requests
+    world.letta.rename(agent_id, "Deactivated, renamed")
+    changed, changed_requests = await counted(world)
+    assert len(changed_requests) > STEADY_REQUESTS and changed.failures[0].agent_id == agent_id
+
+
 async def an_agent_that_cannot_log_in_keeps_its_room_while_the_admin_is_out(world: World) -> None:
     """Only the agent can tell whether a room the admin left is alive; an agent whose saved
     password is refused cannot, and its room is kept, not replaced."""
@@ -514,6 +541,7 @@ DRIFT_SCENARIOS = [
     rooms_of_the_older_service_get_their_link_and_renames,
     space_the_admin_left_is_replaced_and_every_room_moved,
     deactivated_agent_keeps_its_room,
+    a_deactivated_agent_is_held_back_and_costs_no_requests,
     an_agent_that_cannot_log_in_keeps_its_room_while_the_admin_is_out,
     upgraded_room_is_followed,
     a_rename_no_account_may_write_is_a_failure_not_a_rename,

@@ -9,6 +9,7 @@ import anyio
 from app.errors import StateFileError
 from app.letta import Agent, AgentList
 from app.sync.agent import AgentSync
+from app.sync.backoff import HELD, Hold, after_run, held
 from app.sync.context import SyncContext
 from app.sync.progress import SyncProgress
 from app.sync.report import describe
@@ -61,15 +62,37 @@ async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     what is already true first, so nothing is done twice. A state file that cannot be written
     is not the agent's failure: it stops the sync.
     """
+    hold = None if ctx.config.retry_failed else held(ctx.store.get(agent.id), agent.name, ctx.now())
+    if hold is not None:
+        ctx.report.held(agent.id, agent.name, hold.step, hold.reason, hold.next_try)
+        return False
     where, error = await _run_agent(ctx, agent)
     if error is not None and worth_another_try(error, ctx.admin.http):
         log.info("agent %s: %s at %s; trying once more", agent.id, describe(error), where)
         where, error = await _run_agent(ctx, agent)
+    hold = await _record_outcome(ctx, agent, None if error is None else (where, error))
     if error is None:
         return True
     log.warning("agent %s failed at %s: %s", agent.id, where, describe(error))
-    ctx.report.fail(agent.id, agent.name, where, error)
+    if hold is not None and hold.next_try_at > ctx.now():
+        ctx.report.held(agent.id, agent.name, where, describe(error), hold.next_try)
+    else:
+        ctx.report.fail(agent.id, agent.name, where, error)
     return False
+
+
+async def _record_outcome(
+    ctx: SyncContext, agent: Agent, failure: tuple[str, Exception] | None
+) -> Hold | None:
+    """Hold an agent back after a failure retrying cannot fix; let it go after a success."""
+    mapping = ctx.store.get(agent.id)
+    if mapping is None:
+        return None
+    before = mapping.extra.get(HELD)
+    hold = after_run(mapping, agent.name, failure, ctx.now(), ctx.config.failed_retry_max)
+    if mapping.extra.get(HELD) != before:
+        await ctx.store.save_mapping(mapping)
+    return hold
 
 
 async def _run_agent(ctx: SyncContext, agent: Agent) -> tuple[str, Exception | None]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from app.config import SyncConfig
 from app.letta import LettaClient
@@ -30,6 +32,8 @@ class SyncContext:
     admin_rooms: set[str]
     bot_rooms: set[str]
     report: SyncReport
+    # The wall clock: when an agent held back after a failure is tried again.
+    now: Callable[[], float] = field(default=time.time)
 
     def invitees(self, agent_user_id: str) -> list[str]:
         """Who an agent room invites: admin, bot, configured people; never the agent itself."""

@@ -12,6 +12,8 @@ class AgentFailure:
     agent_name: str
     step: str
     reason: str
+    # When an agent held back after a failure retrying cannot fix is tried again (UTC).
+    next_try: str | None = None
 
 
 @dataclass
@@ -46,6 +48,9 @@ class SyncReport:
 
     def fail(self, agent_id: str, agent_name: str, step: str, error: BaseException) -> None:
         self.failures.append(AgentFailure(agent_id, agent_name, step, describe(error)))
+
+    def held(self, agent_id: str, agent_name: str, step: str, reason: str, when: str) -> None:
+        self.failures.append(AgentFailure(agent_id, agent_name, step, reason, when))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -86,9 +91,14 @@ class SyncReport:
         lines = [f"{label}: {value}" for label, value in self.counts()]
         lines += self.letta_lines()
         lines += [
-            f"FAILED {f.agent_id} ({f.agent_name}) at {f.step}: {f.reason}" for f in self.failures
+            f"FAILED {f.agent_id} ({f.agent_name}) at {f.step}: {f.reason}{_next_try(f)}"
+            for f in self.failures
         ]
         return "\n".join(lines)
+
+
+def _next_try(failure: AgentFailure) -> str:
+    return f" (held back: next try after {failure.next_try})" if failure.next_try else ""
 
 
 def describe(error: BaseException) -> str:

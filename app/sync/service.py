@@ -279,6 +279,7 @@ class SyncService:
             admin_rooms,
             bot_rooms,
             report,
+            now=(self._pacing or Pacing()).wall,
         )
 
 

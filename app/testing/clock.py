@@ -21,4 +21,6 @@ class FakeClock:
 
     def pacing(self) -> Pacing:
         # random() == 0.5 makes the jitter factor exactly 1: waits equal the raw backoff.
-        return Pacing(sleep=self.sleep, monotonic=self.monotonic, random=lambda: 0.5)
+        return Pacing(
+            sleep=self.sleep, monotonic=self.monotonic, random=lambda: 0.5, wall=self.monotonic
+        )
