@@ -73,7 +73,9 @@ configuration (environment variables):
              MATRIX_MCP_PASSWORD, MATRIX_INVITE_USERS, LETTA_TOKEN, MATRIX_DATA_DIR
              (./matrix_data), HISTORY_IMPORT_LIMIT (15), ROOM_NAME_TEMPLATE ({name}),
              LETTA_SPACE_NAME, SYNC_CONCURRENCY (8), HTTP_TIMEOUT (30), LOG_LEVEL (INFO),
-             RETRY_BUDGET (30: seconds to wait for a homeserver that stopped answering)
+             RETRY_BUDGET (30: seconds to wait for a homeserver that stopped answering),
+             FAILED_RETRY_MAX (3600: longest wait before an agent held back after a
+             failure no retry fixes is tried again; sync --retry-failed tries it now)
              MATRIX_STORE_URL (postgresql://...: the state in PostgreSQL, not files)
   run        SYNC_INTERVAL (60), LISTEN_ADDRESS (127.0.0.1:9464), SYNC_WEBHOOK_TOKEN
              (bearer token of POST /sync; without it only a loopback address accepts it),
