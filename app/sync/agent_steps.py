@@ -9,6 +9,7 @@ from app.letta import Agent
 from app.matrix import MatrixClient
 from app.state import AgentMapping
 from app.sync import rooms
+from app.sync.confirm import StateWrite
 from app.sync.context import SyncContext
 from app.sync.naming import agent_localpart, room_name
 from app.sync.state_writes import StatePowerMissing, write_with_power
@@ -89,6 +90,17 @@ class AgentSteps:
 
         async def write(client: MatrixClient) -> None:
             await client.put_state_event(room_id, event_type, content, state_key)
+            self.ctx.writes.append(
+                StateWrite(
+                    self.agent.id,
+                    self.agent.name,
+                    self.step,
+                    room_id,
+                    event_type,
+                    state_key,
+                    content,
+                )
+            )
 
         try:
             await write_with_power(

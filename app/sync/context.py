@@ -12,6 +12,7 @@ from app.matrix import MatrixClient
 from app.matrix.view import HomeserverView
 from app.state import Store
 from app.sync.accounts import Accounts
+from app.sync.confirm import StateWrite
 from app.sync.report import SyncReport
 from app.sync.space import SpaceView
 
@@ -34,6 +35,8 @@ class SyncContext:
     report: SyncReport
     # The wall clock: when an agent held back after a failure is tried again.
     now: Callable[[], float] = field(default=time.time)
+    # The state written into agent rooms, read back at the end (`app.sync.confirm`).
+    writes: list[StateWrite] = field(default_factory=list)
 
     def invitees(self, agent_user_id: str) -> list[str]:
         """Who an agent room invites: admin, bot, configured people; never the agent itself."""

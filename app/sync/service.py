@@ -24,6 +24,7 @@ from app.state.files import OS_FILES, FileOps
 from app.state.opening import open_store
 from app.sync.accounts import Accounts
 from app.sync.agents import sync_agents
+from app.sync.confirm import report_unheld, unheld
 from app.sync.context import SyncContext
 from app.sync.drift import read_homeserver
 from app.sync.guard import refuse_unknown_deployment
@@ -198,6 +199,10 @@ class SyncService:
         if listing is not None:
             progress.started(len(listing.agents))
             await sync_agents(ctx, listing, progress)
+        if ctx.writes:  # what the sync wrote, as the homeserver now holds it
+            with naming_the_homeserver(homeserver):
+                view = await read_homeserver(admin, self.store, homeserver)
+            report_unheld(report, unheld(view, ctx.writes))
         if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
             await self.store.compact()
         raise_if_lost(matrix.http, self.config.homeserver_url)

@@ -402,3 +402,27 @@ async def test_a_newer_letta_server_syncs_too(tmp_path: Any) -> None:
     h.letta.remove(ids[1])
     again = await h.sync(letta_page_size=2)
     assert again.removed_from_letta == [ids[1]]
+
+
+async def test_a_write_the_homeserver_accepts_but_does_not_hold_is_a_failure(
+    sync_harness: SyncHarness,
+) -> None:
+    """Something in front of the homeserver answers 200 to state writes that never land: the
+    admin's view, read once more at the end, shows it, and the rename is not reported done."""
+    h = sync_harness
+    agent_id = h.letta.add_agent("Before")
+    await h.sync()
+    h.letta.rename(agent_id, "After")
+    h.override("put_state", httpx.Response(200, json={"event_id": "$swallowed"}))
+
+    report = await h.sync()
+
+    assert report.renamed == [] and not report.ok
+    (failure,) = report.failures
+    assert failure.step == "rename" and "m.room.name" in failure.reason
+    assert "does not hold it" in failure.reason
+    h.override("put_state", None)
+    again = await h.sync()
+    assert again.ok and again.repaired == [agent_id], again.failures
+    room = stored(h)[agent_id]["room_id"]
+    assert h.homeserver.state(room, "m.room.name") == {"name": "After"}
