@@ -237,7 +237,7 @@ def _run(
         config = SyncConfig.from_env(env)
         _setup_logging(config.log_level)
         if command == "plan":
-            return anyio.run(run_plan, config, transport, args.json, out)
+            return anyio.run(run_plan, config, transport, args.json, out, pacing)
         if command == "run":
             return run_daemon(config, args, env, transport, pacing)
         config = replace(config, retry_failed=args.retry_failed)

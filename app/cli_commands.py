@@ -14,7 +14,8 @@ from app.config import SyncConfig
 from app.http import Pacing
 from app.state import AgentMapping, JsonFileStore, Store
 from app.state.files import FileOps
-from app.sync.plan import SyncPlan, make_plan
+from app.sync.plan import make_plan
+from app.sync.plan_types import SyncPlan
 from app.sync.service import SyncService
 from app.transport import Transport
 from app.transport_httpx import HttpxTransport
@@ -47,12 +48,16 @@ async def run_sync(
 
 
 async def run_plan(
-    config: SyncConfig, transport: Transport | None, as_json: bool, out: TextIO
+    config: SyncConfig,
+    transport: Transport | None,
+    as_json: bool,
+    out: TextIO,
+    pacing: Pacing | None = None,
 ) -> int:
     own = transport is None
     transport = transport or HttpxTransport(timeout=config.http_timeout)
     try:
-        plan = await make_plan(config, transport)
+        plan = await make_plan(config, transport, (pacing or Pacing()).wall)
     finally:
         if own:
             await transport.aclose()

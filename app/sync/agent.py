@@ -116,6 +116,13 @@ class AgentSync(RoomSteps):
             self.mapping.invitation_status[person] = "invited"
             await self.save()
 
+    def _note_rejoined(self, user_id: str) -> None:
+        """A member that had been in the room and was joined again is a repair."""
+        was_joined = self.mapping.invitation_status.get(user_id) == "joined"
+        repaired = self.ctx.report.repaired
+        if was_joined and not self._room_is_new and self.agent.id not in repaired:
+            repaired.append(self.agent.id)
+
     async def ensure_tagged(self) -> None:
         """The room's tag names its agent, so a lost data directory finds the room again: put
         back when it was emptied, removed or changed."""
@@ -144,6 +151,7 @@ class AgentSync(RoomSteps):
             )
             if status == "joined":
                 joined.add(room_id)
+                self._note_rejoined(user_id)
             changed = changed or self.mapping.invitation_status.get(user_id) != status
             self.mapping.invitation_status[user_id] = status
         if changed:

@@ -39,11 +39,17 @@ class Hold:
 
 def held(mapping: AgentMapping | None, agent_name: str, now: float) -> Hold | None:
     """The hold on this agent, while it lasts and the agent did not change in Letta."""
+    hold = last_hold(mapping, agent_name)
+    return hold if hold is not None and now < hold.next_try_at else None
+
+
+def last_hold(mapping: AgentMapping | None, agent_name: str) -> Hold | None:
+    """The agent's last unfixable failure, over or not, unless the agent changed in Letta."""
     record = mapping.extra.get(HELD) if mapping is not None else None
     if not isinstance(record, dict) or record.get("agent_name") != agent_name:
         return None
     next_try_at = record.get("next_try_at")
-    if not isinstance(next_try_at, (int, float)) or now >= next_try_at:
+    if not isinstance(next_try_at, (int, float)):
         return None
     return Hold(str(record.get("step")), str(record.get("reason")), float(next_try_at))
 

@@ -95,6 +95,7 @@ class RoomDrift:
     members_out: tuple[str, ...] = ()
     renamed: bool = False
     parent_missing: bool = False
+    untagged: bool = False
 
     def describe(self) -> str:
         parts = []
@@ -107,14 +108,22 @@ class RoomDrift:
             parts.append("room renamed by hand")
         if self.parent_missing:
             parts.append("space link in the room removed")
+        if self.untagged:
+            parts.append("the room's agent tag removed")
         return "; ".join(parts)
 
 
 def room_drift(
-    room: RoomState, agent_user: str, members: list[str], expected_name: str, space_id: str | None
+    room: RoomState,
+    agent_user: str,
+    members: list[str],
+    expected_name: str,
+    space_id: str | None,
+    agent_id: str = "",
 ) -> RoomDrift:
     agent = room.membership(agent_user)
     return RoomDrift(
+        untagged=bool(agent_id) and room.content(AGENT_TAG) != {"agent_id": agent_id},
         upgraded_to=replacement_of(room),
         agent_out=None if agent == "join" else (agent or "never joined"),
         members_out=tuple(user for user in members if room.membership(user) != "join"),

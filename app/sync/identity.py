@@ -229,3 +229,13 @@ async def read_only_admin(
     with naming_the_registration(registration):
         user_id = await accounts.user_id_of(config.admin_user)
     return accounts.acting_as(user_id) if registration.controls(user_id) else None
+
+
+async def read_only_user(
+    anonymous: MatrixClient, store: Store, config: SyncConfig, user_id: str
+) -> MatrixClient | None:
+    """A user of the namespace as the appservice acts as it, for a dry run (no request)."""
+    assert config.appservice_registration is not None
+    registration = load_registration(config.appservice_registration)
+    accounts = AppserviceAccounts(anonymous, store, registration)
+    return accounts.acting_as(user_id) if registration.controls(user_id) else None

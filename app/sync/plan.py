@@ -9,8 +9,9 @@ or an existing deployment is never planned as "create everything".
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from app.config import SyncConfig
 from app.errors import (
@@ -26,7 +27,8 @@ from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.opening import read_store
 from app.sync.accounts import Accounts
-from app.sync.drift import ROOM_NAME, read_homeserver, room_drift
+from app.sync.backoff import last_hold
+from app.sync.drift import ROOM_NAME, RoomDrift, read_homeserver, room_drift
 from app.sync.identity import read_only_admin
 from app.sync.naming import (
     agent_localpart,
@@ -35,9 +37,11 @@ from app.sync.naming import (
     server_name_of,
     user_id_from,
 )
+from app.sync.plan_reads import ADMIN_OUT, AgentReaders, room_alive
+from app.sync.plan_types import PlannedAction, SyncPlan
 from app.sync.report import describe
 from app.sync.room_steps import IGNORED_UPGRADE
-from app.sync.rooms import clip
+from app.sync.rooms import AGENT_TAG, clip
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
 from app.sync.space import SPACE_PARENT, children_of
 from app.sync.state_writes import blocked_reason, writers
@@ -48,39 +52,20 @@ from app.transport import Transport
 NAME_CHECKS = 5
 
 
-@dataclass(frozen=True)
-class PlannedAction:
-    agent_id: str
-    agent_name: str
-    action: str  # create, blocked, create_room, rename, repair, migrate, ok
-    detail: str = ""
-
-
-@dataclass
-class SyncPlan:
-    space: str  # keep, create, unknown
-    matrix_checked: bool
-    actions: list[PlannedAction] = field(default_factory=list)
-    removed_from_letta: list[str] = field(default_factory=list)
-    letta_error: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def count(self, action: str) -> int:
-        return sum(1 for planned in self.actions if planned.action == action)
-
-
-async def make_plan(config: SyncConfig, transport: Transport) -> SyncPlan:
+async def make_plan(
+    config: SyncConfig, transport: Transport, now: Callable[[], float] = time.time
+) -> SyncPlan:
+    """`now`: the wall clock the sync's hold on failed agents is measured by."""
     store = await read_store(config)
     try:
-        return await _make_plan(config, transport, store)
+        return await _make_plan(config, transport, store, now())
     finally:
         await store.aclose()
 
 
-async def _make_plan(config: SyncConfig, transport: Transport, store: Store) -> SyncPlan:
+async def _make_plan(
+    config: SyncConfig, transport: Transport, store: Store, now: float
+) -> SyncPlan:
     policy = RetryPolicy(budget=config.retry_budget)
     matrix = MatrixClient.connect(transport, config.homeserver_url, policy=policy)
     await _check_is_homeserver(matrix, config.homeserver_url)
@@ -110,10 +95,20 @@ async def _make_plan(config: SyncConfig, transport: Transport, store: Store) -> 
     if listing.incomplete is not None:
         plan.notes.append(f"Letta listing incomplete ({listing.incomplete}): none counted removed")
     seen = _Seen(homeserver, space_id, _core_users(admin, config))
+    readers = AgentReaders(matrix, store, config)
     for agent in agents:
-        planned = _plan_agent(agent, store.get(agent.id), seen, config, plan)
+        mapping = store.get(agent.id)
+        hold = last_hold(mapping, agent.name)
+        if hold is not None:
+            when = f"next try after {hold.next_try}" if now < hold.next_try_at else "tried again"
+            detail = f"{hold.reason}; {when}"
+            plan.actions.append(PlannedAction(agent.id, agent.name, "blocked", detail))
+            continue
+        planned = _plan_agent(agent, mapping, seen, config, plan)
         if planned.action == "repair" and admin is not None:
-            planned = await _blocked_if_deactivated(admin, store.get(agent.id), planned)
+            planned = await _blocked_if_deactivated(admin, mapping, planned)
+        if planned.detail == ADMIN_OUT and mapping is not None:
+            planned = await room_alive(await readers.agent(mapping), mapping, planned)
         plan.actions.append(planned)
     if appservice:
         plan.notes.append("appservice mode: agent users that exist already are adopted")
@@ -230,7 +225,7 @@ def _plan_agent(
     if seen.homeserver is None:
         return act("ok")
     if room is None:
-        return act("repair", "admin not in the room, or the room is gone")
+        return act("repair", ADMIN_OUT)
     if plan.space == "create":
         return act("migrate", "into the new space")
     problems = _room_problems(room, mapping, seen, expected)
@@ -241,10 +236,12 @@ def _blocked(
     room: RoomState, mapping: AgentMapping, seen: _Seen, expected_name: str, new_space: bool
 ) -> str:
     """Why a write the sync needs in the room can be made by no account, or ''."""
-    found = room_drift(room, mapping.matrix_user_id, seen.core_users, expected_name, seen.space_id)
+    found = _drift(room, mapping, seen, expected_name)
     needed = [ROOM_NAME] if found.renamed else []
     if found.parent_missing or new_space:
         needed.append(SPACE_PARENT)
+    if found.untagged:
+        needed.append(AGENT_TAG)
     order = list(dict.fromkeys([*seen.core_users[:1], mapping.matrix_user_id, *seen.core_users]))
     for event_type in needed:
         if not writers(mapping, room, order, event_type):
@@ -252,12 +249,17 @@ def _blocked(
     return ""
 
 
+def _drift(room: RoomState, mapping: AgentMapping, seen: _Seen, expected_name: str) -> RoomDrift:
+    user, users, space_id = mapping.matrix_user_id, seen.core_users, seen.space_id
+    return room_drift(room, user, users, expected_name, space_id, mapping.agent_id)
+
+
 def _room_problems(
     room: RoomState, mapping: AgentMapping, seen: _Seen, expected_name: str
 ) -> list[str]:
     """The drift the sync would repair, leaving out what the room refuses us (an upgraded
     room's state) and a tombstone the sync found does not continue the room."""
-    found = room_drift(room, mapping.matrix_user_id, seen.core_users, expected_name, seen.space_id)
+    found = _drift(room, mapping, seen, expected_name)
     ignored = mapping.extra.get(IGNORED_UPGRADE)
     found = replace(found, upgraded_to=None if found.upgraded_to == ignored else found.upgraded_to)
     problems = [found.describe()] if found.describe() else []
