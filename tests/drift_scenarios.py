@@ -223,6 +223,32 @@ async def rooms_of_the_older_service_get_their_link_and_renames(world: World) ->
     assert world.state(old_room, "m.room.name") == {"name": "Legacy renamed"}
 
 
+async def a_demoted_admin_is_restored_and_the_room_renamed_back(world: World) -> None:
+    """Room version 10 (power levels decide): the admin lowers its own level to 0 by mistake,
+    and a person with power renames the room. The agent user, with power there, restores the
+    admin's level and the name; the report says so. (Run on a version 10 homeserver: in 12
+    the admin is a creator, whose power no level takes away.)"""
+    moderator = world.new_person("moderator")
+    agent_id = world.letta.add_agent("Steady name")
+    await world.sync(invite_users=(moderator,))
+    room = room_of(world, agent_id)
+    world.act(moderator, "POST", room_path(room, "join"), {})
+    levels_path = room_path(room, "state", "m.room.power_levels", "")
+    levels = world.act(world.admin_id, "GET", levels_path)
+    levels["users"] = {**levels["users"], world.admin_id: 0}
+    world.act(world.admin_id, "PUT", levels_path, levels)
+    world.act(moderator, "PUT", room_path(room, "state", "m.room.name", ""), {"name": "Hijacked"})
+
+    report = await world.sync(invite_users=(moderator,))
+    again = await world.sync(invite_users=(moderator,))
+
+    assert report.ok and report.repaired == [agent_id], report
+    assert world.state(room, "m.room.name") == {"name": "Steady name"}
+    restored = world.state(room, "m.room.power_levels") or {}
+    assert restored["users"][world.admin_id] == 100
+    assert again.ok and not again.repaired
+
+
 async def emptied_tags_are_restored(world: World) -> None:
     """The tags find the rooms again when a data directory is lost: an emptied one is put
     back (here by the admin, whose power lets it)."""
@@ -235,7 +261,7 @@ async def emptied_tags_are_restored(world: World) -> None:
     report = await world.sync()
     again = await world.sync()
 
-    assert report.ok and report.repaired == [agent_id], report.failures
+    assert report.ok and report.repaired == [agent_id], report
     assert world.state(room, AGENT_TAG) == {"agent_id": agent_id}
     assert world.state(space_id, SPACE_TAG)
     assert again.ok and not again.repaired

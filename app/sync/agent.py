@@ -10,16 +10,18 @@ import logging
 from collections.abc import Awaitable
 
 from app.errors import MatrixForbidden
-from app.sync import drift, rooms, space
+from app.sync import drift, power, rooms, space
 from app.sync.agent_steps import RoomJoinFailed
 from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
 from app.sync.naming import localpart_of
 from app.sync.room_steps import HISTORY_PENDING, RoomSteps
-from app.sync.state_writes import StatePowerMissing
+from app.sync.state_writes import StatePowerMissing, blocked_reason
 
 log = logging.getLogger(__name__)
 
+# The state types the library writes into agent rooms: the admin needs the level for all.
+WRITTEN = (drift.ROOM_NAME, space.SPACE_PARENT, rooms.AGENT_TAG)
 # Extra mapping field: messages already posted by an import that was interrupted.
 HISTORY_DONE = "history_import_done"
 
@@ -39,6 +41,8 @@ class AgentSync(RoomSteps):
         # A write no account has the power for fails the agent, but only once the other
         # steps ran: the members still join, the history still lands.
         blocked: list[tuple[str, StatePowerMissing]] = []
+        self.step = "power"
+        await self._unless_blocked(self.ensure_power(), blocked)
         self.step = "rename"
         await self._unless_blocked(self.follow_rename(), blocked)
         # Space before members: a member that cannot join must not keep the room out of it.
@@ -115,6 +119,26 @@ class AgentSync(RoomSteps):
                     continue
             self.mapping.invitation_status[person] = "invited"
             await self.save()
+
+    async def ensure_power(self) -> None:
+        """The admin or bot demoted below what the library's writes need: the agent user (or
+        whoever may) restores the level, as it restores a name changed by hand."""
+        room_id = self.mapping.room_id or ""
+        room = self.ctx.homeserver.room(room_id)
+        core = [self.ctx.admin.user_id or "", self.ctx.bot.user_id or ""]
+        lowered = power.demoted(room, core, WRITTEN) if room is not None else []
+        if room is None or not lowered:
+            return
+        able = [u for u in self.writer_order() if u not in lowered]
+        writer = power.first_able(room, able, power.POWER_LEVELS)
+        if writer is None:
+            raise StatePowerMissing(
+                blocked_reason(room_id, room, self.writer_order(), power.POWER_LEVELS)
+            )
+        log.info("restoring the power of %s in room %s", ", ".join(lowered), room_id)
+        content = power.restored_levels(room, lowered, writer)
+        await self.write_state(room_id, power.POWER_LEVELS, content)
+        self.ctx.report.repaired.append(self.agent.id)
 
     def _note_rejoined(self, user_id: str) -> None:
         """A member that had been in the room and was joined again is a repair."""

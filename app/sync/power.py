@@ -90,3 +90,30 @@ def _number(value: object, default: float) -> float:
     if isinstance(value, str) and value.lstrip("-").isdigit():
         return float(value)  # older rooms may hold levels as strings
     return default
+
+
+def demoted(room: RoomState, users: Sequence[str], event_types: Sequence[str]) -> list[str]:
+    """Of `users`, those joined whose level someone set below what `event_types` need.
+
+    A level set explicitly lower is drift, to restore; a user the levels never name (the admin
+    in a room of the older service, invited at the default 0) is the room's design, left be.
+    """
+    levels = room.content(POWER_LEVELS) or {}
+    listed = levels.get("users")
+    named = listed if isinstance(listed, dict) else {}
+    needed = max((needed_for(room, event_type) for event_type in event_types), default=0)
+    return [
+        user
+        for user in users
+        if user in named and room.membership(user) == "join" and level_of(room, user) < needed
+    ]
+
+
+def restored_levels(room: RoomState, users: Sequence[str], writer: str) -> dict[str, object]:
+    """The room's levels with `users` raised to the writer's level, at most 100 (a user may
+    grant no more than its own level)."""
+    levels = dict(room.content(POWER_LEVELS) or {})
+    named = dict(levels.get("users") or {})
+    grant = int(min(level_of(room, writer), 100))
+    named.update({user: grant for user in users})
+    return {**levels, "users": named}

@@ -46,6 +46,11 @@ class SyncReport:
     def migrated_count(self) -> int:
         return len(self.migrated)
 
+    def deduplicate(self) -> None:
+        """An agent listed once per list, however many of its steps repaired something."""
+        for name in ("users_created", "rooms_created", "renamed", "repaired", "migrated"):
+            setattr(self, name, list(dict.fromkeys(getattr(self, name))))
+
     def fail(self, agent_id: str, agent_name: str, step: str, error: BaseException) -> None:
         self.failures.append(AgentFailure(agent_id, agent_name, step, describe(error)))
 

@@ -203,6 +203,7 @@ class SyncService:
             with naming_the_homeserver(homeserver):
                 view = await read_homeserver(admin, self.store, homeserver)
             report_unheld(report, unheld(view, ctx.writes))
+        report.deduplicate()
         if self.store.has_pending_changes:  # a sync that changed nothing rewrites nothing
             await self.store.compact()
         raise_if_lost(matrix.http, self.config.homeserver_url)

@@ -65,6 +65,8 @@ class HomeserverState:
 
     server_name: str
     rng: random.Random
+    # The version of rooms made without one (Synapse's `default_room_version`).
+    default_room_version: str = "12"
     users: dict[str, User] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     expired: set[str] = field(default_factory=set)

@@ -114,7 +114,7 @@ def build_room(hs: HomeserverState, creator: str, body: Mapping[str, Any]) -> Ro
     """Create a room the way Synapse orders the initial events (body already checked)."""
     room = Room(hs.new_room_id(), creator)
     hs.rooms[room.room_id] = room
-    version = str(body.get("room_version") or "12")
+    version = str(body.get("room_version") or hs.default_room_version)
     create = {**dict(body.get("creation_content") or {}), "room_version": version}
     invitees = [user for user in body.get("invite", []) if user != creator]
     if version == "12" and _preset(body) == "trusted_private_chat" and invitees:

@@ -132,9 +132,10 @@ class FakeHomeserver(RoutedFake):
         server_name: str = "localhost",
         base_url: str = "http://localhost:8008",
         seed: int | None = None,
+        default_room_version: str = "12",
     ) -> None:
         self.server_name = server_name
-        self._hs = HomeserverState(server_name, random.Random(seed))
+        self._hs = HomeserverState(server_name, random.Random(seed), default_room_version)
         endpoints = [
             Endpoint(kind, method, pattern, self._bind(handler, needs_auth))
             for kind, method, pattern, handler, needs_auth in _ROUTES

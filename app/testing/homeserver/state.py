@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 from app.testing.fake_http import FakeResponse
@@ -79,7 +80,8 @@ def get_state_event(hs: HomeserverState, call: Call) -> FakeResponse:
         return matrix_error(404, "M_NOT_FOUND", "Event not found.")
     if call.request.query.get("format") == "event":
         return ok(event.to_json(room.room_id))
-    return ok(event.content)
+    # A copy: over HTTP the caller gets bytes, and changing its dict must not change the room.
+    return ok(copy.deepcopy(event.content))
 
 
 def _joined_with_content(hs: HomeserverState, call: Call) -> tuple[Room, JsonDict] | FakeResponse:

@@ -59,15 +59,19 @@ def _drop_top_level_keys(text: str, keys: set[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def rewrite_config(text: str, port: int, *, default_rate_limits: bool = False) -> str:
+def rewrite_config(
+    text: str, port: int, *, default_rate_limits: bool = False, room_version: str | None = None
+) -> str:
     """Turn a generated homeserver.yaml into one fit for a local test server.
 
     With `default_rate_limits` every ``rc_*`` limiter keeps Synapse's default, as on a stock
     production homeserver (registration stays open: password mode registers the agents).
+    `room_version` sets `default_room_version` (Synapse 1.163 makes rooms of version 12).
     """
     base = _drop_top_level_keys(text, {"listeners", "trusted_key_servers", "report_stats"})
     limits = "" if default_rate_limits else rate_limit_yaml()
-    return base + _EXTRA_CONFIG.format(port=port) + limits
+    version = f'default_room_version: "{room_version}"\n' if room_version else ""
+    return base + _EXTRA_CONFIG.format(port=port) + limits + version
 
 
 __all__ = ["rate_limit_yaml", "rewrite_config"]

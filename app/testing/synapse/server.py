@@ -94,9 +94,11 @@ class SynapseServer:
         ready_timeout: float = 60.0,
         *,
         default_rate_limits: bool = False,
+        room_version: str | None = None,
     ) -> None:
         self._data_dir = Path(data_dir)
         self.default_rate_limits = default_rate_limits
+        self.room_version = room_version
         self._python = python or synapse_python()
         self._ready_timeout = ready_timeout
         self._port: int | None = None
@@ -166,7 +168,9 @@ class SynapseServer:
         text = self.config_path.read_text(encoding="utf-8")
         self._secret = _read_shared_secret(text)
         port = free_port()
-        config = rewrite_config(text, port, default_rate_limits=self.default_rate_limits)
+        config = rewrite_config(
+            text, port, default_rate_limits=self.default_rate_limits, room_version=self.room_version
+        )
         self.config_path.write_text(config, encoding="utf-8")
         self._port = port
 
