@@ -16,12 +16,16 @@ from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
 from app.sync.naming import localpart_of
 from app.sync.room_steps import HISTORY_PENDING, RoomSteps
-from app.sync.state_writes import StatePowerMissing, blocked_reason
+from app.sync.state_writes import (
+    WRITTEN,
+    StatePowerMissing,
+    blocked_reason,
+    refused_by,
+    writers,
+)
 
 log = logging.getLogger(__name__)
 
-# The state types the library writes into agent rooms: the admin needs the level for all.
-WRITTEN = (drift.ROOM_NAME, space.SPACE_PARENT, rooms.AGENT_TAG)
 # Extra mapping field: messages already posted by an import that was interrupted.
 HISTORY_DONE = "history_import_done"
 
@@ -129,12 +133,13 @@ class AgentSync(RoomSteps):
         lowered = power.demoted(room, core, WRITTEN) if room is not None else []
         if room is None or not lowered:
             return
-        able = [u for u in self.writer_order() if u not in lowered]
-        writer = power.first_able(room, able, power.POWER_LEVELS)
+        # The account write_state will use: the first able one, less known refusals.
+        able = writers(self.mapping, room, self.writer_order(), power.POWER_LEVELS)
+        writer = next((user for user in able if user not in lowered), None)
         if writer is None:
-            raise StatePowerMissing(
-                blocked_reason(room_id, room, self.writer_order(), power.POWER_LEVELS)
-            )
+            order, kind = self.writer_order(), power.POWER_LEVELS
+            refused = refused_by(self.mapping, room, kind)
+            raise StatePowerMissing(blocked_reason(room_id, room, order, kind, refused))
         log.info("restoring the power of %s in room %s", ", ".join(lowered), room_id)
         content = power.restored_levels(room, lowered, writer)
         await self.write_state(room_id, power.POWER_LEVELS, content)

@@ -8,11 +8,14 @@ import anyio
 
 from app.errors import StateFileError
 from app.letta import Agent, AgentList
+from app.state import AgentMapping
 from app.sync.agent import AgentSync
 from app.sync.backoff import HELD, Hold, after_run, held
 from app.sync.context import SyncContext
+from app.sync.power import levels_fingerprint
 from app.sync.progress import SyncProgress
 from app.sync.report import describe
+from app.sync.state_writes import REFUSED_STATE
 from app.sync.throttle import AdaptiveLimiter, worth_another_try
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,11 @@ async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     what is already true first, so nothing is done twice. A state file that cannot be written
     is not the agent's failure: it stops the sync.
     """
-    hold = None if ctx.config.retry_failed else held(ctx.store.get(agent.id), agent.name, ctx.now())
+    mapping = ctx.store.get(agent.id)
+    levels = _levels_of(ctx, mapping)
+    if ctx.config.retry_failed and mapping is not None:
+        mapping.extra.pop(REFUSED_STATE, None)  # every account may try the writes again
+    hold = None if ctx.config.retry_failed else held(mapping, agent.name, ctx.now(), levels)
     if hold is not None:
         ctx.report.held(agent.id, agent.name, hold.step, hold.reason, hold.next_try)
         return False
@@ -70,7 +77,7 @@ async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     if error is not None and worth_another_try(error, ctx.admin.http):
         log.info("agent %s: %s at %s; trying once more", agent.id, describe(error), where)
         where, error = await _run_agent(ctx, agent)
-    hold = await _record_outcome(ctx, agent, None if error is None else (where, error))
+    hold = await _record_outcome(ctx, agent, None if error is None else (where, error), levels)
     if error is None:
         return True
     log.warning("agent %s failed at %s: %s", agent.id, where, describe(error))
@@ -81,15 +88,21 @@ async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     return False
 
 
+def _levels_of(ctx: SyncContext, mapping: AgentMapping | None) -> str | None:
+    room = ctx.homeserver.room(mapping.room_id or "") if mapping is not None else None
+    return levels_fingerprint(room) if room is not None else None
+
+
 async def _record_outcome(
-    ctx: SyncContext, agent: Agent, failure: tuple[str, Exception] | None
+    ctx: SyncContext, agent: Agent, failure: tuple[str, Exception] | None, levels: str | None
 ) -> Hold | None:
     """Hold an agent back after a failure retrying cannot fix; let it go after a success."""
     mapping = ctx.store.get(agent.id)
     if mapping is None:
         return None
     before = mapping.extra.get(HELD)
-    hold = after_run(mapping, agent.name, failure, ctx.now(), ctx.config.failed_retry_max)
+    longest = ctx.config.failed_retry_max
+    hold = after_run(mapping, agent.name, failure, ctx.now(), longest, levels)
     if mapping.extra.get(HELD) != before:
         await ctx.store.save_mapping(mapping)
     return hold

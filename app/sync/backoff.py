@@ -37,16 +37,23 @@ class Hold:
         return datetime.fromtimestamp(self.next_try_at, timezone.utc).isoformat(timespec="seconds")
 
 
-def held(mapping: AgentMapping | None, agent_name: str, now: float) -> Hold | None:
+def held(
+    mapping: AgentMapping | None, agent_name: str, now: float, levels: str | None = None
+) -> Hold | None:
     """The hold on this agent, while it lasts and the agent did not change in Letta."""
-    hold = last_hold(mapping, agent_name)
+    hold = last_hold(mapping, agent_name, levels)
     return hold if hold is not None and now < hold.next_try_at else None
 
 
-def last_hold(mapping: AgentMapping | None, agent_name: str) -> Hold | None:
-    """The agent's last unfixable failure, over or not, unless the agent changed in Letta."""
+def last_hold(
+    mapping: AgentMapping | None, agent_name: str, levels: str | None = None
+) -> Hold | None:
+    """The agent's last unfixable failure, over or not, unless the agent changed in Letta or
+    (a hold for missing power) its room's power levels changed: someone may have fixed it."""
     record = mapping.extra.get(HELD) if mapping is not None else None
     if not isinstance(record, dict) or record.get("agent_name") != agent_name:
+        return None
+    if record.get("levels") is not None and record.get("levels") != levels:
         return None
     next_try_at = record.get("next_try_at")
     if not isinstance(next_try_at, (int, float)):
@@ -60,13 +67,14 @@ def after_run(
     failure: tuple[str, Exception] | None,
     now: float,
     longest_wait: float,
+    levels: str | None = None,
 ) -> Hold | None:
     """Record the run's outcome in the mapping: the new hold, or None (the hold is gone)."""
     if failure is None or not isinstance(failure[1], UNFIXABLE):
         mapping.extra.pop(HELD, None)
         return None
     step, error = failure
-    previous = mapping.extra.get(HELD)
+    previous = last_hold(mapping, agent_name, levels) and mapping.extra.get(HELD)
     failures = previous.get("failures", 0) if isinstance(previous, dict) else 0
     failures = (failures if isinstance(failures, int) else 0) + 1
     wait = 0.0 if failures == 1 else min(FIRST_WAIT * 2 ** (failures - 2), longest_wait)
@@ -77,5 +85,7 @@ def after_run(
         "step": step,
         "reason": hold.reason,
         "next_try_at": hold.next_try_at,
+        # Missing power is fixed in the room: a change to its levels lifts the hold.
+        "levels": levels if isinstance(error, StatePowerMissing) else None,
     }
     return hold

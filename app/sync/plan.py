@@ -22,12 +22,12 @@ from app.errors import (
 )
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
-from app.matrix.view import HomeserverView, RoomState
+from app.matrix.view import MEMBER, HomeserverView, RoomState
 from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.opening import read_store
 from app.sync.accounts import Accounts
-from app.sync.backoff import last_hold
+from app.sync.backoff import held
 from app.sync.drift import ROOM_NAME, RoomDrift, read_homeserver, room_drift
 from app.sync.identity import read_only_admin
 from app.sync.naming import (
@@ -39,12 +39,13 @@ from app.sync.naming import (
 )
 from app.sync.plan_reads import ADMIN_OUT, AgentReaders, room_alive
 from app.sync.plan_types import PlannedAction, SyncPlan
+from app.sync.power import POWER_LEVELS, demoted, level_of, levels_fingerprint
 from app.sync.report import describe
 from app.sync.room_steps import IGNORED_UPGRADE
 from app.sync.rooms import AGENT_TAG, clip
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
 from app.sync.space import SPACE_PARENT, children_of
-from app.sync.state_writes import blocked_reason, writers
+from app.sync.state_writes import WRITTEN, blocked_reason, refused_by, writers
 from app.transport import Transport
 
 # New agents whose names are checked against the homeserver. Synapse paces
@@ -98,10 +99,10 @@ async def _make_plan(
     readers = AgentReaders(matrix, store, config)
     for agent in agents:
         mapping = store.get(agent.id)
-        hold = last_hold(mapping, agent.name)
+        # Held back: the sync will not try it. A hold that is over is tried like any agent.
+        hold = held(mapping, agent.name, now, _levels(homeserver, mapping))
         if hold is not None:
-            when = f"next try after {hold.next_try}" if now < hold.next_try_at else "tried again"
-            detail = f"{hold.reason}; {when}"
+            detail = f"{hold.reason}; next try after {hold.next_try}"
             plan.actions.append(PlannedAction(agent.id, agent.name, "blocked", detail))
             continue
         planned = _plan_agent(agent, mapping, seen, config, plan)
@@ -216,8 +217,11 @@ def _plan_agent(
         return act("create_room")
     room = seen.homeserver.room(mapping.room_id) if seen.homeserver is not None else None
     expected = clip(room_name(config.room_name_template, agent.id, agent.name))
-    if room is not None:
-        blocked = _blocked(room, mapping, seen, expected, plan.space == "create")
+    if room is not None and _replaced(room, mapping, seen):
+        return act("create_room", "the agent is out of its room and the admin may not let it in")
+    if room is not None:  # as the room will be: an agent out of it is let back in first
+        after = RoomState({**room.events, (MEMBER, mapping.matrix_user_id): {"membership": "join"}})
+        blocked = _blocked(after, mapping, seen, expected, plan.space == "create")
         if blocked:
             return act("blocked", blocked)
     if mapping.agent_name != agent.name:
@@ -237,16 +241,38 @@ def _blocked(
 ) -> str:
     """Why a write the sync needs in the room can be made by no account, or ''."""
     found = _drift(room, mapping, seen, expected_name)
-    needed = [ROOM_NAME] if found.renamed else []
+    order = list(dict.fromkeys([*seen.core_users[:1], mapping.matrix_user_id, *seen.core_users]))
+    lowered = demoted(room, seen.core_users, WRITTEN)
+    restorers = [u for u in writers(mapping, room, order, POWER_LEVELS) if u not in lowered]
+    needed = [POWER_LEVELS] if lowered and not restorers else []
+    needed += [ROOM_NAME] if found.renamed else []
     if found.parent_missing or new_space:
         needed.append(SPACE_PARENT)
     if found.untagged:
         needed.append(AGENT_TAG)
-    order = list(dict.fromkeys([*seen.core_users[:1], mapping.matrix_user_id, *seen.core_users]))
     for event_type in needed:
-        if not writers(mapping, room, order, event_type):
-            return blocked_reason(mapping.room_id or "", room, order, event_type)
+        able = [u for u in writers(mapping, room, order, event_type) if u not in lowered]
+        if not able or event_type == POWER_LEVELS:
+            refused = refused_by(mapping, room, event_type)
+            return blocked_reason(mapping.room_id or "", room, order, event_type, refused)
     return ""
+
+
+def _replaced(room: RoomState, mapping: AgentMapping, seen: _Seen) -> bool:
+    """The agent was banned, or left, and the admin has not the level to let it back in: the
+    sync makes a new room (as `RoomSteps._rejoin_agent` finds when its invite is refused)."""
+    membership = room.membership(mapping.matrix_user_id)
+    if membership not in ("ban", "leave") or not seen.core_users:
+        return False
+    levels = room.content(POWER_LEVELS) or {}
+    needed = levels.get("ban", 50) if membership == "ban" else levels.get("invite", 0)
+    admin_level = level_of(room, seen.core_users[0])
+    return not isinstance(needed, int) or admin_level < needed
+
+
+def _levels(homeserver: HomeserverView | None, mapping: AgentMapping | None) -> str | None:
+    room = homeserver.room(mapping.room_id or "") if homeserver and mapping else None
+    return levels_fingerprint(room) if room is not None else None
 
 
 def _drift(room: RoomState, mapping: AgentMapping, seen: _Seen, expected_name: str) -> RoomDrift:
@@ -263,6 +289,9 @@ def _room_problems(
     ignored = mapping.extra.get(IGNORED_UPGRADE)
     found = replace(found, upgraded_to=None if found.upgraded_to == ignored else found.upgraded_to)
     problems = [found.describe()] if found.describe() else []
+    lowered = demoted(room, seen.core_users, WRITTEN)
+    if lowered:
+        problems.append(f"power level of {', '.join(lowered)} lowered")
     homeserver, space_id = seen.homeserver, seen.space_id
     if homeserver and space_id and mapping.room_id not in children_of(homeserver, space_id):
         problems.append("room missing from the space")

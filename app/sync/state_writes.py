@@ -18,9 +18,14 @@ from app.matrix import MatrixClient
 from app.matrix.view import RoomState
 from app.state import AgentMapping
 from app.sync import power
+from app.sync.drift import ROOM_NAME
+from app.sync.rooms import AGENT_TAG
+from app.sync.space import SPACE_PARENT
 
 log = logging.getLogger(__name__)
 
+# The state types the library writes into agent rooms: the admin needs the level for all.
+WRITTEN = (ROOM_NAME, SPACE_PARENT, AGENT_TAG)
 # Extra mapping field: writes the agent's room refused, by account, at one state of its levels.
 REFUSED_STATE = "state_refused"
 
@@ -63,11 +68,22 @@ def writers(mapping: AgentMapping, room: RoomState, order: list[str], event_type
     ]
 
 
-def blocked_reason(room_id: str, room: RoomState, order: list[str], event_type: str) -> str:
+def blocked_reason(
+    room_id: str, room: RoomState, order: list[str], event_type: str, refused: set[str]
+) -> str:
+    """Why no account may write, with everyone's level and whom the homeserver refused."""
+    levels = power.describe_levels(room, order, event_type)
+    also = f"; the homeserver refused {', '.join(sorted(refused))} all the same" if refused else ""
     return (
-        f"no account may write {event_type} in room {room_id} "
-        f"({power.describe_levels(room, order, event_type)}): give the admin that power there"
+        f"no account may write {event_type} in room {room_id} ({levels}{also}): give the "
+        "admin that power there, then `sync --retry-failed`"
     )
+
+
+def is_power_refusal(error: MatrixForbidden) -> bool:
+    """Synapse's auth rules name the levels; any other 403 (a spam checker, a proxy, a room
+    left meanwhile) says nothing lasting about who may write."""
+    return "user_level" in (error.error or "") or "power" in (error.error or "").lower()
 
 
 async def write_with_power(
@@ -86,6 +102,9 @@ async def write_with_power(
             await write(await client_of(user))
             return
         except MatrixForbidden as exc:
+            if not is_power_refusal(exc):
+                raise  # the agent fails this sync, and the next one tries again
             log.warning("%s may not write %s in %s: %s", user, event_type, room_id, exc)
             remember_refusal(mapping, room, event_type, user)
-    raise StatePowerMissing(blocked_reason(room_id, room, order, event_type))
+    refused = refused_by(mapping, room, event_type)
+    raise StatePowerMissing(blocked_reason(room_id, room, order, event_type, refused))
