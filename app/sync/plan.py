@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from app.config import SyncConfig
 from app.errors import (
@@ -44,7 +44,7 @@ from app.sync.report import describe
 from app.sync.room_steps import IGNORED_UPGRADE
 from app.sync.rooms import AGENT_TAG, clip
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
-from app.sync.space import SPACE_PARENT, children_of
+from app.sync.space import SPACE_PARENT, children_of, tagged_space
 from app.sync.state_writes import WRITTEN, blocked_reason, refused_by, writers
 from app.transport import Transport
 
@@ -82,6 +82,8 @@ async def _make_plan(
         # An expired token, or an appservice admin not registered yet: say "not checked".
         admin, homeserver = None, None
     space_id = store.space.space_id
+    if homeserver is not None and not space_id:
+        space_id = tagged_space(homeserver)  # a new data directory: the sync finds it so
     keep = homeserver is not None and space_id in homeserver.joined()
     space = "unknown" if homeserver is None else ("keep" if keep else "create")
     plan = SyncPlan(space=space, matrix_checked=admin is not None)
@@ -95,7 +97,8 @@ async def _make_plan(
     plan.removed_from_letta = listing.missing(store.mappings) if agents else []
     if listing.incomplete is not None:
         plan.notes.append(f"Letta listing incomplete ({listing.incomplete}): none counted removed")
-    seen = _Seen(homeserver, space_id, _core_users(admin, config))
+    adopting = homeserver is not None and config.appservice_registration is not None
+    seen = _Seen(homeserver, space_id, _core_users(admin, config), _tagged(homeserver, adopting))
     readers = AgentReaders(matrix, store, config)
     for agent in agents:
         mapping = store.get(agent.id)
@@ -189,6 +192,8 @@ class _Seen:
     homeserver: HomeserverView | None
     space_id: str | None
     core_users: list[str]
+    # Agent id -> its room, found by the room's tag (appservice mode adopts these).
+    tagged: dict[str, str] = field(default_factory=dict)
 
 
 async def _blocked_if_deactivated(
@@ -211,6 +216,10 @@ def _plan_agent(
     def act(action: str, detail: str = "") -> PlannedAction:
         return PlannedAction(agent.id, agent.name, action, detail)
 
+    if mapping is None and agent.id in seen.tagged:
+        # Appservice mode adopts what a lost data directory knew: the user, and the room by
+        # its tag (password mode refuses a deployment it has no passwords for).
+        return act("ok", f"found again: room {seen.tagged[agent.id]}")
     if mapping is None or not mapping.created:
         return act("create", "user, room, space membership")
     if not mapping.room_id or not mapping.room_created:
@@ -256,6 +265,17 @@ def _blocked(
             refused = refused_by(mapping, room, event_type)
             return blocked_reason(mapping.room_id or "", room, order, event_type, refused)
     return ""
+
+
+def _tagged(homeserver: HomeserverView | None, adopting: bool) -> dict[str, str]:
+    if homeserver is None or not adopting:
+        return {}
+    found: dict[str, str] = {}
+    for room_id in sorted(homeserver.joined()):
+        tag = (homeserver.room(room_id) or RoomState()).content(AGENT_TAG) or {}
+        if isinstance(tag.get("agent_id"), str):
+            found.setdefault(tag["agent_id"], room_id)
+    return found
 
 
 def _replaced(room: RoomState, mapping: AgentMapping, seen: _Seen) -> bool:
