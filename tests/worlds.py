@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -284,6 +285,11 @@ class SynapseWorld:
 
     def deactivate(self, user_id: str) -> None:
         self._admin("POST", "v1/deactivate", user_id, {"erase": False})
+        # Synapse parts the user from its rooms in the background: wait until it has, as an
+        # operator would see it, so the next read of the rooms shows the leave.
+        deadline = time.monotonic() + 20
+        while self.joined_rooms(user_id) and time.monotonic() < deadline:
+            time.sleep(0.1)  # a wait on a real server process, not a unit test's clock
 
     def change_password(self, user_id: str, password: str) -> None:
         body = {"new_password": password, "logout_devices": True}
