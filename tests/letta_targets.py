@@ -8,11 +8,13 @@ exchange directly; the real server holds one, calling the stand-in model
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import httpx
 
-from app.testing.letta import FakeLetta
+from app.testing.letta import FakeLetta, LettaHTTPServer
 
 REPLY_PREFIX = "stand-in reply: "
 
@@ -90,3 +92,15 @@ class RealTarget(RestLetta):
         response = self.http.post(f"/v1/agents/{agent_id}/messages", json=body)
         response.raise_for_status()
         return REPLY_PREFIX + question
+
+
+@contextmanager
+def served_fake(token: str) -> Iterator[FakeTarget]:
+    """A fresh fake Letta requiring `token`, served over HTTP on 127.0.0.1."""
+    fake = FakeLetta(token=token)
+    with LettaHTTPServer(fake.handle) as server:
+        target = FakeTarget(fake, server.base_url)
+        try:
+            yield target
+        finally:
+            target.close()

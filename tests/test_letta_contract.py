@@ -7,18 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from letta_contract_checks import CHECKS, Check
-from letta_targets import FakeTarget
-
-from app.testing.letta import FakeLetta, LettaHTTPServer
+from letta_targets import FakeTarget, served_fake
 
 
 @pytest.fixture
 def fake_target() -> Iterator[FakeTarget]:
-    fake = FakeLetta(token="contract-token")
-    with LettaHTTPServer(fake.handle) as server:
-        target = FakeTarget(fake, server.base_url)
+    with served_fake("contract-token") as target:
         yield target
-        target.close()
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)

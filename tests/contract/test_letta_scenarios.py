@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from letta_contract_checks import CHECKS, Check
 from letta_scenarios import LETTA_SCENARIOS
-from letta_targets import FakeTarget, RestLetta
+from letta_targets import RestLetta, served_fake
 
-from app.testing.letta import FakeLetta, LettaHTTPServer
 from app.testing.synapse import SynapseServer
 
 from worlds import SynapseWorld
@@ -34,11 +33,8 @@ def letta_target(request: pytest.FixtureRequest) -> Iterator[RestLetta]:
         real.clear()  # the server is shared by the session, the homeserver's users too
         yield real
         return
-    fake = FakeLetta(token="scenario-token")
-    with LettaHTTPServer(fake.handle) as server:
-        target = FakeTarget(fake, server.base_url)
+    with served_fake("scenario-token") as target:
         yield target
-        target.close()
 
 
 @pytest.mark.parametrize("scenario", LETTA_SCENARIOS, ids=lambda s: s.__name__)

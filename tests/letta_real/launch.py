@@ -309,6 +309,12 @@ def letta_env(
             "LETTA_DISABLE_SQLALCHEMY_POOLING": "false",
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
+            # Letta fetches NLTK data at startup: send anything bound off this machine to a
+            # closed port on 127.0.0.1 (no lookup, no connection), loopback goes direct.
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "http_proxy": "http://127.0.0.1:9",
+            "https_proxy": "http://127.0.0.1:9",
             "PYTHONUNBUFFERED": "1",
             "LETTA_TELEMETRY_ENABLE_DATADOG": "false",
             "NLTK_DATA": str(home / "nltk_data"),
