@@ -81,10 +81,13 @@ def show_plan(plan: SyncPlan, data_dir: Path, output: Output) -> None:
     if plan.letta_error:
         output.line(f"Letta error: {plan.letta_error}")
     rows = [
-        (a.action, a.agent_id, a.agent_name, a.detail) for a in plan.actions if a.action != "ok"
+        (a.action, a.agent_id, a.agent_name, a.detail, "; ".join(a.actions))
+        for a in plan.actions
+        if a.action != "ok"
     ]
     if rows:
-        output.table("Planned changes", ["action", "agent id", "name", "detail"], rows)
+        columns = ["action", "agent id", "name", "detail", "writes (step: what as account)"]
+        output.table("Planned changes", columns, rows)
     elif not plan.letta_error:
         output.line("nothing to do")
     if plan.removed_from_letta:

@@ -35,6 +35,9 @@ REPORTED = {
     "repair": "repaired",
     "migrate": "migrated",
 }
+# Plan actions whose writes the plan lists one by one: a room to create is made whole by the
+# sync (its writes are part of createRoom).
+WRITES_KNOWN = ("ok", "rename", "repair", "migrate", "blocked")
 
 
 def reported_action(report: SyncReport, agent_id: str) -> str:
@@ -71,16 +74,21 @@ class PlanChecking:
         self.plans += planned is not None
         self.syncs += 1
         report = await self._world.sync(wrap=wrap, **overrides)
-        for agent_id, (action, detail) in (planned or {}).items():
+        for agent_id, (action, detail, writes) in (planned or {}).items():
             done = reported_action(report, agent_id)
-            unknowable = refused_login(report, agent_id) or (
-                "room upgraded to" in detail and done == "blocked"
-            )
+            upgraded = "room upgraded to" in detail
+            unknowable = refused_login(report, agent_id) or (upgraded and done == "blocked")
             if done != action and not unknowable:
                 self.mismatches.append(f"{agent_id}: plan said {action}, sync did {done}")
+            # Each write, and who makes it: the sync carries out the plan's own list.
+            made = report.actions.get(agent_id, [])
+            if action == "blocked":  # the writes some account may make are still made
+                writes = [write for write in writes if not write.endswith(" as nobody")]
+            if action in WRITES_KNOWN and done == action and not upgraded and made != writes:
+                self.mismatches.append(f"{agent_id}: plan listed {writes}, sync made {made}")
         return report
 
-    async def _plan(self, overrides: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    async def _plan(self, overrides: dict[str, Any]) -> dict[str, tuple[str, str, list[str]]]:
         world = self._world
         env = {
             PLAN_SETTINGS[name]: ",".join(value) if isinstance(value, tuple) else str(value)
@@ -89,4 +97,7 @@ class PlanChecking:
         }
         code, out, err = await anyio.to_thread.run_sync(lambda: world.cli("plan", "--json", **env))
         assert code in (0, 1), err
-        return {a["agent_id"]: (a["action"], a["detail"]) for a in json.loads(out)["actions"]}
+        return {
+            a["agent_id"]: (a["action"], a["detail"], a["actions"])
+            for a in json.loads(out)["actions"]
+        }

@@ -6,23 +6,20 @@ an agent), tolerates "already done", and saves the mapping as soon as something 
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Awaitable
+from dataclasses import replace
 
 from app.errors import MatrixForbidden
+from app.matrix.view import RoomState
 from app.sync import drift, power, rooms, space
 from app.sync.agent_steps import RoomJoinFailed
+from app.sync.decide import DISPLAYNAME, Action, RoomFacts, rejoined, room_actions
 from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
 from app.sync.naming import localpart_of
 from app.sync.room_steps import HISTORY_PENDING, RoomSteps
-from app.sync.state_writes import (
-    WRITTEN,
-    StatePowerMissing,
-    blocked_reason,
-    refused_by,
-    writers,
-)
+from app.sync.state_writes import WRITTEN, StatePowerMissing
 
 log = logging.getLogger(__name__)
 
@@ -41,35 +38,90 @@ class AgentSync(RoomSteps):
         await self.ensure_user()
         # The room comes before the rename: renaming a room that is gone would fail forever.
         self.step = "room"
-        created = await self.ensure_room()
+        await self.ensure_room()
         # A write no account has the power for fails the agent, but only once the other
         # steps ran: the members still join, the history still lands.
-        blocked: list[tuple[str, StatePowerMissing]] = []
-        self.step = "power"
-        await self._unless_blocked(self.ensure_power(), blocked)
-        self.step = "rename"
-        await self._unless_blocked(self.follow_rename(), blocked)
-        # Space before members: a member that cannot join must not keep the room out of it.
-        self.step = "space"
-        await self._unless_blocked(self.ensure_in_space(parent_already_set=created), blocked)
-        self.step = "tag"
-        await self._unless_blocked(self.ensure_tagged(), blocked)
+        blocked = await self.carry_out(room_actions(self.room_facts()))
         self.step = "members"
         await self.ensure_members()
         if self.mapping.extra.get(HISTORY_PENDING):
             self.step = "history"
             await self.import_history()
-        if blocked:
-            self.step, error = blocked[0]
+        if blocked is not None:
+            self.step, error = blocked
             raise error
 
-    async def _unless_blocked(
-        self, step: Awaitable[None], blocked: list[tuple[str, StatePowerMissing]]
-    ) -> None:
-        try:
-            await step
-        except StatePowerMissing as exc:
-            blocked.append((self.step, exc))
+    def room_facts(self) -> RoomFacts:
+        """What the decision of the room's writes takes in (`app.sync.decide`)."""
+        room_id = self.mapping.room_id or ""
+        room = self.ctx.homeserver.room(room_id)
+        if room is not None and self._agent_rejoined:
+            room = rejoined(room, self.mapping.matrix_user_id)
+        view = self.ctx.space
+        return RoomFacts(
+            mapping=self.mapping,
+            agent_name=self.agent.name,
+            room=room,
+            expected_name=self.expected_room_name,
+            admin=self.ctx.admin.user_id or "",
+            bot=self.ctx.bot.user_id or "",
+            space_id=view.space_id,
+            listed_in_space=room_id in view.children,
+            room_is_new=self._room_is_new,
+            space_is_new=view.created or view.found,
+        )
+
+    async def carry_out(self, actions: list[Action]) -> tuple[str, StatePowerMissing] | None:
+        """Each step's writes in turn; a step no account may write stops there, the others
+        still run. Returns the first step blocked, with why."""
+        first_blocked: tuple[str, StatePowerMissing] | None = None
+        for step, grouped in itertools.groupby(actions, key=lambda action: action.step):
+            self.step = step
+            of_step, done = list(grouped), []
+            try:
+                for action in of_step:
+                    account = await self._carry_out(action)
+                    done.append(replace(action, account=account).describe())
+            except StatePowerMissing as exc:
+                first_blocked = first_blocked or (step, exc)
+                continue
+            finally:
+                self.ctx.report.actions.setdefault(self.agent.id, []).extend(done)
+            self._list_as({action.listed_as for action in of_step})
+        return first_blocked
+
+    def _list_as(self, lists: set[str]) -> None:
+        for name in sorted(lists - {""}):
+            listed: list[str] = getattr(self.ctx.report, name)
+            listed.append(self.agent.id)
+
+    async def _carry_out(self, action: Action) -> str:
+        """Make one write; returns the account that made it."""
+        if action.blocked:
+            raise StatePowerMissing(action.blocked)
+        room_id = self.mapping.room_id or ""
+        if action.what == DISPLAYNAME:
+            await (await self.client()).set_displayname(rooms.clip(self.agent.name))
+            self.mapping.agent_name = self.agent.name
+            await self.save()
+            return self.mapping.matrix_user_id
+        if action.what == space.SPACE_CHILD:
+            await space.add_child(self.ctx.admin, self.ctx.space, room_id, self.ctx.server_name)
+            return self.ctx.admin.user_id or ""
+        if action.what == space.SPACE_PARENT:
+            return await self._link_parent(room_id)
+        return await self.write_state(room_id, action.what, self._content(action))
+
+    def _content(self, action: Action) -> dict[str, object]:
+        if action.what == drift.ROOM_NAME:
+            return {"name": self.expected_room_name}
+        if action.what == rooms.AGENT_TAG:
+            return {"agent_id": self.agent.id}
+        room = self.ctx.homeserver.room(self.mapping.room_id or "") or RoomState()
+        core = [self.ctx.admin.user_id or "", self.ctx.bot.user_id or ""]
+        lowered = power.demoted(room, core, WRITTEN)
+        log.info("restoring the power of %s in room %s", ", ".join(lowered), self.mapping.room_id)
+        return power.restored_levels(room, lowered, action.account)
 
     async def ensure_user(self) -> None:
         if self.mapping.created:
@@ -88,25 +140,6 @@ class AgentSync(RoomSteps):
         if self._user_is_new:
             self.ctx.report.users_created.append(self.agent.id)
 
-    async def follow_rename(self) -> None:
-        renamed = self.mapping.agent_name != self.agent.name
-        room = self.ctx.homeserver.room(self.mapping.room_id or "")
-        stale_room_name = room is not None and drift.room_name(room) != self.expected_room_name
-        if not renamed and not stale_room_name:
-            return
-        if renamed:
-            # The user's name first: it follows even where the room's name may not (an
-            # upgraded room leaves no power to us); the view shows the room's on later syncs.
-            await (await self.client()).set_displayname(rooms.clip(self.agent.name))
-            self.mapping.agent_name = self.agent.name
-            await self.save()
-        if self.mapping.room_id and self.mapping.room_created:
-            await self._write_room_name(self.mapping.room_id)
-        (self.ctx.report.renamed if renamed else self.ctx.report.repaired).append(self.agent.id)
-
-    async def _write_room_name(self, room_id: str) -> None:
-        await self.write_state(room_id, drift.ROOM_NAME, {"name": self.expected_room_name})
-
     async def invite_new_people(self) -> None:
         """Invite configured people this room has never invited (the list may have grown)."""
         room_id = self.mapping.room_id or ""
@@ -124,46 +157,12 @@ class AgentSync(RoomSteps):
             self.mapping.invitation_status[person] = "invited"
             await self.save()
 
-    async def ensure_power(self) -> None:
-        """The admin or bot demoted below what the library's writes need: the agent user (or
-        whoever may) restores the level, as it restores a name changed by hand."""
-        room_id = self.mapping.room_id or ""
-        room = self.ctx.homeserver.room(room_id)
-        core = [self.ctx.admin.user_id or "", self.ctx.bot.user_id or ""]
-        lowered = power.demoted(room, core, WRITTEN) if room is not None else []
-        if room is None or not lowered:
-            return
-        # The account write_state will use: the first able one, less known refusals.
-        able = writers(self.mapping, room, self.writer_order(), power.POWER_LEVELS)
-        writer = next((user for user in able if user not in lowered), None)
-        if writer is None:
-            order, kind = self.writer_order(), power.POWER_LEVELS
-            refused = refused_by(self.mapping, room, kind)
-            raise StatePowerMissing(blocked_reason(room_id, room, order, kind, refused))
-        log.info("restoring the power of %s in room %s", ", ".join(lowered), room_id)
-        content = power.restored_levels(room, lowered, writer)
-        await self.write_state(room_id, power.POWER_LEVELS, content)
-        self.ctx.report.repaired.append(self.agent.id)
-
     def _note_rejoined(self, user_id: str) -> None:
         """A member that had been in the room and was joined again is a repair."""
         was_joined = self.mapping.invitation_status.get(user_id) == "joined"
         repaired = self.ctx.report.repaired
         if was_joined and not self._room_is_new and self.agent.id not in repaired:
             repaired.append(self.agent.id)
-
-    async def ensure_tagged(self) -> None:
-        """The room's tag names its agent, so a lost data directory finds the room again: put
-        back when it was emptied, removed or changed."""
-        room_id = self.mapping.room_id or ""
-        room = self.ctx.homeserver.room(room_id)
-        wanted = {"agent_id": self.agent.id}
-        if room is None or room.content(rooms.AGENT_TAG) == wanted:
-            return  # a room the view does not show yet was tagged as it was made
-        log.info("the tag of room %s (agent %s) is wrong; restoring it", room_id, self.agent.id)
-        await self.write_state(room_id, rooms.AGENT_TAG, wanted)
-        if self.agent.id not in self.ctx.report.repaired:
-            self.ctx.report.repaired.append(self.agent.id)
 
     async def ensure_members(self) -> None:
         await self.invite_new_people()
@@ -191,32 +190,14 @@ class AgentSync(RoomSteps):
         if failed:
             raise RoomJoinFailed(f"could not join {', '.join(failed)} to room {room_id}")
 
-    async def ensure_in_space(self, *, parent_already_set: bool) -> None:
-        room_id = self.mapping.room_id or ""
-        view = self.ctx.space
-        room = self.ctx.homeserver.room(room_id)
-        unlisted = room_id not in view.children
-        parent_lost = room is not None and not drift.has_parent(room, view.space_id)
-        link_parent = not parent_already_set and (unlisted or parent_lost)
-        if not link_parent and not unlisted:
-            return
-        if unlisted:  # first: the space lists the room even where the room refuses its link
-            await space.add_child(self.ctx.admin, view, room_id, self.ctx.server_name)
-        if link_parent:
-            await self._link_parent(room_id)
-        if parent_already_set:
-            return
-        (
-            self.ctx.report.migrated if view.created or view.found else self.ctx.report.repaired
-        ).append(self.agent.id)
-
-    async def _link_parent(self, room_id: str) -> None:
+    async def _link_parent(self, room_id: str) -> str:
         view = self.ctx.space
         content = space.parent_content(self.ctx.server_name)
-        await self.write_state(room_id, space.SPACE_PARENT, content, view.space_id)
+        account = await self.write_state(room_id, space.SPACE_PARENT, content, view.space_id)
         if view.replaced:
             # Empty content removes the link to the space that is gone.
             await self.write_state(room_id, space.SPACE_PARENT, {}, view.replaced)
+        return account
 
     async def import_history(self) -> None:
         limit = self.ctx.config.history_import_limit

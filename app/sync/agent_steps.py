@@ -11,6 +11,7 @@ from app.state import AgentMapping
 from app.sync import rooms
 from app.sync.confirm import StateWrite
 from app.sync.context import SyncContext
+from app.sync.decide import rejoined
 from app.sync.naming import agent_localpart, room_name
 from app.sync.state_writes import StatePowerMissing, write_with_power
 
@@ -35,6 +36,8 @@ class AgentSteps:
         self._user_is_new = False
         # A room created by this very sync is empty: its import needs no look at the room.
         self._room_is_new = False
+        # The agent was let back into its room by this sync: it may write there now.
+        self._agent_rejoined = False
 
     def _new_mapping(self) -> AgentMapping:
         localpart = agent_localpart(self.agent.id)
@@ -73,8 +76,9 @@ class AgentSteps:
 
     async def write_state(
         self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
-    ) -> None:
-        """Write with the account that has the power (see app.sync.state_writes)."""
+    ) -> str:
+        """Write with the account that has the power (see app.sync.state_writes); returns
+        the account that wrote."""
         room = self.ctx.homeserver.room(room_id)
         if room is None:  # not in the admin's view (yet): the room's creator, the agent, writes
             agent = await self.client()
@@ -85,7 +89,7 @@ class AgentSteps:
                     f"the homeserver refused {event_type} in room {room_id} to {agent.user_id} "
                     f"({exc.error}); the next sync's view names who has which power"
                 ) from exc
-            return
+            return agent.user_id or ""
         before = dict(self.mapping.extra)
 
         async def write(client: MatrixClient) -> None:
@@ -102,8 +106,10 @@ class AgentSteps:
                 )
             )
 
+        if self._agent_rejoined:
+            room = rejoined(room, self.mapping.matrix_user_id)
         try:
-            await write_with_power(
+            return await write_with_power(
                 self.mapping, room, self.writer_order(), self._client_of, write, event_type
             )
         finally:

@@ -53,6 +53,7 @@ def report_unheld(report: SyncReport, missing: list[StateWrite]) -> None:
         for listed in (report.renamed, report.repaired, report.migrated):
             while agent in listed:
                 listed.remove(agent)
+        report.actions.pop(agent, None)
         error = WriteNotHeld(
             f"the homeserver accepted {write.event_type} in room {write.room_id} but the room "
             "does not hold it: is something in front of the homeserver answering for it?"

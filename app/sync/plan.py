@@ -22,13 +22,23 @@ from app.errors import (
 )
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
-from app.matrix.view import MEMBER, HomeserverView, RoomState
+from app.matrix.view import HomeserverView, RoomState
 from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.opening import read_store
 from app.sync.accounts import Accounts
 from app.sync.backoff import held
-from app.sync.drift import ROOM_NAME, RoomDrift, read_homeserver, room_drift
+from app.sync.decide import (
+    IGNORED_UPGRADE,
+    Action,
+    RoomFacts,
+    blocked,
+    members_back,
+    rejoined,
+    room_actions,
+    room_fate,
+)
+from app.sync.drift import ROOM_NAME, read_homeserver, room_drift
 from app.sync.identity import read_only_admin
 from app.sync.naming import (
     agent_localpart,
@@ -39,13 +49,11 @@ from app.sync.naming import (
 )
 from app.sync.plan_reads import ADMIN_OUT, AgentReaders, room_alive
 from app.sync.plan_types import PlannedAction, SyncPlan
-from app.sync.power import POWER_LEVELS, demoted, level_of, levels_fingerprint
+from app.sync.power import levels_fingerprint
 from app.sync.report import describe
-from app.sync.room_steps import IGNORED_UPGRADE
 from app.sync.rooms import AGENT_TAG, clip
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
-from app.sync.space import SPACE_PARENT, children_of, tagged_space
-from app.sync.state_writes import WRITTEN, blocked_reason, refused_by, writers
+from app.sync.space import SPACE_CHILD, children_of, tagged_space
 from app.transport import Transport
 
 # New agents whose names are checked against the homeserver. Synapse paces
@@ -98,7 +106,14 @@ async def _make_plan(
     if listing.incomplete is not None:
         plan.notes.append(f"Letta listing incomplete ({listing.incomplete}): none counted removed")
     adopting = homeserver is not None and config.appservice_registration is not None
-    seen = _Seen(homeserver, space_id, _core_users(admin, config), _tagged(homeserver, adopting))
+    seen = _Seen(
+        homeserver,
+        space_id,
+        _core_users(admin, config),
+        _tagged(homeserver, adopting),
+        space_kept=keep,
+        space_is_new=not keep or not store.space.space_id,
+    )
     readers = AgentReaders(matrix, store, config)
     for agent in agents:
         mapping = store.get(agent.id)
@@ -108,9 +123,9 @@ async def _make_plan(
             detail = f"{hold.reason}; next try after {hold.next_try}"
             plan.actions.append(PlannedAction(agent.id, agent.name, "blocked", detail))
             continue
-        planned = _plan_agent(agent, mapping, seen, config, plan)
-        if planned.action == "repair" and admin is not None:
-            planned = await _blocked_if_deactivated(admin, mapping, planned)
+        planned = _plan_agent(agent, mapping, seen, config)
+        if planned.action in ("repair", "create_room") and admin is not None:
+            planned = await _blocked_if_deactivated(admin, mapping, planned, _fate(mapping, seen))
         if planned.detail == ADMIN_OUT and mapping is not None:
             planned = await room_alive(await readers.agent(mapping), mapping, planned)
         plan.actions.append(planned)
@@ -194,27 +209,49 @@ class _Seen:
     core_users: list[str]
     # Agent id -> its room, found by the room's tag (appservice mode adopts these).
     tagged: dict[str, str] = field(default_factory=dict)
+    # The stored space is kept (else the sync makes one, or finds it again by its tag).
+    space_kept: bool = True
+    space_is_new: bool = False
+
+    @property
+    def admin(self) -> str:
+        return self.core_users[0] if self.core_users else ""
+
+    @property
+    def bot(self) -> str:
+        return self.core_users[-1] if self.core_users else ""
 
 
 async def _blocked_if_deactivated(
-    admin: MatrixClient, mapping: AgentMapping | None, planned: PlannedAction
+    admin: MatrixClient, mapping: AgentMapping | None, planned: PlannedAction, fate: str
 ) -> PlannedAction:
-    if mapping is None or "agent user not in the room" not in planned.detail:
+    """The sync asks the same before letting the agent back in (`_refuse_if_deactivated`)."""
+    if mapping is None or fate not in ("rejoin", "replace"):
         return planned
     if await admin.account_deactivated(mapping.matrix_user_id):
         return replace(planned, action="blocked", detail="agent user deactivated; room kept")
     return planned
 
 
+def _fate(mapping: AgentMapping | None, seen: _Seen) -> str:
+    room = _room(mapping, seen)
+    if room is None or mapping is None or not mapping.created or not mapping.room_created:
+        return "unseen"
+    return room_fate(room, mapping, seen.admin)
+
+
+def _room(mapping: AgentMapping | None, seen: _Seen) -> RoomState | None:
+    if seen.homeserver is None or mapping is None or not mapping.room_id:
+        return None
+    return seen.homeserver.room(mapping.room_id)
+
+
 def _plan_agent(
-    agent: Agent,
-    mapping: AgentMapping | None,
-    seen: _Seen,
-    config: SyncConfig,
-    plan: SyncPlan,
+    agent: Agent, mapping: AgentMapping | None, seen: _Seen, config: SyncConfig
 ) -> PlannedAction:
-    def act(action: str, detail: str = "") -> PlannedAction:
-        return PlannedAction(agent.id, agent.name, action, detail)
+    def act(action: str, detail: str = "", actions: list[Action] | None = None) -> PlannedAction:
+        lines = tuple(done.describe() for done in actions or [])
+        return PlannedAction(agent.id, agent.name, action, detail, lines)
 
     if mapping is None and agent.id in seen.tagged:
         # Appservice mode adopts what a lost data directory knew: the user, and the room by
@@ -224,47 +261,49 @@ def _plan_agent(
         return act("create", "user, room, space membership")
     if not mapping.room_id or not mapping.room_created:
         return act("create_room")
-    room = seen.homeserver.room(mapping.room_id) if seen.homeserver is not None else None
-    expected = clip(room_name(config.room_name_template, agent.id, agent.name))
-    if room is not None and _replaced(room, mapping, seen):
+    room, fate = _room(mapping, seen), _fate(mapping, seen)
+    if fate == "replace":
         return act("create_room", "the agent is out of its room and the admin may not let it in")
-    if room is not None:  # as the room will be: an agent out of it is let back in first
-        after = RoomState({**room.events, (MEMBER, mapping.matrix_user_id): {"membership": "join"}})
-        blocked = _blocked(after, mapping, seen, expected, plan.space == "create")
-        if blocked:
-            return act("blocked", blocked)
-    if mapping.agent_name != agent.name:
-        return act("rename", f"{mapping.agent_name!r} -> {agent.name!r}")
+    if room is not None and fate == "rejoin":  # the room as it will be: the agent back in
+        room = rejoined(room, mapping.matrix_user_id)
+    actions = room_actions(_facts(agent, mapping, room, seen, config))
+    stopped = blocked(actions)
+    lists = {action.listed_as for action in actions}
+    if stopped is not None:
+        return act("blocked", stopped.blocked, actions)
+    if "renamed" in lists:
+        return act("rename", f"{mapping.agent_name!r} -> {agent.name!r}", actions)
     if seen.homeserver is None:
         return act("ok")
     if room is None:
-        return act("repair", ADMIN_OUT)
-    if plan.space == "create":
-        return act("migrate", "into the new space")
-    problems = _room_problems(room, mapping, seen, expected)
-    return act("repair", "; ".join(problems)) if problems else act("ok")
+        return act("repair", ADMIN_OUT, actions)
+    back = members_back(room, mapping, seen.core_users)
+    if "repaired" in lists or back or fate in ("follow", "rejoin"):
+        text = _drift_text(_room(mapping, seen) or room, mapping, seen, actions)
+        return act("repair", text, actions)
+    if "migrated" in lists:
+        return act("migrate", "into the new space", actions)
+    return act("ok")
 
 
-def _blocked(
-    room: RoomState, mapping: AgentMapping, seen: _Seen, expected_name: str, new_space: bool
-) -> str:
-    """Why a write the sync needs in the room can be made by no account, or ''."""
-    found = _drift(room, mapping, seen, expected_name)
-    order = list(dict.fromkeys([*seen.core_users[:1], mapping.matrix_user_id, *seen.core_users]))
-    lowered = demoted(room, seen.core_users, WRITTEN)
-    restorers = [u for u in writers(mapping, room, order, POWER_LEVELS) if u not in lowered]
-    needed = [POWER_LEVELS] if lowered and not restorers else []
-    needed += [ROOM_NAME] if found.renamed else []
-    if found.parent_missing or new_space:
-        needed.append(SPACE_PARENT)
-    if found.untagged:
-        needed.append(AGENT_TAG)
-    for event_type in needed:
-        able = [u for u in writers(mapping, room, order, event_type) if u not in lowered]
-        if not able or event_type == POWER_LEVELS:
-            refused = refused_by(mapping, room, event_type)
-            return blocked_reason(mapping.room_id or "", room, order, event_type, refused)
-    return ""
+def _facts(
+    agent: Agent, mapping: AgentMapping, room: RoomState | None, seen: _Seen, config: SyncConfig
+) -> RoomFacts:
+    listed = seen.homeserver is not None and bool(seen.space_id) and seen.space_kept
+    children = (
+        children_of(seen.homeserver, seen.space_id or "") if listed and seen.homeserver else set()
+    )
+    return RoomFacts(
+        mapping=mapping,
+        agent_name=agent.name,
+        room=room,
+        expected_name=clip(room_name(config.room_name_template, agent.id, agent.name)),
+        admin=seen.admin,
+        bot=seen.bot,
+        space_id=seen.space_id or "",
+        listed_in_space=seen.homeserver is None or mapping.room_id in children,
+        space_is_new=seen.space_is_new,
+    )
 
 
 def _tagged(homeserver: HomeserverView | None, adopting: bool) -> dict[str, str]:
@@ -278,41 +317,20 @@ def _tagged(homeserver: HomeserverView | None, adopting: bool) -> dict[str, str]
     return found
 
 
-def _replaced(room: RoomState, mapping: AgentMapping, seen: _Seen) -> bool:
-    """The agent was banned, or left, and the admin has not the level to let it back in: the
-    sync makes a new room (as `RoomSteps._rejoin_agent` finds when its invite is refused)."""
-    membership = room.membership(mapping.matrix_user_id)
-    if membership not in ("ban", "leave") or not seen.core_users:
-        return False
-    levels = room.content(POWER_LEVELS) or {}
-    needed = levels.get("ban", 50) if membership == "ban" else levels.get("invite", 0)
-    admin_level = level_of(room, seen.core_users[0])
-    return not isinstance(needed, int) or admin_level < needed
-
-
 def _levels(homeserver: HomeserverView | None, mapping: AgentMapping | None) -> str | None:
     room = homeserver.room(mapping.room_id or "") if homeserver and mapping else None
     return levels_fingerprint(room) if room is not None else None
 
 
-def _drift(room: RoomState, mapping: AgentMapping, seen: _Seen, expected_name: str) -> RoomDrift:
-    user, users, space_id = mapping.matrix_user_id, seen.core_users, seen.space_id
-    return room_drift(room, user, users, expected_name, space_id, mapping.agent_id)
-
-
-def _room_problems(
-    room: RoomState, mapping: AgentMapping, seen: _Seen, expected_name: str
-) -> list[str]:
-    """The drift the sync would repair, leaving out what the room refuses us (an upgraded
-    room's state) and a tombstone the sync found does not continue the room."""
-    found = _drift(room, mapping, seen, expected_name)
+def _drift_text(room: RoomState, mapping: AgentMapping, seen: _Seen, actions: list[Action]) -> str:
+    """What differs, in words (what is done about it, and by whom, is in the actions)."""
+    user, space_id = mapping.matrix_user_id, seen.space_id
+    found = room_drift(room, user, seen.core_users, "", space_id, mapping.agent_id)
     ignored = mapping.extra.get(IGNORED_UPGRADE)
-    found = replace(found, upgraded_to=None if found.upgraded_to == ignored else found.upgraded_to)
-    problems = [found.describe()] if found.describe() else []
-    lowered = demoted(room, seen.core_users, WRITTEN)
-    if lowered:
-        problems.append(f"power level of {', '.join(lowered)} lowered")
-    homeserver, space_id = seen.homeserver, seen.space_id
-    if homeserver and space_id and mapping.room_id not in children_of(homeserver, space_id):
-        problems.append("room missing from the space")
-    return problems
+    upgraded = None if found.upgraded_to == ignored else found.upgraded_to
+    named = any(action.what == ROOM_NAME for action in actions)
+    found = replace(found, renamed=named, upgraded_to=upgraded)
+    parts = [found.describe()] if found.describe() else []
+    parts += ["power levels lowered"] if any(a.step == "power" for a in actions) else []
+    parts += ["room missing from the space"] if any(a.what == SPACE_CHILD for a in actions) else []
+    return "; ".join(parts)

@@ -12,6 +12,8 @@ class PlannedAction:
     agent_name: str
     action: str  # create, blocked, create_room, rename, repair, migrate, ok
     detail: str = ""
+    # The writes the sync will make, each as `step: what as account` (app.sync.decide).
+    actions: tuple[str, ...] = ()
 
 
 @dataclass

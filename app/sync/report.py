@@ -27,6 +27,9 @@ class SyncReport:
     renamed: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     migrated: list[str] = field(default_factory=list)
+    # Agent id -> the writes made for it, each as `step: what as account` (app.sync.decide):
+    # the same lines `plan` lists before the sync.
+    actions: dict[str, list[str]] = field(default_factory=dict)
     history_imported: dict[str, int] = field(default_factory=dict)
     # Letta message ids too large for any Matrix event even when shortened: never retried.
     history_skipped: dict[str, list[str]] = field(default_factory=dict)
@@ -50,6 +53,9 @@ class SyncReport:
         """An agent listed once per list, however many of its steps repaired something."""
         for name in ("users_created", "rooms_created", "renamed", "repaired", "migrated"):
             setattr(self, name, list(dict.fromkeys(getattr(self, name))))
+        self.actions = {
+            agent: list(dict.fromkeys(done)) for agent, done in self.actions.items() if done
+        }
 
     def fail(self, agent_id: str, agent_name: str, step: str, error: BaseException) -> None:
         self.failures.append(AgentFailure(agent_id, agent_name, step, describe(error)))

@@ -10,14 +10,13 @@ from app.errors import MatrixError, MatrixForbidden
 from app.matrix import MatrixClient
 from app.sync import drift, rooms, space
 from app.sync.agent_steps import AgentDeactivated, AgentSteps, RoomJoinFailed
+from app.sync.decide import IGNORED_UPGRADE, room_fate
 from app.sync.membership import invite_back
 
 log = logging.getLogger(__name__)
 
 # Extra mapping field, set while a new room still awaits its history import.
 HISTORY_PENDING = "history_import_pending"
-# Extra mapping field: a replacement room a tombstone named that does not continue the room.
-IGNORED_UPGRADE = "ignored_upgrade"
 
 
 class RoomSteps(AgentSteps):
@@ -48,14 +47,19 @@ class RoomSteps(AgentSteps):
         if room is None:
             # The admin is not in it (the members step brings it back): only the agent can tell.
             return await rooms.agent_is_in_room(await self.client(), room_id)
-        replacement = drift.replacement_of(room)
-        if replacement is not None and self.mapping.extra.get(IGNORED_UPGRADE) != replacement:
-            await self._follow_upgrade(room_id, replacement)
+        fate = room_fate(room, self.mapping, self.ctx.admin.user_id or "")
+        if fate == "follow":
+            await self._follow_upgrade(room_id, drift.replacement_of(room) or "")
             return True
-        membership = room.membership(self.mapping.matrix_user_id)
-        if membership == "join":
+        if fate == "keep":
             return True
         await self._refuse_if_deactivated(room_id)
+        membership = room.membership(self.mapping.matrix_user_id)
+        if fate == "replace":
+            log.warning(
+                "the admin may not let %s back into %s", self.mapping.matrix_user_id, room_id
+            )
+            return False
         return await self._rejoin_agent(room_id, membership)
 
     async def _refuse_if_deactivated(self, room_id: str) -> None:
@@ -79,6 +83,7 @@ class RoomSteps(AgentSteps):
             return False
         # The agent's own errors (a refused login, say) are its failure: the room stays.
         await (await self.client()).join(room_id)
+        self._agent_rejoined = True
         self.ctx.report.repaired.append(self.agent.id)
         return True
 

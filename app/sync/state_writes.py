@@ -93,14 +93,14 @@ async def write_with_power(
     client_of: Callable[[str], Awaitable[MatrixClient]],
     write: Callable[[MatrixClient], Awaitable[Any]],
     event_type: str,
-) -> None:
-    """Write with the first able account; one the homeserver refuses is remembered and the
-    next one tries. Raises `StatePowerMissing` when none is left."""
+) -> str:
+    """Write with the first able account, and return it; one the homeserver refuses is
+    remembered and the next one tries. Raises `StatePowerMissing` when none is left."""
     room_id = mapping.room_id or ""
     for user in writers(mapping, room, order, event_type):
         try:
             await write(await client_of(user))
-            return
+            return user
         except MatrixForbidden as exc:
             if not is_power_refusal(exc):
                 raise  # the agent fails this sync, and the next one tries again
