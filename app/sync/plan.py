@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 
 from app.config import SyncConfig
 from app.errors import (
-    MalformedResponse,
     MatrixForbidden,
     MatrixUnknownToken,
     SyncError,
@@ -41,24 +40,23 @@ from app.sync.decide import (
 from app.sync.drift import ROOM_NAME, read_homeserver, room_drift
 from app.sync.identity import read_only_admin
 from app.sync.naming import (
-    agent_localpart,
-    localpart_of,
     room_name,
     server_name_of,
     user_id_from,
 )
-from app.sync.plan_reads import ADMIN_OUT, AgentReaders, room_alive
+from app.sync.plan_reads import (
+    ADMIN_OUT,
+    AgentReaders,
+    check_is_homeserver,
+    check_names,
+    room_alive,
+)
 from app.sync.plan_types import PlannedAction, SyncPlan
 from app.sync.power import levels_fingerprint
 from app.sync.report import describe
 from app.sync.rooms import AGENT_TAG, clip
-from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
 from app.sync.space import SPACE_CHILD, children_of, tagged_space
 from app.transport import Transport
-
-# New agents whose names are checked against the homeserver. Synapse paces
-# `register/available` to about one answer a second per address, so a handful, not all.
-NAME_CHECKS = 5
 
 
 async def make_plan(
@@ -77,7 +75,7 @@ async def _make_plan(
 ) -> SyncPlan:
     policy = RetryPolicy(budget=config.retry_budget)
     matrix = MatrixClient.connect(transport, config.homeserver_url, policy=policy)
-    await _check_is_homeserver(matrix, config.homeserver_url)
+    await check_is_homeserver(matrix, config.homeserver_url)
     appservice = config.appservice_registration is not None
     admin = (
         await read_only_admin(matrix, store, config)
@@ -133,47 +131,8 @@ async def _make_plan(
         plan.notes.append("appservice mode: agent users that exist already are adopted")
     else:
         unmapped = {agent.id for agent in agents if store.get(agent.id) is None}
-        await _check_names(matrix, config, plan, unmapped)
+        await check_names(matrix, config, plan, unmapped)
     return plan
-
-
-async def _check_is_homeserver(matrix: MatrixClient, url: str) -> None:
-    with naming_the_homeserver(url):
-        try:
-            await matrix.versions()
-        except MalformedResponse as exc:
-            raise not_a_homeserver(url, exc.status) from exc
-
-
-async def _check_names(
-    matrix: MatrixClient, config: SyncConfig, plan: SyncPlan, unmapped: set[str]
-) -> None:
-    """Names the sync would register: free, or already someone's (read-only, no token).
-
-    Only agents with no mapping at all: one whose registration was interrupted has its
-    password saved, and the sync logs in with it.
-    """
-    new = [index for index, p in enumerate(plan.actions) if p.agent_id in unmapped]
-    try:
-        bot_free = await matrix.username_available(localpart_of(config.username))
-        plan.notes.append("bot account: " + ("will be registered" if bot_free else "exists"))
-        for index in new[:NAME_CHECKS]:
-            planned = plan.actions[index]
-            localpart = agent_localpart(planned.agent_id)
-            if not await matrix.username_available(localpart):
-                plan.actions[index] = replace(planned, action="blocked", detail=_taken(localpart))
-    except MatrixForbidden:
-        plan.notes.append("registration is closed here: names were not checked")
-        return
-    if len(new) > NAME_CHECKS:
-        plan.notes.append(f"names checked for {NAME_CHECKS} of {len(new)} new agents")
-
-
-def _taken(localpart: str) -> str:
-    return (
-        f"user {localpart} already exists and MATRIX_DATA_DIR holds no password for it "
-        "(an existing deployment's data directory?)"
-    )
 
 
 def _read_only_admin(matrix: MatrixClient, store: Store, config: SyncConfig) -> MatrixClient | None:

@@ -1,19 +1,24 @@
-"""What a dry run asks the agent users: only reads, never a login (a new device and a token
-to save are writes)."""
+"""What a dry run asks the homeserver: only reads, never a login (a new device and a token
+to save are writes), never a registration."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from app.config import SyncConfig
-from app.errors import MatrixLoginRefused, MatrixUnknownToken
+from app.errors import MalformedResponse, MatrixForbidden, MatrixLoginRefused, MatrixUnknownToken
 from app.matrix import MatrixClient
 from app.state import AgentMapping, Store
 from app.sync.identity import read_only_user
-from app.sync.plan_types import PlannedAction
+from app.sync.naming import agent_localpart, localpart_of
+from app.sync.plan_types import PlannedAction, SyncPlan
 from app.sync.rooms import agent_is_in_room
+from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
 
 ADMIN_OUT = "admin not in the room, or the room is gone"
+# New agents whose names are checked against the homeserver. Synapse paces
+# `register/available` to about one answer a second per address, so a handful, not all.
+NAME_CHECKS = 5
 
 
 class AgentReaders:
@@ -45,3 +50,42 @@ async def room_alive(
     if alive:
         return replace(planned, detail="admin not in the room")
     return replace(planned, action="create_room", detail="the room is gone or the agent left")
+
+
+async def check_is_homeserver(matrix: MatrixClient, url: str) -> None:
+    with naming_the_homeserver(url):
+        try:
+            await matrix.versions()
+        except MalformedResponse as exc:
+            raise not_a_homeserver(url, exc.status) from exc
+
+
+async def check_names(
+    matrix: MatrixClient, config: SyncConfig, plan: SyncPlan, unmapped: set[str]
+) -> None:
+    """Names the sync would register: free, or already someone's (read-only, no token).
+
+    Only agents with no mapping at all: one whose registration was interrupted has its
+    password saved, and the sync logs in with it.
+    """
+    new = [index for index, p in enumerate(plan.actions) if p.agent_id in unmapped]
+    try:
+        bot_free = await matrix.username_available(localpart_of(config.username))
+        plan.notes.append("bot account: " + ("will be registered" if bot_free else "exists"))
+        for index in new[:NAME_CHECKS]:
+            planned = plan.actions[index]
+            localpart = agent_localpart(planned.agent_id)
+            if not await matrix.username_available(localpart):
+                plan.actions[index] = replace(planned, action="blocked", detail=_taken(localpart))
+    except MatrixForbidden:
+        plan.notes.append("registration is closed here: names were not checked")
+        return
+    if len(new) > NAME_CHECKS:
+        plan.notes.append(f"names checked for {NAME_CHECKS} of {len(new)} new agents")
+
+
+def _taken(localpart: str) -> str:
+    return (
+        f"user {localpart} already exists and MATRIX_DATA_DIR holds no password for it "
+        "(an existing deployment's data directory?)"
+    )
