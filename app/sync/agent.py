@@ -107,6 +107,8 @@ class AgentSync(RoomSteps):
             return self.mapping.matrix_user_id
         if action.what == space.SPACE_CHILD:
             await space.add_child(self.ctx.admin, self.ctx.space, room_id, self.ctx.server_name)
+            content = space.child_content(self.ctx.server_name)
+            self.note_written(self.ctx.space.space_id, space.SPACE_CHILD, room_id, content)
             return self.ctx.admin.user_id or ""
         if action.what == space.SPACE_PARENT:
             return await self._link_parent(room_id)

@@ -74,6 +74,14 @@ class AgentSteps:
             return await self.client()
         return self.ctx.admin if user_id == self.ctx.admin.user_id else self.ctx.bot
 
+    def note_written(
+        self, room_id: str, event_type: str, state_key: str, content: dict[str, Any]
+    ) -> None:
+        """The sync's last read of the view confirms it (`app.sync.confirm`)."""
+        agent = self.agent
+        write = StateWrite(agent.id, agent.name, self.step, room_id, event_type, state_key, content)
+        self.ctx.writes.append(write)
+
     async def write_state(
         self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
     ) -> str:
@@ -94,17 +102,7 @@ class AgentSteps:
 
         async def write(client: MatrixClient) -> None:
             await client.put_state_event(room_id, event_type, content, state_key)
-            self.ctx.writes.append(
-                StateWrite(
-                    self.agent.id,
-                    self.agent.name,
-                    self.step,
-                    room_id,
-                    event_type,
-                    state_key,
-                    content,
-                )
-            )
+            self.note_written(room_id, event_type, state_key, content)
 
         if self._agent_rejoined:
             room = rejoined(room, self.mapping.matrix_user_id)

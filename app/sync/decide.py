@@ -156,7 +156,9 @@ def _space(facts: RoomFacts) -> list[Action]:
     room_id, room = facts.mapping.room_id or "", facts.room
     unlisted = not facts.listed_in_space
     parent_lost = room is not None and not drift.has_parent(room, facts.space_id)
-    link_parent = not facts.room_is_new and (unlisted or parent_lost)
+    # A room the admin cannot see may have lost its link as well: written again to be sure.
+    unseen = room is None and unlisted
+    link_parent = not facts.room_is_new and (parent_lost or unseen)
     listed_as = "" if facts.room_is_new else ("migrated" if facts.space_is_new else "repaired")
     actions = []
     if unlisted:

@@ -259,7 +259,7 @@ def _facts(
         expected_name=clip(room_name(config.room_name_template, agent.id, agent.name)),
         admin=seen.admin,
         bot=seen.bot,
-        space_id=seen.space_id or "",
+        space_id=(seen.space_id or "") if seen.space_kept else "",  # a new space: no links yet
         listed_in_space=seen.homeserver is None or mapping.room_id in children,
         space_is_new=seen.space_is_new,
     )

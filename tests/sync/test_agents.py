@@ -426,3 +426,27 @@ async def test_a_write_the_homeserver_accepts_but_does_not_hold_is_a_failure(
     assert again.ok and again.repaired == [agent_id], again.failures
     room = stored(h)[agent_id]["room_id"]
     assert h.homeserver.state(room, "m.room.name") == {"name": "After"}
+
+
+async def test_a_space_listing_the_homeserver_accepts_but_does_not_hold_is_a_failure(
+    sync_harness: SyncHarness,
+) -> None:
+    """The space's `m.space.child` for a room is confirmed like the room's own state: a room
+    put back into the space only in an answer is not reported repaired."""
+    h = sync_harness
+    agent_id = h.letta.add_agent("Listed")
+    first = await h.sync()
+    space, room = str(first.space_id), stored(h)[agent_id]["room_id"]
+    h.homeserver.set_state(space, "m.space.child", {}, state_key=room, sender=h.admin_id)
+    h.override("put_state", httpx.Response(200, json={"event_id": "$swallowed"}))
+
+    report = await h.sync()
+
+    assert report.repaired == [] and agent_id not in report.actions
+    (failure,) = report.failures
+    assert failure.step == "space" and "m.space.child" in failure.reason
+    h.override("put_state", None)
+    again = await h.sync()
+    assert again.ok and again.repaired == [agent_id], again.failures
+    assert again.actions == {agent_id: ["space: m.space.child as " + h.admin_id]}
+    assert h.homeserver.state(space, "m.space.child", room) not in (None, {})
