@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import respx
 
+from app.sync.report import SyncReport
 from app.testing.clock import FakeClock
 from app.testing.fake_http import FakeRequest, FakeResponse
 from app.testing.harness import SyncHarness
@@ -20,6 +21,7 @@ LETTA = "http://localhost:8283"
 __all__ = [
     "HOMESERVER",
     "LETTA",
+    "CountingSyncs",
     "FakeClock",
     "body_of",
     "cli_env",
@@ -78,3 +80,14 @@ def req(
     """One request to the fake homeserver's core, without HTTP."""
     headers = {"authorization": f"Bearer {token}"} if token else {}
     return hs.handle(FakeRequest(method, path, query or {}, headers, json))
+
+
+class CountingSyncs:
+    """A daemon's sync that does nothing but count how often it ran."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def __call__(self) -> tuple[SyncReport, int]:
+        self.count += 1
+        return SyncReport(), 0

@@ -64,6 +64,16 @@ class SyncMetrics:
         self.is_leader = Gauge(
             f"{PREFIX}_leader", "1 while this replica is the one that syncs", registry=r
         )
+        self.heartbeat_age = Gauge(
+            f"{PREFIX}_lease_heartbeat_age_seconds",
+            "Seconds since the leader renewed the lease, as this replica last saw it",
+            registry=r,
+        )
+
+    def leading(self, leader: bool, heartbeat_age: float | None) -> None:
+        self.is_leader.set(1 if leader else 0)
+        if heartbeat_age is not None:
+            self.heartbeat_age.set(heartbeat_age)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,8 +1,14 @@
 """`ReplicaRole`: several `run` replicas on one PostgreSQL database, one of them syncing.
 
-It polls the `Lease` every `poll` seconds (a quarter interval, between 0.2 and 5 s): a
-standby takes the lease once the leader's session is gone and syncs at once; the leader
-checks it still holds the lease and turns the triggers other replicas sent into syncs.
+It looks at the `Lease` every `poll` seconds (a quarter interval, between 0.2 and 5 s, and
+at most a third of the lease's time to live, so the leader renews it several times within
+it): a standby takes the lease once the leader's session is gone or its heartbeat is older
+than the time to live, and syncs at once; the leader renews the lease and turns the triggers
+other replicas sent into syncs.
+
+The leader creates nothing (no user, no room) unless its lease is surely still valid
+(`LeaderOnlyCreates`): a leader woken from a pause finds its deadline past, steps down, and
+says so, before any such request leaves.
 """
 
 from __future__ import annotations
@@ -10,19 +16,25 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from urllib.parse import urlsplit
 
 import anyio
 
+from app.daemon.metrics import SyncMetrics
 from app.daemon.runner import Sleep, SyncRunner
 from app.errors import LeaseLost, StateFileError
 from app.state.lease import Lease
 from app.sync.report import describe
+from app.transport import Request, Response, Transport
 
 log = logging.getLogger(__name__)
 
+# The homeserver requests that create something another replica would create again.
+_CREATING = ("/register", "/createRoom")
 
-def poll_seconds(interval: float) -> float:
-    return max(0.2, min(interval / 4, 5.0))
+
+def poll_seconds(interval: float, ttl: float = float("inf")) -> float:
+    return min(max(0.2, min(interval / 4, 5.0)), ttl / 3)
 
 
 def default_holder() -> str:
@@ -30,15 +42,41 @@ def default_holder() -> str:
 
 
 class ReplicaRole:
-    def __init__(self, lease: Lease, poll: float, *, sleep: Sleep = anyio.sleep) -> None:
+    def __init__(
+        self,
+        lease: Lease,
+        poll: float,
+        *,
+        sleep: Sleep = anyio.sleep,
+        metrics: SyncMetrics | None = None,
+    ) -> None:
         self.lease = lease
         self.poll = poll
         self._sleep = sleep
+        self._metrics = metrics or SyncMetrics()
         self.problem: str | None = "the lease has not been checked yet"
+        self._leading = False  # as last announced in the log
 
     @property
     def is_leader(self) -> bool:
         return self.lease.is_leader
+
+    @property
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the leader renewed the lease, as last seen (0 on the leader)."""
+        return self.lease.leader_age
+
+    @property
+    def leader_unresponsive(self) -> str | None:
+        """Why the leader looks gone, seen from a standby; None while it renews in time."""
+        age = self.lease.leader_age
+        if self.is_leader or age is None or age <= self.lease.ttl:
+            return None
+        return (
+            f"the leader ({self.lease.leader}) last renewed the lease {age:.1f} s ago, past "
+            f"its time to live of {self.lease.ttl:g} s: it is unresponsive, and no replica "
+            "leads until one takes over"
+        )
 
     def fence(self) -> int:
         """The token a sync opens its store with; never an unfenced store on a replica."""
@@ -46,26 +84,41 @@ class ReplicaRole:
             raise LeaseLost("not saved: this replica does not hold the lease")
         return self.lease.token
 
+    def before_create(self) -> None:
+        """Called before each request that creates a user or a room."""
+        if self.lease.valid():
+            return
+        self.lease.step_down()
+        self._metrics.leading(False, None)
+        self._stood_down("its lease may have lapsed (no renewal within its time to live)")
+        raise LeaseLost("not created: this replica's lease may have lapsed; another one leads")
+
     async def forward(self) -> None:
         await self.lease.notify_leader()
 
     async def step(self, runner: SyncRunner) -> None:
         """One look at the lease: take it, keep it or lose it, and pass triggers on."""
-        was_leader = self.lease.is_leader
         try:
             await self.lease.refresh()
             self.problem = None
         except StateFileError as exc:
             self.problem = describe(exc)
             log.warning("%s", self.problem)
-        if self.lease.is_leader and not was_leader:
+        if self.lease.is_leader and not self._leading:
+            self._leading = True
             log.info("took the lease (fencing token %s): syncing now", self.lease.token)
             runner.trigger()
-        elif was_leader and not self.lease.is_leader:
-            log.warning("lost the lease: standing by")
+        elif self._leading and not self.lease.is_leader:
+            self._stood_down("another replica holds the lease now")
         if self.lease.take_triggers() and self.lease.is_leader:
             log.info("a sync was requested through another replica: syncing now")
             runner.trigger()
+        self._metrics.leading(self.lease.is_leader, self.lease.leader_age)
+
+    def _stood_down(self, why: str) -> None:
+        if self._leading:
+            self._leading = False
+            log.warning("stepping down to standby: %s", why)
 
     async def run(self, runner: SyncRunner) -> None:
         try:
@@ -75,3 +128,20 @@ class ReplicaRole:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.lease.aclose()
+
+
+class LeaderOnlyCreates:
+    """A transport that lets a request creating a user or a room leave only while the
+    replica's lease is surely valid (`ReplicaRole.before_create`)."""
+
+    def __init__(self, inner: Transport, role: ReplicaRole) -> None:
+        self._inner = inner
+        self._role = role
+
+    async def send(self, request: Request) -> Response:
+        if request.method == "POST" and urlsplit(request.url).path.endswith(_CREATING):
+            self._role.before_create()
+        return await self._inner.send(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

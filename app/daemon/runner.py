@@ -36,6 +36,16 @@ class Role(Protocol):
     @property
     def problem(self) -> str | None: ...
 
+    @property
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the leader renewed the lease, as last seen."""
+        ...
+
+    @property
+    def leader_unresponsive(self) -> str | None:
+        """Why the leader looks gone (its heartbeat past the time to live), or None."""
+        ...
+
     async def forward(self) -> None:
         """Pass a sync request to the leader."""
         ...
@@ -101,10 +111,12 @@ class SyncRunner:
 
     def readiness(self) -> Readiness:
         if self.role is not None and not self.role.is_leader:
-            problem = self.role.problem
+            problem = self.role.problem or self.role.leader_unresponsive
             if problem is not None:
                 return Readiness(False, "standby", problem)
-            return Readiness(True, "standby", "another replica holds the lease and syncs")
+            age = self.role.heartbeat_age
+            renewed = "" if age is None else f" (it renewed the lease {age:.1f} s ago)"
+            return Readiness(True, "standby", f"another replica holds the lease and syncs{renewed}")
         stale_after = 3 * self.settings.interval
         fresh = self.last_good is not None and self._clock() - self.last_good <= stale_after
         if self.problem is None and fresh:

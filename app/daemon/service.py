@@ -18,7 +18,7 @@ from anyio.abc import TaskStatus
 from app.config import SyncConfig
 from app.daemon.http import serve
 from app.daemon.metrics import CountingTransport, SyncMetrics
-from app.daemon.replicas import ReplicaRole, default_holder, poll_seconds
+from app.daemon.replicas import LeaderOnlyCreates, ReplicaRole, default_holder, poll_seconds
 from app.daemon.routes import Routes
 from app.daemon.runner import Sleep, SyncOnce, SyncRunner
 from app.daemon.settings import ServiceSettings
@@ -70,12 +70,18 @@ class SyncDaemon:
             from app.transport_httpx import HttpxTransport
 
             transport = HttpxTransport(timeout=config.http_timeout)
-        self._transport = CountingTransport(transport, self.metrics)
+        counted = CountingTransport(transport, self.metrics)
         # On PostgreSQL the daemon is one of possibly several replicas: only the leader syncs.
         self.role: ReplicaRole | None = None
+        self._transport: Transport = counted
         if config.store_url:
-            lease = Lease(config.store_url, default_holder())
-            self.role = ReplicaRole(lease, poll_seconds(settings.interval), sleep=sleep)
+            ttl = settings.lease_ttl
+            lease = Lease(config.store_url, default_holder(), ttl, clock=clock)
+            poll = poll_seconds(settings.interval, ttl)
+            self.role = ReplicaRole(lease, poll, sleep=sleep, metrics=self.metrics)
+            self._transport = LeaderOnlyCreates(counted, self.role)
+        else:
+            self.metrics.leading(True, 0.0)  # a lone daemon always leads
         fence = self.role.fence if self.role else lambda: None
         once = sync_with(config, self._transport, pacing, fence)
         self.runner = SyncRunner(

@@ -11,6 +11,8 @@ from app.errors import ConfigError
 
 DEFAULT_INTERVAL = 60.0
 DEFAULT_LISTEN = "127.0.0.1:9464"
+# Replicas: how long a leader that stopped renewing its lease keeps it (see app.state.lease).
+DEFAULT_LEASE_TTL = 15.0
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class ServiceSettings:
     max_backoff: float = 900.0
     # How long SIGTERM waits for a sync in flight before cancelling it.
     shutdown_timeout: float = 30.0
+    lease_ttl: float = DEFAULT_LEASE_TTL
 
     @property
     def loopback(self) -> bool:
@@ -49,7 +52,11 @@ class ServiceSettings:
             listen or source.get("LISTEN_ADDRESS", "").strip() or DEFAULT_LISTEN
         )
         token = source.get("SYNC_WEBHOOK_TOKEN", "").strip() or None
-        return cls(interval, host, port, token, max_backoff=max(interval, 900.0))
+        raw_ttl = source.get("LEASE_TTL", "").strip()
+        ttl = _seconds("LEASE_TTL", raw_ttl) if raw_ttl else DEFAULT_LEASE_TTL
+        if not 1 <= ttl <= 3600:
+            raise ConfigError(f"LEASE_TTL must be between 1 and 3600 seconds, got {raw_ttl!r}")
+        return cls(interval, host, port, token, max_backoff=max(interval, 900.0), lease_ttl=ttl)
 
 
 def _seconds(name: str, value: str) -> float:

@@ -7,6 +7,14 @@ as the kernel closes its socket. Taking the lease raises the fencing token in
 write checks it (`PostgresStore`), so a leader paused past losing its session cannot write
 over its successor.
 
+A leader that is paused, hung or frozen keeps its session, and with it the lock. So the
+leader also renews a heartbeat (`renewed_at`, the database's clock) on every look at the
+lease; a standby that finds it older than the time to live ends the silent leader's session
+(`pg_terminate_backend`: the replicas share a database role, or hold `pg_signal_backend`)
+and takes the lease. The leader, for its part, holds the lease only until its last renewal
+plus the time to live, less a margin, on its own monotonic clock (`valid`): woken from a
+pause, it knows it may no longer act before the database has told it anything.
+
 Triggers travel through the database: any replica's `POST /sync` becomes a NOTIFY on
 `TRIGGER_CHANNEL`, which every replica LISTENs to and only the leader acts on. psycopg
 delivers a notification during the next statement on the connection, so the leader sees a
@@ -15,6 +23,7 @@ trigger at its next `refresh()`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,23 +43,57 @@ LEASE_LOCK_KEY = 0x4C4D5303
 TRIGGER_CHANNEL = "letta_matrix_sync_trigger"
 
 _TAKE = """
-UPDATE letta_matrix_sync_lease SET token = token + 1, holder = %s, acquired_at = now()
+UPDATE letta_matrix_sync_lease
+SET token = token + 1, holder = %s, acquired_at = now(), renewed_at = now()
 WHERE singleton RETURNING token
 """
-_CURRENT = "SELECT token FROM letta_matrix_sync_lease WHERE singleton"
+_RENEW = """
+UPDATE letta_matrix_sync_lease SET renewed_at = now() WHERE singleton AND token = %s
+RETURNING token
+"""
+# How long ago the leader renewed (seconds, the database's clock), and who it is.
+_HEARTBEAT = """
+SELECT extract(epoch FROM now() - renewed_at)::float8, holder FROM letta_matrix_sync_lease
+WHERE singleton
+"""
+# The silent leader's sessions: the one holding the lease's lock, and every other session of
+# that process (the store of the sync it was in, which holds the sync's lock).
+_SILENT_LEADER = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE pid <> pg_backend_pid() AND (
+    application_name = left('letta-matrix-sync ' || %s, 63)
+    OR pid IN (SELECT pid FROM pg_locks
+               WHERE locktype = 'advisory' AND classid = 0 AND objid = %s)
+)
+"""
+DEFAULT_TTL = 15.0
 
 
 class Lease:
     """One replica's view of the lease; `refresh()` takes it when free and checks it held."""
 
-    def __init__(self, url: str, holder: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        holder: str,
+        ttl: float = DEFAULT_TTL,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._url = url
         self.holder = holder
+        self.ttl = ttl
+        self._clock = clock
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = anyio.Lock()
         self._triggers = 0
         # The fencing token while this replica leads, else None.
         self.token: int | None = None
+        # While leading: until when (monotonic clock) the lease is surely still ours.
+        self._valid_until = 0.0
+        # Seen by a standby: seconds since the leader renewed, and who leads.
+        self.leader_age: float | None = None
+        self.leader: str | None = None
 
     def __repr__(self) -> str:
         return f"Lease({redact_url(self._url)!r}, holder={self.holder!r}, token={self.token})"
@@ -58,6 +101,21 @@ class Lease:
     @property
     def is_leader(self) -> bool:
         return self.token is not None
+
+    @property
+    def margin(self) -> float:
+        """The leader stops this long before a standby may take over: a request it sent
+        just before has that long to arrive."""
+        return self.ttl / 3
+
+    def valid(self) -> bool:
+        """Whether this replica leads and its lease cannot have lapsed (no I/O)."""
+        return self.is_leader and self._clock() < self._valid_until
+
+    def step_down(self) -> None:
+        """Stop leading now (the lock is given back at the next look at the lease)."""
+        self.token = None
+        self._valid_until = 0.0
 
     async def refresh(self) -> bool:
         """Whether this replica leads now; `StateFileError` (and no lease) when the database
@@ -107,18 +165,44 @@ class Lease:
 
     def _refresh(self) -> bool:
         conn = self._connection()
-        if self.token is None:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEASE_LOCK_KEY,)).fetchone()
-            if row and row[0]:
-                taken = conn.execute(_TAKE, (self.holder,)).fetchone()
-                self.token = int(taken[0]) if taken else None
-                self._triggers = 0  # taking over syncs anyway
-            return self.is_leader
-        row = conn.execute(_CURRENT).fetchone()
-        if not row or int(row[0]) != self.token:  # fenced off: step down
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LEASE_LOCK_KEY,))
-            self.token = None
+        if self.token is not None:
+            return self._renew(conn)
+        conn.execute("SELECT pg_advisory_unlock_all()")  # stepped down: the lock goes too
+        if not self._try_lock(conn):
+            self._watch_leader(conn)
+            if self.leader_age is None or self.leader_age <= self.ttl:
+                return False
+            conn.execute(_SILENT_LEADER, (self.leader or "", LEASE_LOCK_KEY))
+            if not self._try_lock(conn):
+                return False
+        sent = self._clock()
+        taken = conn.execute(_TAKE, (self.holder,)).fetchone()
+        self.token = int(taken[0]) if taken else None
+        self._valid_until = sent + self.ttl - self.margin
+        self.leader_age, self.leader = 0.0, self.holder
+        self._triggers = 0  # taking over syncs anyway
         return self.is_leader
+
+    def _renew(self, conn: psycopg.Connection[Any]) -> bool:
+        sent = self._clock()
+        row = conn.execute(_RENEW, (self.token,)).fetchone()
+        if not row:  # fenced off: another replica took the lease
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LEASE_LOCK_KEY,))
+            self.step_down()
+            return False
+        self._valid_until = sent + self.ttl - self.margin
+        self.leader_age, self.leader = 0.0, self.holder
+        return True
+
+    @staticmethod
+    def _try_lock(conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEASE_LOCK_KEY,)).fetchone()
+        return bool(row and row[0])
+
+    def _watch_leader(self, conn: psycopg.Connection[Any]) -> None:
+        row = conn.execute(_HEARTBEAT).fetchone()
+        self.leader_age = float(row[0]) if row and row[0] is not None else None
+        self.leader = str(row[1]) if row and row[1] is not None else None
 
     def _notify(self) -> None:
         self._connection().execute("SELECT pg_notify(%s, '')", (TRIGGER_CHANNEL,))

@@ -14,6 +14,8 @@ cannot overwrite what the new leader saved.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -37,6 +39,12 @@ SYNC_LOCK_KEY = 0x4C4D5301
 MIGRATION_LOCK_KEY = 0x4C4D5302
 
 
+def process_name(pid: int | None = None) -> str:
+    """Every session this process opens says whose it is (`application_name`): a replica
+    that takes the lease from a silent one ends that process's sessions, and only those."""
+    return f"letta-matrix-sync {socket.gethostname()}:{os.getpid() if pid is None else pid}"
+
+
 def connect(url: str) -> psycopg.Connection[Any]:
     if psycopg is None:
         raise StateFileError(
@@ -44,7 +52,9 @@ def connect(url: str) -> psycopg.Connection[Any]:
             "pip install 'letta-matrix-sync[postgres]'"
         )
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+        return psycopg.connect(
+            url, autocommit=True, connect_timeout=10, application_name=process_name()
+        )
     except psycopg.Error as exc:
         raise StateFileError(
             f"cannot connect to PostgreSQL (MATRIX_STORE_URL={redact_url(url)}): {_reason(exc)}"

@@ -13,7 +13,8 @@ from app.daemon.routes import Routes
 from app.daemon.runner import SyncRunner
 from app.daemon.settings import ServiceSettings
 from app.errors import StateFileError
-from app.sync.report import SyncReport
+
+from helpers import CountingSyncs
 
 pytestmark = pytest.mark.anyio
 
@@ -24,20 +25,13 @@ class FakeRole:
         self.problem: str | None = None
         self.forwarded = 0
         self.unreachable = False
+        self.heartbeat_age: float | None = 1.0
+        self.leader_unresponsive: str | None = None
 
     async def forward(self) -> None:
         if self.unreachable:
             raise StateFileError("lost the lease connection to MATRIX_STORE_URL=postgresql://db")
         self.forwarded += 1
-
-
-class CountingSyncs:
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def __call__(self) -> tuple[SyncReport, int]:
-        self.count += 1
-        return SyncReport(), 0
 
 
 class ThreeRounds:

@@ -61,9 +61,13 @@ class Served:
     gate: threading.Event | None = None
     first_request: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # When each request that creates something (a user, a room) arrived (monotonic clock).
+    creates: list[float] = field(default_factory=list)
 
     def handle_matrix(self, request: FakeRequest) -> FakeResponse:
         self.first_request.set()
+        if request.method == "POST" and request.path.endswith(("/register", "/createRoom")):
+            self.creates.append(time.monotonic())
         if self.gate is not None:
             self.gate.wait(WAIT)
         with self.lock:

@@ -6,11 +6,16 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from app.daemon.metrics import SyncMetrics
 from app.daemon.replicas import ReplicaRole
+from app.daemon.runner import SyncRunner
+from app.daemon.settings import ServiceSettings
 from app.errors import LeaseLost, StateFileError
 from app.state import AgentMapping
 from app.state.lease import LEASE_LOCK_KEY, Lease
 from app.state.postgres import PostgresStore
+
+from helpers import CountingSyncs
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +139,136 @@ async def test_a_replica_opens_no_unfenced_store_when_it_does_not_lead(postgres_
     finally:
         await leader.lease.aclose()
         await standby.lease.aclose()
+
+
+class Clock:
+    """A monotonic clock the test moves: a pause is a jump."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def heartbeat_stopped(url: str, seconds_ago: float) -> None:
+    """What a paused leader leaves behind: a session still open, and a heartbeat that ages."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE letta_matrix_sync_lease SET renewed_at = now() - make_interval(secs => %s)",
+            (seconds_ago,),
+        )
+
+
+async def test_a_leader_that_stops_renewing_is_replaced_once_its_heartbeat_is_past_the_ttl(
+    postgres_url: str,
+) -> None:
+    old, new = Lease(postgres_url, "old", ttl=5), Lease(postgres_url, "new", ttl=5)
+    try:
+        assert await old.refresh() and not await new.refresh()
+        assert new.leader == "old" and new.leader_age is not None and new.leader_age < 5
+        heartbeat_stopped(postgres_url, 4)
+        assert not await new.refresh()  # within the time to live: the leader stays
+        heartbeat_stopped(postgres_url, 6)
+        taken = [await new.refresh() for _ in range(20)]  # its session ends, then the lock
+        assert any(taken) and new.token is not None and old.token is not None
+        assert new.token > old.token
+        with pytest.raises(StateFileError, match="lost the lease connection"):
+            await old.refresh()  # woken: its session was ended for it
+        assert not old.is_leader and not await old.refresh()
+        assert old.leader == "new"
+    finally:
+        await old.aclose()
+        await new.aclose()
+
+
+async def test_a_leader_renews_its_heartbeat_on_every_look(postgres_url: str) -> None:
+    leader, standby = Lease(postgres_url, "leader", ttl=5), Lease(postgres_url, "standby", ttl=5)
+    try:
+        await leader.refresh()
+        heartbeat_stopped(postgres_url, 60)
+        assert await leader.refresh()  # renewed: now fresh again
+        assert not await standby.refresh() and standby.leader_age is not None
+        assert standby.leader_age < 5
+    finally:
+        await leader.aclose()
+        await standby.aclose()
+
+
+async def test_a_leader_woken_past_its_deadline_creates_nothing_and_steps_down_once(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    metrics = SyncMetrics()
+    role = ReplicaRole(Lease(postgres_url, "paused", ttl=6, clock=clock), 1, metrics=metrics)
+    runner = SyncRunner(CountingSyncs(), ServiceSettings(), metrics)
+    try:
+        await role.step(runner)
+        assert role.is_leader and metric(metrics, "letta_matrix_sync_leader") == 1.0
+        clock.now += 3.9  # renewed at 1000; the margin is a third of the ttl
+        role.before_create()  # still surely valid
+        clock.now += 0.2
+        with pytest.raises(LeaseLost, match="may have lapsed"):
+            role.before_create()
+        with pytest.raises(LeaseLost):
+            role.before_create()
+        assert not role.is_leader and metric(metrics, "letta_matrix_sync_leader") == 0.0
+        assert [r.message for r in caplog.records].count(
+            "stepping down to standby: its lease may have lapsed (no renewal within its "
+            "time to live)"
+        ) == 1
+        await role.step(runner)  # nobody else took it: it leads again, with a new token
+        assert role.is_leader and role.lease.token == 2
+        role.before_create()
+    finally:
+        await role.lease.aclose()
+
+
+async def test_a_standby_reports_the_leaders_heartbeat_and_the_leader_metric(
+    postgres_url: str,
+) -> None:
+    leader_metrics, standby_metrics = SyncMetrics(), SyncMetrics()
+    leader = ReplicaRole(Lease(postgres_url, "leader"), 1, metrics=leader_metrics)
+    standby = ReplicaRole(Lease(postgres_url, "standby"), 1, metrics=standby_metrics)
+    runner = SyncRunner(CountingSyncs(), ServiceSettings(), standby_metrics, role=standby)
+    try:
+        await leader.step(runner)
+        await standby.step(runner)
+        assert metric(leader_metrics, "letta_matrix_sync_leader") == 1.0
+        assert metric(standby_metrics, "letta_matrix_sync_leader") == 0.0
+        age = metric(standby_metrics, "letta_matrix_sync_lease_heartbeat_age_seconds")
+        assert 0 <= age < 5
+        ready = runner.readiness()
+        assert ready.ready and ready.role == "standby" and "renewed the lease" in ready.reason
+    finally:
+        await leader.lease.aclose()
+        await standby.lease.aclose()
+
+
+def metric(metrics: SyncMetrics, name: str) -> float:
+    value = metrics.registry.get_sample_value(name)
+    assert value is not None, name
+    return value
+
+
+async def test_the_replicas_lead_again_after_every_session_ends_as_in_a_database_restart(
+    postgres_url: str,
+) -> None:
+    leader, standby = Lease(postgres_url, "leader"), Lease(postgres_url, "standby")
+    try:
+        assert await leader.refresh() and not await standby.refresh()
+        first = leader.token
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND datname = current_database()"
+            )
+        for lease in (leader, standby):
+            with pytest.raises(StateFileError, match="lost the lease connection"):
+                await lease.refresh()
+        leading = [await leader.refresh(), await standby.refresh()]
+        assert leading == [True, False] and leader.token is not None and first is not None
+        assert leader.token > first and standby.leader == "leader"
+    finally:
+        await leader.aclose()
+        await standby.aclose()

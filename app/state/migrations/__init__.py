@@ -63,5 +63,12 @@ CREATE TABLE letta_matrix_sync_view (
 )
 """
 
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3))
+# The leader's heartbeat: renewed on every look at the lease, on the database's clock. A
+# leader that stops renewing (paused, hung, frozen with its session still open) is replaced
+# once it is older than the lease's time to live.
+_V4 = """
+ALTER TABLE letta_matrix_sync_lease ADD COLUMN renewed_at timestamptz
+"""
+
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4))
 LATEST = MIGRATIONS[-1][0]
