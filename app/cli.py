@@ -32,7 +32,7 @@ from app.cli_commands import (
     run_plan,
     run_sync,
 )
-from app.cli_output import Output, ReaderSafeStream
+from app.cli_output import Output, ReaderSafeStream, terminal_log_handler
 from app.cli_registration import DESCRIPTION as REGISTRATION_DESCRIPTION
 from app.cli_registration import add_arguments as add_registration_arguments
 from app.cli_registration import run_registration
@@ -272,11 +272,11 @@ def _data_dir(env: Mapping[str, str] | None) -> Path:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = terminal_log_handler(sys.stderr)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler])
     # httpx logs every request URL at INFO; keep the noise (and any query string) out.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 

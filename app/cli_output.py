@@ -7,6 +7,7 @@ a terminal, everything degrades to plain text that logs and pipes read well.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TextIO
@@ -16,10 +17,37 @@ from app.sync.report import SyncReport
 
 try:
     from rich.console import Console
+    from rich.logging import RichHandler
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 except ImportError:  # pragma: no cover - exercised only without the optional extra
     Console = None  # type: ignore[assignment,misc]
+    RichHandler = None  # type: ignore[assignment,misc]
+
+
+def terminal_log_handler(stderr: TextIO) -> logging.Handler | None:
+    """Log records for a terminal (rich's handler), or None when `stderr` is not one."""
+    if RichHandler is None or not stderr.isatty():
+        return None
+    handler = _TerminalLogHandler(Console(file=stderr))
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    return handler
+
+
+def _route_terminal_logs(console: Any) -> None:
+    """While a progress bar is live, records go through its console, which prints them above
+    the bar (a write of its own to the terminal would land in the middle of the bar)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _TerminalLogHandler):
+            handler.console = console or handler.own_console
+
+
+if RichHandler is not None:
+
+    class _TerminalLogHandler(RichHandler):
+        def __init__(self, console: Any) -> None:
+            super().__init__(console=console, show_path=False, markup=False)
+            self.own_console = console
 
 
 class ReaderSafeStream(io.TextIOBase):
@@ -120,6 +148,7 @@ class ProgressDisplay:
             TextColumn("syncing agents"), BarColumn(), MofNCompleteColumn(), console=self._console
         )
         self._bar.__enter__()
+        _route_terminal_logs(self._console)
         return self
 
     def __exit__(
@@ -129,6 +158,7 @@ class ProgressDisplay:
         tb: TracebackType | None,
     ) -> None:
         if self._bar is not None:
+            _route_terminal_logs(None)
             self._bar.__exit__(exc_type, exc, tb)
 
     def started(self, total_agents: int) -> None:

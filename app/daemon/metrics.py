@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter as Tally
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -61,6 +62,8 @@ class SyncMetrics:
             "Unix time the last sync without a setup error finished",
             registry=r,
         )
+        # Requests by service since start, for the per-sync log line.
+        self.sent: Tally[str] = Tally()
         self.is_leader = Gauge(
             f"{PREFIX}_leader", "1 while this replica is the one that syncs", registry=r
         )
@@ -92,6 +95,7 @@ class SyncMetrics:
 
     def request(self, request: Request, status: str) -> None:
         service, kind = classify(request)
+        self.sent[service] += 1
         self.requests.labels(service, kind, status).inc()
         if status == "429":
             self.rate_limited.labels(service).inc()

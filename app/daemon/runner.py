@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -157,7 +157,7 @@ class SyncRunner:
     async def sync_now(self) -> None:
         self.running = True
         self.syncs_started += 1
-        started = self._clock()
+        started, sent_before = self._clock(), dict(self.metrics.sent)
         try:
             report, in_order = await self._sync_once()
         except SyncLocked as exc:
@@ -167,6 +167,7 @@ class SyncRunner:
             self._failed(describe(exc), started)
         else:
             self.metrics.sync_finished(self._clock() - started, report, in_order)
+            log_sync(report, self._clock() - started, self.metrics.sent, sent_before)
             if report.letta_error:
                 self._failed(f"Letta: {report.letta_error}", started, observed=True)
             else:
@@ -189,3 +190,35 @@ class SyncRunner:
         self.failures_in_a_row += 1
         self.problem = reason
         log.warning("next attempt in %g s: %s", self.next_delay(), reason)
+
+
+def log_sync(
+    report: SyncReport, seconds: float, sent: Mapping[str, int], before: Mapping[str, int]
+) -> None:
+    """One INFO line per sync, then a WARNING per agent that failed."""
+    created = set(report.users_created) | set(report.rooms_created)
+    matrix, letta = (sent.get(name, 0) - before.get(name, 0) for name in ("matrix", "letta"))
+    log.info(
+        "sync done in %.1f s: %d agents seen, %d created, %d renamed, %d repaired, %d migrated, "
+        "%d failed; %d Matrix and %d Letta requests%s",
+        seconds,
+        report.agents_seen,
+        len(created),
+        len(report.renamed),
+        len(report.repaired),
+        len(report.migrated),
+        len(report.failures),
+        matrix,
+        letta,
+        f"; Letta error: {report.letta_error}" if report.letta_error else "",
+    )
+    for failure in report.failures:
+        held = f" (held back until {failure.next_try})" if failure.next_try else ""
+        log.warning(
+            "agent %s (%s) failed at %s: %s%s",
+            failure.agent_id,
+            failure.agent_name,
+            failure.step,
+            failure.reason,
+            held,
+        )

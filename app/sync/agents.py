@@ -80,7 +80,7 @@ async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     hold = await _record_outcome(ctx, agent, None if error is None else (where, error), levels)
     if error is None:
         return True
-    log.warning("agent %s failed at %s: %s", agent.id, where, describe(error))
+    log.info("agent %s failed at %s: %s", agent.id, where, describe(error))
     if hold is not None and hold.next_try_at > ctx.now():
         ctx.report.held(agent.id, agent.name, where, describe(error), hold.next_try)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 import anyio
@@ -16,7 +17,10 @@ from app.daemon.runner import SyncRunner
 from app.daemon.service import SyncDaemon
 from app.daemon.settings import ServiceSettings
 from app.state import MappingStore
+from app.sync.naming import agent_localpart
 from app.testing.harness import SyncHarness
+
+from helpers import CountingSyncs
 
 pytestmark = pytest.mark.anyio
 
@@ -74,17 +78,6 @@ async def test_it_syncs_at_start_and_on_post_sync_and_its_metrics_count_both(
     )
 
 
-class CountingSyncs:
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def __call__(self) -> tuple[object, int]:
-        from app.sync.report import SyncReport
-
-        self.count += 1
-        return SyncReport(), 0
-
-
 @pytest.mark.parametrize(
     ("host", "token", "authorization", "status"),
     [
@@ -102,7 +95,7 @@ async def test_the_webhook_takes_a_sync_only_with_the_token_or_on_loopback(
 ) -> None:
     syncs = CountingSyncs()
     settings = ServiceSettings(interval=3600, host=host, port=0, webhook_token=token)
-    runner = SyncRunner(syncs, settings, SyncMetrics())  # type: ignore[arg-type]
+    runner = SyncRunner(syncs, settings, SyncMetrics())
     headers = {"authorization": authorization} if authorization else {}
     async with anyio.create_task_group() as group:
         group.start_soon(runner.run)
@@ -114,3 +107,39 @@ async def test_the_webhook_takes_a_sync_only_with_the_token_or_on_loopback(
     assert answer.status == status
     assert syncs.count == (2 if status == 202 else 1)
     assert b"s3cret" not in answer.body
+
+
+async def test_each_sync_logs_one_line_with_its_counts_then_one_warning_per_failed_agent(
+    sync_harness: SyncHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = sync_harness
+    h.letta.add_agent("Fine")
+    taken = h.letta.add_agent("Taken")
+    h.homeserver.register_user(agent_localpart(taken), "someone else's password")
+    settings = ServiceSettings(interval=3600, host="127.0.0.1", port=0)
+    daemon = SyncDaemon(h.config(), settings, h.transport(), pacing=h.clock.pacing())
+    caplog.set_level(logging.INFO, logger="app")
+    async with anyio.create_task_group() as group:
+        port = await group.start(partial(daemon.run, signals=False))
+        with anyio.fail_after(10):
+            await daemon.runner.wait_for_syncs(1)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            found = samples((await client.get("/metrics")).text)
+        daemon.shutdown()
+
+    sent = {
+        service: sum(
+            value
+            for (name, labels), value in found.items()
+            if name == "letta_matrix_sync_requests_total" and ("service", service) in labels
+        )
+        for service in ("matrix", "letta")
+    }
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "app.daemon.runner"]
+    (level, summary), (warned, failure) = lines
+    assert level == "INFO" and summary.startswith("sync done in ")
+    assert "2 agents seen, 1 created, 0 renamed, 0 repaired, 0 migrated, 1 failed" in summary
+    assert summary.endswith(f"; {sent['matrix']:g} Matrix and {sent['letta']:g} Letta requests")
+    assert sent["matrix"] > 5 and sent["letta"] >= 1
+    assert warned == "WARNING" and failure.startswith(f"agent {taken} (Taken) failed at user")
+    assert found[("letta_matrix_sync_leader", ())] == 1.0  # a lone daemon leads
