@@ -9,10 +9,12 @@ import pytest
 
 from app.daemon.http import HttpRequest
 from app.daemon.metrics import SyncMetrics
+from app.daemon.replicas import ReplicaRole
 from app.daemon.routes import Routes
 from app.daemon.runner import SyncRunner
 from app.daemon.settings import ServiceSettings
 from app.errors import StateFileError
+from app.state.lease import Lease
 
 from helpers import CountingSyncs
 
@@ -102,3 +104,22 @@ async def test_the_leader_syncs_on_a_webhook_itself() -> None:
     assert syncs.count == 3
     status, body = await get_readyz(runner)
     assert status == 200 and body["role"] == "leader"
+
+
+async def test_a_standby_says_the_leader_is_unresponsive_once_its_heartbeat_is_past_the_ttl() -> (
+    None
+):
+    """What a standby saw at its last look at the lease: the age of the leader's heartbeat
+    (here as a standby that could not end the silent leader's session would keep seeing it)."""
+    lease = Lease("postgresql://db.example/sync", "standby", ttl=15)
+    role = ReplicaRole(lease, 1)
+    runner = SyncRunner(CountingSyncs(), ServiceSettings(), SyncMetrics(), role=role)
+    role.problem = None
+    lease.leader, lease.leader_age = "host-a:41", 9.5
+    fresh = runner.readiness()
+    lease.leader_age = 21.0
+    stale = runner.readiness()
+    assert fresh.ready and "renewed the lease 9.5 s ago" in fresh.reason
+    assert not stale.ready and stale.role == "standby"
+    assert "host-a:41" in stale.reason and "unresponsive" in stale.reason
+    assert "21.0 s ago" in stale.reason and "15 s" in stale.reason
