@@ -1,6 +1,6 @@
 """`letta-matrix-sync registration`: write the appservice registration for homeserver.yaml.
 
-Needs MATRIX_USERNAME (the sender) and, if the admin is another user, MATRIX_ADMIN_USERNAME;
+Needs MATRIX_USERNAME (the sender) and MATRIX_ADMIN_USERNAME, a user other than the sender;
 no password and no running homeserver.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app.appservice_registration import new_registration, render, write_private
+from app.config import check_admin_is_not_sender
 from app.errors import ConfigError
 
 DESCRIPTION = (
@@ -40,6 +41,7 @@ def run_registration(
     if not bot:
         raise ConfigError("MATRIX_USERNAME is required: the bot is the appservice's sender")
     admin = (env.get("MATRIX_ADMIN_USERNAME") or "").strip() or None
+    check_admin_is_not_sender(admin, bot)
     server_name = str(args.server_name).strip()
     if not server_name or "/" in server_name or "@" in server_name:
         raise ConfigError(f"--server-name must be a server name like example.org: {server_name!r}")

@@ -74,6 +74,8 @@ class SyncConfig:
         _check_template(self.room_name_template)
         if self.store_url is not None:
             check_store_url(self.store_url)
+        if self.appservice_registration is not None:
+            check_admin_is_not_sender(self.admin_username, self.username)
 
     @property
     def admin_user(self) -> str:
@@ -128,6 +130,23 @@ class SyncConfig:
             if isinstance(value, str) and value:
                 source[variable] = value
         return cls.from_env(source)
+
+
+def check_admin_is_not_sender(admin: str | None, sender: str) -> None:
+    """Synapse cannot serve `/sync` for an appservice's sender (it answers HTTP 500), and the
+    admin's `/sync` is how the library sees the homeserver: the admin is another user."""
+    if admin and _localpart(admin) != _localpart(sender):
+        return
+    raise ConfigError(
+        "appservice mode needs MATRIX_ADMIN_USERNAME, a user other than the appservice's "
+        f"sender (MATRIX_USERNAME={sender}): the homeserver cannot serve the sender's /sync. "
+        "Set it (admin, say), and list it in the registration's namespace (`letta-matrix-sync "
+        "registration` does so)"
+    )
+
+
+def _localpart(login: str) -> str:
+    return login.strip().removeprefix("@").split(":", 1)[0]
 
 
 _REQUIRED = ("MATRIX_HOMESERVER_URL", "MATRIX_USERNAME", "MATRIX_PASSWORD", "LETTA_API_URL")

@@ -168,3 +168,15 @@ def test_passwords_are_optional_only_with_a_registration(sync_harness: SyncHarne
     env = cli_env(sync_harness, MATRIX_PASSWORD="")
     code, _, err = run(["sync"], env)
     assert code == 2 and "MATRIX_PASSWORD" in err
+
+
+def test_a_registration_without_a_distinct_admin_is_refused() -> None:
+    code, out, err = run(
+        ["registration", "--server-name", "example.org"], {"MATRIX_USERNAME": "letta"}
+    )
+    same, _, also = run(
+        ["registration", "--server-name", "example.org"],
+        {"MATRIX_USERNAME": "letta", "MATRIX_ADMIN_USERNAME": "letta"},
+    )
+    assert code == same == 2 and out == ""
+    assert "MATRIX_ADMIN_USERNAME" in err and "MATRIX_ADMIN_USERNAME" in also

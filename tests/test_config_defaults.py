@@ -60,3 +60,37 @@ def test_without_matrix_admin_password_the_admin_signs_in_with_the_bots_password
 
     assert code == 0, err
     assert h.homeserver.members(room_of(h, agent_id))[h.admin_id] == "join"
+
+
+@pytest.mark.parametrize("admin", [None, "letta", "@letta:localhost"])
+def test_appservice_mode_refuses_the_sender_as_admin_before_any_request(
+    harness: SyncHarness, admin: str | None
+) -> None:
+    """Synapse cannot serve `/sync` for an appservice's sender (HTTP 500): the admin must be
+    another user. Said before anything is sent, naming the setting; never the server's fault."""
+    h = harness
+    h.use_appservice()
+    env = cli_env(h)
+    env.pop("MATRIX_ADMIN_USERNAME", None)
+    if admin is not None:
+        env["MATRIX_ADMIN_USERNAME"] = admin
+    sent_before = len(h.router.calls)
+
+    code, err = sync(h, env)
+
+    assert code == 2 and "MATRIX_ADMIN_USERNAME" in err and "sender" in err
+    assert "try again later" not in err and len(h.router.calls) == sent_before
+
+
+def test_a_bot_that_cannot_be_registered_on_a_closed_homeserver_is_named_as_such(
+    harness: SyncHarness,
+) -> None:
+    """The bot does not exist and registration is closed: the login is refused, but the cause
+    is the closed registration, not (only) a password."""
+    h = harness
+    h.homeserver.close_registration()
+    code, err = sync(h, cli_env(h))
+
+    assert code == 2 and "registration is closed" in err
+    assert "register_new_matrix_user" in err and "appservice mode" in err
+    assert not h.homeserver.has_user(h.bot_id)

@@ -28,11 +28,12 @@ from app.sync.refusals import Refusal, Settings, refusal_error, wrong_server
 log = logging.getLogger(__name__)
 
 
-async def _available(client: MatrixClient, localpart: str) -> bool:
+async def _available(client: MatrixClient, localpart: str) -> bool | None:
+    """Whether the name is free; None when registration is closed (it cannot be made here)."""
     try:
         return await client.username_available(localpart)
     except MatrixForbidden:
-        return False  # registration is closed on this server: the account must exist
+        return None
 
 
 class Accounts:
@@ -60,8 +61,11 @@ class Accounts:
         password: str,
         settings: Settings | None = None,
         server_unverified: bool = False,
+        registration_closed: bool = False,
     ) -> MatrixClient:
-        explain = partial(self._explain_refusal, login, settings, server_unverified)
+        explain = partial(
+            self._explain_refusal, login, settings, server_unverified, registration_closed
+        )
         credentials = Credentials(login, password)
         return self._anonymous.as_user(user_id, token, credentials, self._remember, explain)
 
@@ -89,7 +93,10 @@ class Accounts:
         verified = await self._check_server_part(login, settings.user)
         client = self._client(None, None, login, password, settings, not verified)
         localpart = localpart_of(login)
-        if await _available(client, localpart):
+        available = await _available(client, localpart)
+        if available is None:  # a refused login then says registration is closed, too
+            client = self._client(None, None, login, password, settings, not verified, True)
+        if available:
             log.info("registering %s", localpart)
             try:
                 await client.register(localpart, password)
@@ -131,14 +138,22 @@ class Accounts:
         login: str,
         settings: Settings | None,
         server_unverified: bool,
+        registration_closed: bool,
         error: MatrixError,
         had_token: bool,
     ) -> SyncError:
         user_id = self._full_user_id(login)
         deactivated = isinstance(error, MatrixUserDeactivated) or await self._deactivated(user_id)
-        return refusal_error(
-            Refusal(user_id or login, error, had_token, deactivated, settings, server_unverified)
+        refusal = Refusal(
+            user_id or login,
+            error,
+            had_token,
+            deactivated,
+            settings,
+            server_unverified,
+            registration_closed,
         )
+        return refusal_error(refusal)
 
     def _full_user_id(self, login: str) -> str | None:
         if login.startswith("@"):

@@ -39,6 +39,8 @@ class Refusal:
     settings: Settings | None
     # The server part of `login` could not be compared with the homeserver's server name.
     server_unverified: bool = False
+    # `register/available` answered 403: the account cannot be registered here.
+    registration_closed: bool = False
 
 
 def wrong_server(login: str, setting: str, server_name: str) -> ConfigError:
@@ -87,6 +89,14 @@ def _core_text(refusal: Refusal, settings: Settings) -> str:
             text += "or the account was deactivated"
         else:
             text += f"the password was changed on the server; put the new one in {password}"
+    elif refusal.registration_closed and not refusal.deactivated:
+        text = (
+            f"cannot log in as {login!r}, and registration is closed on this homeserver, so "
+            f"{settings.user} cannot be registered either: if the account does not exist, "
+            "create it with the homeserver's tools (Synapse: register_new_matrix_user) or use "
+            f"appservice mode (MATRIX_APPSERVICE_REGISTRATION); if it exists, the password in "
+            f"{password} is wrong"
+        )
     elif refusal.deactivated is None:
         text = f"cannot log in as {login!r}: the homeserver refused the password in {password} "
         text += "(a wrong password, or a deactivated account)"
