@@ -47,6 +47,8 @@ class AppserviceRegistration:
     hs_token: str = field(repr=False)
     sender_localpart: str
     users: tuple[UserNamespace, ...]
+    # Synapse rate-limits the appservice's users unless the file says `rate_limited: false`.
+    rate_limited: bool = True
 
     def covers(self, user_id: str) -> bool:
         """Whether the namespace lets the appservice act as `user_id`."""
@@ -153,6 +155,7 @@ def _parse(path: Path, data: Any, where: str) -> AppserviceRegistration:
         hs_token=data["hs_token"],
         sender_localpart=data["sender_localpart"],
         users=tuple(_namespace(entry, where) for entry in entries),
+        rate_limited=data.get("rate_limited") is not False,
     )
 
 

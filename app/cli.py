@@ -32,6 +32,7 @@ from app.cli_commands import (
     run_plan,
     run_sync,
 )
+from app.cli_doctor import run_doctor
 from app.cli_output import Output, ReaderSafeStream, terminal_log_handler
 from app.cli_registration import DESCRIPTION as REGISTRATION_DESCRIPTION
 from app.cli_registration import add_arguments as add_registration_arguments
@@ -130,6 +131,13 @@ COMMANDS = {
         "a whole sync against in-process fakes, no setup",
         "Run a sync, a rename and a re-sync against an in-process fake homeserver and fake "
         "Letta. Needs no server and no configuration.",
+    ),
+    "doctor": (
+        "check the configuration against the live servers (writes nothing)",
+        "Check the settings, the homeserver, the appservice registration or password-mode "
+        "registration, the admin's rights, Letta and its token, the store, and run's listen "
+        "address; one line per check, passed or failed with the fix. Never logs in, registers "
+        "or writes a file. Exit 0: every check passed; 1: a check failed.",
     ),
     "registration": (
         "write the appservice registration for homeserver.yaml",
@@ -234,6 +242,8 @@ def _run(
             return anyio.run(run_demo, Output(out))
         if command == "registration":
             return run_registration(args, os.environ if env is None else env, out, err)
+        if command == "doctor":
+            return anyio.run(run_doctor, os.environ if env is None else env, transport, out)
         config = SyncConfig.from_env(env)
         _setup_logging(config.log_level)
         if command == "plan":

@@ -1,0 +1,210 @@
+"""`letta-matrix-sync doctor` on the stateful fakes: every check passes on a sound setup, in
+both identity modes; each misconfiguration fails with its own line and fix; nothing is
+written, on the homeserver or on disk."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from app.cli import main
+from app.testing.harness import SyncHarness
+
+from helpers import cli_env
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> SyncHarness:
+    return SyncHarness(tmp_path / "data")
+
+
+def doctor(h: SyncHarness, env: dict[str, str]) -> tuple[int, dict[str, str]]:
+    """The exit code, and each check's line by its name."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["doctor"], env=env, transport=h.transport(), out=out, err=err)
+    assert err.getvalue() == "", err.getvalue()
+    lines = out.getvalue().splitlines()
+    found = {}
+    for line in lines[:-1]:
+        name, _, detail = line[6:].partition(": ")
+        found[name] = f"{line[:4].strip()} {detail}"
+    assert lines[-1].endswith(f"{sum(v.startswith('FAIL') for v in found.values())} failed")
+    return code, found
+
+
+def failed(found: dict[str, str]) -> dict[str, str]:
+    return {name: line for name, line in found.items() if line.startswith("FAIL")}
+
+
+def cli_sync(h: SyncHarness) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["sync", "--json"], env=cli_env(h), transport=h.transport(), out=out, err=err)
+    assert code == 0, err.getvalue()
+
+
+def sound_appservice(h: SyncHarness) -> dict[str, str]:
+    h.use_appservice()
+    h.letta.add_agent("Synced")
+    cli_sync(h)
+    h.homeserver.make_server_admin(h.admin_id)
+    h.letta.add_agent("New")
+    return cli_env(h)
+
+
+def test_a_sound_appservice_setup_passes_every_check_and_writes_nothing(
+    harness: SyncHarness,
+) -> None:
+    h = harness
+    env = sound_appservice(h)
+    files = sorted(os.listdir(h.data_dir))
+    sent = len(h.router.calls)
+
+    code, found = doctor(h, env)
+
+    assert code == 0 and failed(found) == {}, found
+    assert set(found) >= {
+        "settings",
+        "listen address (run)",
+        "Letta",
+        "store",
+        "homeserver",
+        "appservice registration",
+        "appservice namespace",
+        "admin is a server admin",
+        "rate limits",
+    }
+    assert "covers the admin and every agent user (3 users)" in found["appservice namespace"]
+    assert writes_since(h, sent) == [] and sorted(os.listdir(h.data_dir)) == files
+
+
+def writes_since(h: SyncHarness, sent: int) -> list[str]:
+    calls = list(h.router.calls)[sent:]
+    return [f"{c.request.method} {c.request.url.path}" for c in calls if c.request.method != "GET"]
+
+
+def test_a_sound_password_setup_passes(harness: SyncHarness) -> None:
+    h = harness
+    h.letta.add_agent("Synced")
+    cli_sync(h)
+    h.homeserver.make_server_admin(h.admin_id)
+    sent = len(h.router.calls)
+
+    code, found = doctor(h, cli_env(h))
+
+    assert code == 0 and failed(found) == {}, found
+    assert found["registration for new agents"].startswith("ok open")
+    assert writes_since(h, sent) == []
+
+
+def test_the_admin_as_the_appservice_sender_fails_the_settings_line(
+    harness: SyncHarness,
+) -> None:
+    h = harness
+    env = sound_appservice(h)
+    del env["MATRIX_ADMIN_USERNAME"]
+    code, found = doctor(h, env)
+    assert code == 1 and list(failed(found)) == ["settings"]
+    assert "MATRIX_ADMIN_USERNAME" in found["settings"]
+
+
+def test_a_registration_the_homeserver_did_not_load_fails(
+    harness: SyncHarness, tmp_path: Path
+) -> None:
+    h = harness
+    env = sound_appservice(h)
+    other = tmp_path / "other.yaml"
+    data = yaml.safe_load(Path(env["MATRIX_APPSERVICE_REGISTRATION"]).read_text())
+    other.write_text(yaml.safe_dump({**data, "as_token": "never-loaded-token-123"}))
+    code, found = doctor(h, {**env, "MATRIX_APPSERVICE_REGISTRATION": str(other)})
+    assert code == 1 and list(failed(found)) == ["appservice registration"]
+    assert "app_service_config_files" in found["appservice registration"]
+    assert "never-loaded-token-123" not in str(found)
+
+
+def test_a_namespace_without_the_admin_or_the_agents_fails(
+    harness: SyncHarness, tmp_path: Path
+) -> None:
+    h = harness
+    env = sound_appservice(h)
+    path = Path(env["MATRIX_APPSERVICE_REGISTRATION"])
+    data = yaml.safe_load(path.read_text())
+    data["namespaces"]["users"] = [{"exclusive": True, "regex": "@bridge_.*"}]
+    path.write_text(yaml.safe_dump(data))
+    code, found = doctor(h, env)
+    assert code == 1 and "appservice namespace" in failed(found)
+    assert "MATRIX_ADMIN_USERNAME" in found["appservice namespace"]
+
+
+def test_an_admin_that_is_no_server_admin_fails(harness: SyncHarness) -> None:
+    h = harness
+    h.use_appservice()
+    h.letta.add_agent("Synced")
+    cli_sync(h)
+    code, found = doctor(h, cli_env(h))
+    assert code == 1 and list(failed(found)) == ["admin is a server admin"]
+    assert "register_new_matrix_user --admin" in found["admin is a server admin"]
+
+
+def test_a_rate_limited_registration_fails(harness: SyncHarness) -> None:
+    h = harness
+    env = sound_appservice(h)
+    path = Path(env["MATRIX_APPSERVICE_REGISTRATION"])
+    path.write_text(path.read_text().replace("rate_limited: false", "rate_limited: true"))
+    code, found = doctor(h, env)
+    assert code == 1 and list(failed(found)) == ["rate limits"]
+
+
+def test_password_mode_on_a_closed_homeserver_with_new_agents_fails(
+    harness: SyncHarness,
+) -> None:
+    h = harness
+    h.letta.add_agent("Synced")
+    cli_sync(h)
+    h.homeserver.make_server_admin(h.admin_id)
+    h.homeserver.close_registration()
+    code, quiet = doctor(h, cli_env(h))
+    assert code == 0 and "closed, and no agent needs" in quiet["registration for new agents"]
+    h.letta.add_agent("New")
+    code, found = doctor(h, cli_env(h))
+    assert code == 1 and list(failed(found)) == ["registration for new agents"]
+    assert "1 Letta agents need a user" in found["registration for new agents"]
+
+
+def test_a_wrong_homeserver_url_fails_and_skips_what_needs_it(harness: SyncHarness) -> None:
+    h = harness
+    h.override("versions", httpx.Response(404, text="<html>not found</html>"))
+    code, found = doctor(h, cli_env(h))
+    assert code == 1 and list(failed(found)) == ["homeserver"]
+    assert "MATRIX_HOMESERVER_URL" in found["homeserver"]
+
+
+def test_a_refused_letta_token_fails(harness: SyncHarness) -> None:
+    h = harness
+    h.override("list_agents", httpx.Response(401, json={"detail": "bad token"}))
+    code, found = doctor(h, cli_env(h, LETTA_TOKEN="wrong-letta-token"))
+    assert code == 1 and "Letta" in failed(found)
+    assert "LETTA_TOKEN" in found["Letta"] and "wrong-letta-token" not in str(found)
+
+
+def test_a_data_directory_under_a_file_fails(harness: SyncHarness, tmp_path: Path) -> None:
+    h = harness
+    (tmp_path / "notes.txt").write_text("a file, not a directory")
+    code, found = doctor(h, cli_env(h, MATRIX_DATA_DIR=str(tmp_path / "notes.txt" / "data")))
+    assert code == 1 and "store" in failed(found) and "MATRIX_DATA_DIR" in found["store"]
+    assert "not a directory" in found["store"]
+
+
+def test_a_public_listen_address_without_a_webhook_token_fails(harness: SyncHarness) -> None:
+    h = harness
+    code, found = doctor(h, cli_env(h, LISTEN_ADDRESS="0.0.0.0:9464"))
+    assert code == 1 and "listen address (run)" in failed(found)
+    assert "SYNC_WEBHOOK_TOKEN" in found["listen address (run)"]
+    code, guarded = doctor(
+        h, cli_env(h, LISTEN_ADDRESS="0.0.0.0:9464", SYNC_WEBHOOK_TOKEN="t" * 32)
+    )
+    assert "listen address (run)" not in failed(guarded)
