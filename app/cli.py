@@ -80,9 +80,11 @@ configuration (environment variables):
              MATRIX_STORE_URL (postgresql://...: the state in PostgreSQL, not files)
   run        SYNC_INTERVAL (60), LISTEN_ADDRESS (127.0.0.1:9464), SYNC_WEBHOOK_TOKEN
              (bearer token of POST /sync; without it only a loopback address accepts it),
-             SYNC_BACKEND (asyncio or trio)
+             SYNC_BACKEND (asyncio or trio), LEASE_TTL (15: replicas on PostgreSQL)
+"""
 
-exit codes:
+SYNC_EXIT_CODES = """
+exit codes:  (of sync; each command's help gives its own)
   0 every agent in order   1 an agent failed, or Letta was unreachable, or the
     homeserver failed (HTTP 5xx) during setup: nothing to fix, try again later
   2 configuration or setup problem (the message names the setting), or a
@@ -92,6 +94,9 @@ exit codes:
     files there stay whole; fix the cause and run the sync again
   130 interrupted (Ctrl-C); what was done is saved, the next sync goes on from there
 """
+
+# Each command's description gives its own exit codes; sync's are long enough for a table.
+_EPILOGS = {"sync": ENVIRONMENT + SYNC_EXIT_CODES, "plan": ENVIRONMENT, "run": ENVIRONMENT}
 
 COMMANDS = {
     "sync": (
@@ -150,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="letta-matrix-sync",
         description="Keep a Matrix homeserver in step with the agents of a Letta server.",
-        epilog=ENVIRONMENT,
+        epilog=ENVIRONMENT + SYNC_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -160,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=summary,
             description=description,
-            epilog=ENVIRONMENT if name in ("sync", "plan", "run") else None,
+            epilog=_EPILOGS.get(name),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if name == "registration":

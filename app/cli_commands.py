@@ -12,6 +12,7 @@ from typing import TextIO
 from app.cli_output import Output
 from app.config import SyncConfig
 from app.http import Pacing
+from app.paths import redact_url
 from app.state import AgentMapping, JsonFileStore, Store
 from app.state.files import FileOps
 from app.sync.plan import make_plan
@@ -38,11 +39,10 @@ async def run_sync(
     async with SyncService(config, transport, files=files, pacing=pacing) as service:
         with output.progress() as progress:
             report = await service.sync(progress)
-    data_dir = config.data_dir.resolve()
     if as_json:
-        dump({"data_dir": str(data_dir), **report.to_json()}, out)
+        dump({**where_state_is(config), **report.to_json()}, out)
     else:
-        output.line(f"data directory: {data_dir}")
+        output.line(state_line(config))
         output.report(report)
     return EXIT_OK if report.ok else EXIT_FAILURES
 
@@ -63,16 +63,29 @@ async def run_plan(
             await transport.aclose()
     # 1: the sync would not get everything in order (Letta unreadable, or an agent blocked).
     code = EXIT_FAILURES if plan.letta_error or plan.count("blocked") else EXIT_OK
-    data_dir = config.data_dir.resolve()
     if as_json:
-        dump({"data_dir": str(data_dir), **plan.to_json()}, out)
+        dump({**where_state_is(config), **plan.to_json()}, out)
     else:
-        show_plan(plan, data_dir, Output(out))
+        show_plan(plan, state_line(config), Output(out))
     return code
 
 
-def show_plan(plan: SyncPlan, data_dir: Path, output: Output) -> None:
-    output.line(f"data directory: {data_dir}")
+def where_state_is(config: SyncConfig) -> dict[str, str | None]:
+    """For --json: the data directory, or (on PostgreSQL) the database, its password hidden."""
+    if config.store_url:
+        return {"data_dir": None, "store": redact_url(config.store_url)}
+    data_dir = str(config.data_dir.resolve())
+    return {"data_dir": data_dir, "store": data_dir}
+
+
+def state_line(config: SyncConfig) -> str:
+    if config.store_url:
+        return f"store: MATRIX_STORE_URL={redact_url(config.store_url)}"
+    return f"data directory: {config.data_dir.resolve()}"
+
+
+def show_plan(plan: SyncPlan, where: str, output: Output) -> None:
+    output.line(where)
     output.line(f"space: {plan.space}")
     if not plan.matrix_checked:
         output.line("rooms not checked: no stored admin token (run a sync first)")
@@ -95,7 +108,8 @@ def show_plan(plan: SyncPlan, data_dir: Path, output: Output) -> None:
             f"removed from Letta (their users and rooms are kept): "
             f"{', '.join(plan.removed_from_letta)}"
         )
-    output.line(f"{plan.count('ok')} agents already in order")
+    if not plan.letta_error:  # with Letta unread, no agent is known to be in order
+        output.line(f"{plan.count('ok')} agents already in order")
 
 
 def dump(data: object, out: TextIO) -> None:

@@ -30,6 +30,8 @@ class FaultyFiles(FileOps):
     truncate_fails: bool = False
     calls: list[tuple[str, str]] = field(default_factory=list)
     full: bool = False
+    # What the failing calls raise: a full disk by default, or a refusal (EACCES, EROFS).
+    error: int = errno.ENOSPC
     # Power-cut model: data as last fsynced, renames awaiting their directory's fsync, and
     # what a power cut would leave, per path.
     fsynced: dict[Path, bytes] = field(default_factory=dict)
@@ -73,12 +75,12 @@ class FaultyFiles(FileOps):
         if self.short_first and not self._cut_short and len(data) > 1:
             self._cut_short = True
             return super().write(fd, data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise OSError(self.error, os.strerror(self.error))
 
     def fsync(self, fd: int) -> None:
         path = self._paths[fd]
         if self._fails("fsync", path):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise OSError(self.error, os.strerror(self.error))
         # Real fsyncs would only slow the suite down: the model records what they promise.
         if path.is_dir():
             for target in [t for t in self.pending_renames if t.parent == path]:
@@ -88,7 +90,7 @@ class FaultyFiles(FileOps):
 
     def replace(self, source: Path, target: Path) -> None:
         if self._fails("replace", Path(target)):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise OSError(self.error, os.strerror(self.error))
         super().replace(source, target)
         # Data never fsynced may come back empty after a power cut.
         self.pending_renames[Path(target)] = self.fsynced.pop(Path(source), b"")

@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+import httpx
+import pytest
 from test_cli import run
 
 from app.cli import main
@@ -147,3 +149,30 @@ def test_plan_after_a_crash_between_saving_a_password_and_registering_is_not_blo
     assert code == 0
     assert [a["action"] for a in json.loads(out)["actions"]] == ["create"]
     assert run(h, ["sync"])[0] == 0
+
+
+def test_plan_with_letta_unreachable_names_the_setting_and_counts_nothing_in_order(
+    tmp_path: Path,
+) -> None:
+    h = SyncHarness(tmp_path / "data")
+    h.letta.add_agent("Unseen")
+    h.override("list_agents", httpx.ConnectError("connection refused"))
+
+    code, out, _ = run(h, ["plan"], RETRY_BUDGET="0")
+
+    assert code == 1 and "LETTA_API_URL=" in out and "ConnectionFailed" in out
+    assert "agents already in order" not in out
+
+
+def test_help_of_plan_and_run_gives_no_exit_codes_but_their_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def help_of(command: str) -> str:
+        with pytest.raises(SystemExit):
+            main([command, "--help"], out=io.StringIO(), err=io.StringIO())
+        return capsys.readouterr().out
+
+    for command, own in (("plan", "Exit 0: the plan is made"), ("run", "then exits 0")):
+        text = help_of(command)
+        assert own in text and "every agent in order" not in text, text
+    assert "every agent in order" in help_of("sync")

@@ -8,6 +8,8 @@ really saved everything, and a sync after space is freed converges with every pa
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 from pathlib import Path
 
@@ -16,12 +18,15 @@ import pytest
 import respx
 from faulty_files import FALLIBLE, FaultyFiles
 
+from app.cli import main
 from app.errors import StateWriteError
 from app.state.models import AgentMapping
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, TOKENS_FILE, MappingStore
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
 from app.testing.harness import SyncHarness
+
+from helpers import cli_env
 
 pytestmark = pytest.mark.anyio
 
@@ -195,3 +200,26 @@ def test_a_torn_line_that_cannot_be_cut_back_stops_appends_until_the_journal_is_
     reopened = MappingStore.read(tmp_path)
     assert {m.agent_id for m in reopened.all()} == {"agent-1", "agent-2", "agent-3"}
     assert not (tmp_path / JOURNAL_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (errno.ENOSPC, "free some space"),
+        (errno.EACCES, "write access"),
+        (errno.EROFS, "read-only"),
+    ],
+)
+def test_the_exit_4_message_names_the_cause_the_system_gave(
+    tmp_path: Path, error: int, hint: str
+) -> None:
+    h = SyncHarness(tmp_path / "data")
+    h.letta.add_agent("Unsaved")
+    files = FaultyFiles(fail_at=0, short_first=False, error=error)
+    out, err = io.StringIO(), io.StringIO()
+
+    code = main(["sync"], env=cli_env(h), transport=h.transport(), out=out, err=err, files=files)
+
+    assert code == 4 and hint in err.getvalue(), err.getvalue()
+    others = {"free some space", "write access", "read-only"} - {hint}
+    assert not any(other in err.getvalue() for other in others)

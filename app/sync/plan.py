@@ -22,6 +22,7 @@ from app.errors import (
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
 from app.matrix.view import HomeserverView, RoomState
+from app.paths import redact_url
 from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.opening import read_store
@@ -97,7 +98,7 @@ async def _make_plan(
     try:
         listing = await letta.list_agents(config.letta_page_size)
     except SyncError as exc:
-        plan.letta_error = describe(exc)
+        plan.letta_error = f"LETTA_API_URL={redact_url(config.letta_url)}: {describe(exc)}"
         return plan
     agents = listing.agents
     plan.removed_from_letta = listing.missing(store.mappings) if agents else []

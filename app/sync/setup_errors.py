@@ -5,6 +5,7 @@ Used by the sync and by `plan`: the same failure reads the same way in both.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -32,9 +33,24 @@ def naming_the_data_dir(config: SyncConfig) -> Iterator[None]:
             raise  # the database's own message says what failed, with MATRIX_STORE_URL
         raise StateWriteError(
             f"the sync's state could not be saved in MATRIX_DATA_DIR={config.data_dir}: {exc}. The "
-            "state files there are whole but not up to date: fix the cause (free some space) "
-            "and run the sync again; it finds what this one did on the homeserver"
+            f"state files there are whole but not up to date: {_fix_for(exc)}, and run the sync "
+            "again; it finds what this one did on the homeserver"
         ) from exc
+
+
+def _fix_for(error: BaseException) -> str:
+    """What to do about the operating system's reason, found down the chain of causes."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__
+    code = cause.errno if isinstance(cause, OSError) else None
+    if code in (errno.EACCES, errno.EPERM):
+        return "give the service's user write access to the directory and its files"
+    if code == errno.EROFS:
+        return "the file system is read-only: choose a writable MATRIX_DATA_DIR"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space (or raise the quota)"
+    return "fix the cause"
 
 
 @contextmanager

@@ -3,14 +3,19 @@ empty, and a second sync finds everything in order from the database alone."""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
 
+from app.cli import main
 from app.errors import ConfigError
 from app.state.postgres import PostgresStore
 from app.testing.harness import SyncHarness
 from app.testing.postgres import PostgresServer
+
+from helpers import cli_env
 
 pytestmark = pytest.mark.anyio
 
@@ -55,3 +60,24 @@ async def test_an_empty_database_on_an_existing_deployment_stops_naming_the_stor
     message = str(stopped.value)
     assert message.startswith("MATRIX_STORE_URL=") and "Point MATRIX_STORE_URL" in message
     assert "MATRIX_DATA_DIR" not in message and set(h.homeserver.room_ids()) == rooms
+
+
+@pytest.mark.parametrize("command", [["sync"], ["plan"], ["sync", "--json"], ["plan", "--json"]])
+def test_sync_and_plan_on_postgres_name_the_database_not_a_data_directory(
+    postgres_url: str, tmp_path: Path, command: list[str]
+) -> None:
+    h = SyncHarness(tmp_path / "unused")
+    h.letta.add_agent("Stored")
+    out, err = io.StringIO(), io.StringIO()
+    env = cli_env(h, MATRIX_STORE_URL=postgres_url)
+
+    code = main(command, env=env, transport=h.transport(), out=out, err=err)
+
+    assert code == 0, err.getvalue()
+    text = out.getvalue()
+    assert "matrix_data" not in text and str(h.data_dir) not in text
+    if "--json" in command:
+        data = json.loads(text)
+        assert data["data_dir"] is None and data["store"].startswith("postgresql://")
+    else:
+        assert "store: MATRIX_STORE_URL=postgresql://" in text
