@@ -250,7 +250,8 @@ def _run(
         if command == "doctor":
             return anyio.run(run_doctor, os.environ if env is None else env, transport, out)
         config = SyncConfig.from_env(env)
-        _setup_logging(config.log_level)
+        # Only sync draws a progress bar; run's logs go to journald or a container's log.
+        _setup_logging(config.log_level, terminal=command == "sync")
         if command == "plan":
             return anyio.run(run_plan, config, transport, args.json, out, pacing)
         if command == "run":
@@ -286,8 +287,8 @@ def _data_dir(env: Mapping[str, str] | None) -> Path:
     return Path(source.get("MATRIX_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
-def _setup_logging(level: str) -> None:
-    handler = terminal_log_handler(sys.stderr)
+def _setup_logging(level: str, *, terminal: bool = False) -> None:
+    handler = terminal_log_handler(sys.stderr) if terminal else None
     if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

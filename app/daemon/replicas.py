@@ -6,16 +6,14 @@ it): a standby takes the lease once the leader's session is gone or its heartbea
 than the time to live, and syncs at once; the leader renews the lease and turns the triggers
 other replicas sent into syncs.
 
-The leader creates nothing (no user, no room) unless its lease is surely still valid
-(`LeaderOnlyCreates`): a leader woken from a pause finds its deadline past, steps down, and
-says so, before any such request leaves.
+The leader changes nothing on the homeserver (no user, no room, no state, no message) unless
+its lease is surely still valid (`LeaderOnlyWrites`): a leader woken from a pause finds its
+deadline past, steps down, and says so, before any such request leaves.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from urllib.parse import urlsplit
 
 import anyio
@@ -24,13 +22,11 @@ from app.daemon.metrics import SyncMetrics
 from app.daemon.runner import Sleep, SyncRunner
 from app.errors import LeaseLost, StateFileError
 from app.state.lease import Lease
+from app.state.postgres import process_identity
 from app.sync.report import describe
 from app.transport import Request, Response, Transport
 
 log = logging.getLogger(__name__)
-
-# The homeserver requests that create something another replica would create again.
-_CREATING = ("/register", "/createRoom")
 
 
 def poll_seconds(interval: float, ttl: float = float("inf")) -> float:
@@ -38,7 +34,7 @@ def poll_seconds(interval: float, ttl: float = float("inf")) -> float:
 
 
 def default_holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return process_identity()
 
 
 class ReplicaRole:
@@ -69,13 +65,13 @@ class ReplicaRole:
     @property
     def leader_unresponsive(self) -> str | None:
         """Why the leader looks gone, seen from a standby; None while it renews in time."""
-        age = self.lease.leader_age
-        if self.is_leader or age is None or age <= self.lease.ttl:
+        age, ttl = self.lease.leader_age, self.lease.leader_ttl
+        if self.is_leader or age is None or age <= ttl:
             return None
         return (
             f"the leader ({self.lease.leader}) last renewed the lease {age:.1f} s ago, past "
-            f"its time to live of {self.lease.ttl:g} s: it is unresponsive, and no replica "
-            "leads until one takes over"
+            f"its time to live of {ttl:g} s: it is unresponsive, and no replica leads until "
+            "one takes over"
         )
 
     def fence(self) -> int:
@@ -84,14 +80,14 @@ class ReplicaRole:
             raise LeaseLost("not saved: this replica does not hold the lease")
         return self.lease.token
 
-    def before_create(self) -> None:
-        """Called before each request that creates a user or a room."""
+    def before_write(self) -> None:
+        """Called before each request that changes the homeserver."""
         if self.lease.valid():
             return
         self.lease.step_down()
         self._metrics.leading(False, None)
         self._stood_down("its lease may have lapsed (no renewal within its time to live)")
-        raise LeaseLost("not created: this replica's lease may have lapsed; another one leads")
+        raise LeaseLost("not sent: this replica's lease may have lapsed; another one leads")
 
     async def forward(self) -> None:
         await self.lease.notify_leader()
@@ -109,7 +105,10 @@ class ReplicaRole:
             log.info("took the lease (fencing token %s): syncing now", self.lease.token)
             runner.trigger()
         elif self._leading and not self.lease.is_leader:
-            self._stood_down("another replica holds the lease now")
+            held = "another replica holds the lease now"
+            self._stood_down(
+                f"the database connection was lost ({self.problem})" if self.problem else held
+            )
         if self.lease.take_triggers() and self.lease.is_leader:
             log.info("a sync was requested through another replica: syncing now")
             runner.trigger()
@@ -130,17 +129,17 @@ class ReplicaRole:
                 await self.lease.aclose()
 
 
-class LeaderOnlyCreates:
-    """A transport that lets a request creating a user or a room leave only while the
-    replica's lease is surely valid (`ReplicaRole.before_create`)."""
+class LeaderOnlyWrites:
+    """A transport that lets a request that changes the homeserver leave only while the
+    replica's lease is surely valid (`ReplicaRole.before_write`); reads always go."""
 
     def __init__(self, inner: Transport, role: ReplicaRole) -> None:
         self._inner = inner
         self._role = role
 
     async def send(self, request: Request) -> Response:
-        if request.method == "POST" and urlsplit(request.url).path.endswith(_CREATING):
-            self._role.before_create()
+        if request.method != "GET" and "/_matrix/" in urlsplit(request.url).path:
+            self._role.before_write()
         return await self._inner.send(request)
 
     async def aclose(self) -> None:

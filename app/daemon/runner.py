@@ -195,30 +195,35 @@ class SyncRunner:
 def log_sync(
     report: SyncReport, seconds: float, sent: Mapping[str, int], before: Mapping[str, int]
 ) -> None:
-    """One INFO line per sync, then a WARNING per agent that failed."""
+    """One INFO line per sync, then a WARNING per agent that failed; agents held back after
+    a failure no retry fixes (not tried, no request) share one INFO line."""
     created = set(report.users_created) | set(report.rooms_created)
     matrix, letta = (sent.get(name, 0) - before.get(name, 0) for name in ("matrix", "letta"))
+    tried = [failure for failure in report.failures if failure.next_try is None]
+    held = [failure for failure in report.failures if failure.next_try is not None]
     log.info(
         "sync done in %.1f s: %d agents seen, %d created, %d renamed, %d repaired, %d migrated, "
-        "%d failed; %d Matrix and %d Letta requests%s",
+        "%d failed, %d held back; %d Matrix and %d Letta requests%s",
         seconds,
         report.agents_seen,
         len(created),
         len(report.renamed),
         len(report.repaired),
         len(report.migrated),
-        len(report.failures),
+        len(tried),
+        len(held),
         matrix,
         letta,
         f"; Letta error: {report.letta_error}" if report.letta_error else "",
     )
-    for failure in report.failures:
-        held = f" (held back until {failure.next_try})" if failure.next_try else ""
+    for failure in tried:
         log.warning(
-            "agent %s (%s) failed at %s: %s%s",
+            "agent %s (%s) failed at %s: %s",
             failure.agent_id,
             failure.agent_name,
             failure.step,
             failure.reason,
-            held,
         )
+    if held:
+        agents = ", ".join(f"{f.agent_id} (until {f.next_try})" for f in held)
+        log.info("held back after a failure no retry fixes: %s", agents)

@@ -18,7 +18,7 @@ from anyio.abc import TaskStatus
 from app.config import SyncConfig
 from app.daemon.http import serve
 from app.daemon.metrics import CountingTransport, SyncMetrics
-from app.daemon.replicas import LeaderOnlyCreates, ReplicaRole, default_holder, poll_seconds
+from app.daemon.replicas import LeaderOnlyWrites, ReplicaRole, default_holder, poll_seconds
 from app.daemon.routes import Routes
 from app.daemon.runner import Sleep, SyncOnce, SyncRunner
 from app.daemon.settings import ServiceSettings
@@ -79,7 +79,7 @@ class SyncDaemon:
             lease = Lease(config.store_url, default_holder(), ttl, clock=clock)
             poll = poll_seconds(settings.interval, ttl)
             self.role = ReplicaRole(lease, poll, sleep=sleep, metrics=self.metrics)
-            self._transport = LeaderOnlyCreates(counted, self.role)
+            self._transport = LeaderOnlyWrites(counted, self.role)
         else:
             self.metrics.leading(True, 0.0)  # a lone daemon always leads
         fence = self.role.fence if self.role else lambda: None

@@ -31,7 +31,7 @@ import anyio
 
 from app.errors import StateFileError
 from app.paths import redact_url
-from app.state.postgres import _reason, connect, migrate
+from app.state.postgres import _reason, application_name, connect, migrate
 
 try:
     import psycopg
@@ -44,7 +44,7 @@ TRIGGER_CHANNEL = "letta_matrix_sync_trigger"
 
 _TAKE = """
 UPDATE letta_matrix_sync_lease
-SET token = token + 1, holder = %s, acquired_at = now(), renewed_at = now()
+SET token = token + 1, holder = %s, acquired_at = now(), renewed_at = now(), ttl_seconds = %s
 WHERE singleton RETURNING token
 """
 _RENEW = """
@@ -53,19 +53,33 @@ RETURNING token
 """
 # How long ago the leader renewed (seconds, the database's clock), and who it is.
 _HEARTBEAT = """
-SELECT extract(epoch FROM now() - renewed_at)::float8, holder FROM letta_matrix_sync_lease
-WHERE singleton
+SELECT extract(epoch FROM now() - renewed_at)::float8, holder, ttl_seconds
+FROM letta_matrix_sync_lease WHERE singleton
 """
-# The silent leader's sessions: the one holding the lease's lock, and every other session of
-# that process (the store of the sync it was in, which holds the sync's lock).
+# The silent leader's sessions in this database: the one holding the lease's lock, and every
+# other session of that process (the store of the sync it was in holds the sync's lock).
+# Only while the heartbeat is still past its time to live, checked in the same statement: a
+# leader that renewed meanwhile (or a replica that took the lease) is left alone.
 _SILENT_LEADER = """
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-WHERE pid <> pg_backend_pid() AND (
-    application_name = left('letta-matrix-sync ' || %s, 63)
-    OR pid IN (SELECT pid FROM pg_locks
-               WHERE locktype = 'advisory' AND classid = 0 AND objid = %s)
+SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a
+WHERE a.pid <> pg_backend_pid() AND a.datname = current_database()
+AND EXISTS (
+    SELECT 1 FROM letta_matrix_sync_lease l
+    WHERE l.singleton AND l.holder = %(holder)s
+    AND now() - l.renewed_at > make_interval(secs => coalesce(l.ttl_seconds, %(ttl)s))
+)
+AND (
+    a.application_name = %(application)s
+    OR a.pid IN (
+        SELECT k.pid FROM pg_locks k
+        WHERE k.locktype = 'advisory' AND k.granted AND k.classid = 0 AND k.objid = %(key)s
+        AND k.objsubid = 1
+        AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    )
 )
 """
+# After ending a session, how long to wait for PostgreSQL to free its lock.
+_LOCK_WAITS, _LOCK_WAIT = 30, 0.1
 DEFAULT_TTL = 15.0
 
 
@@ -91,9 +105,10 @@ class Lease:
         self.token: int | None = None
         # While leading: until when (monotonic clock) the lease is surely still ours.
         self._valid_until = 0.0
-        # Seen by a standby: seconds since the leader renewed, and who leads.
+        # Seen by a standby: seconds since the leader renewed, who leads, and its time to live.
         self.leader_age: float | None = None
         self.leader: str | None = None
+        self.leader_ttl = ttl
 
     def __repr__(self) -> str:
         return f"Lease({redact_url(self._url)!r}, holder={self.holder!r}, token={self.token})"
@@ -154,6 +169,9 @@ class Lease:
                 migrate(conn, self._url)
                 conn.add_notify_handler(lambda _notice: self._count_trigger())
                 conn.execute(f"LISTEN {TRIGGER_CHANNEL}")
+                # A silent leader's store may hold the lease row (a write's fencing check):
+                # taking the lease waits for it a bounded time, never for ever.
+                conn.execute("SET lock_timeout = '5s'")
             except BaseException:
                 conn.close()
                 raise
@@ -168,20 +186,35 @@ class Lease:
         if self.token is not None:
             return self._renew(conn)
         conn.execute("SELECT pg_advisory_unlock_all()")  # stepped down: the lock goes too
-        if not self._try_lock(conn):
-            self._watch_leader(conn)
-            if self.leader_age is None or self.leader_age <= self.ttl:
-                return False
-            conn.execute(_SILENT_LEADER, (self.leader or "", LEASE_LOCK_KEY))
-            if not self._try_lock(conn):
-                return False
+        if not self._try_lock(conn) and not self._take_from_silent_leader(conn):
+            return False
         sent = self._clock()
-        taken = conn.execute(_TAKE, (self.holder,)).fetchone()
+        taken = conn.execute(_TAKE, (self.holder, self.ttl)).fetchone()
         self.token = int(taken[0]) if taken else None
         self._valid_until = sent + self.ttl - self.margin
         self.leader_age, self.leader = 0.0, self.holder
         self._triggers = 0  # taking over syncs anyway
         return self.is_leader
+
+    def _take_from_silent_leader(self, conn: psycopg.Connection[Any]) -> bool:
+        """End the sessions of a leader whose heartbeat is past its time to live; True once
+        the lock is ours."""
+        self._watch_leader(conn)
+        if self.leader_age is None or self.leader_age <= self.leader_ttl:
+            return False
+        silent = {
+            "holder": self.leader,
+            "ttl": self.ttl,
+            "application": application_name(self.leader or ""),
+            "key": LEASE_LOCK_KEY,
+        }
+        if not conn.execute(_SILENT_LEADER, silent).fetchall():
+            return False  # it renewed meanwhile, or another replica took over
+        for _ in range(_LOCK_WAITS):  # the ended session's lock goes once its process exits
+            if self._try_lock(conn):
+                return True
+            conn.execute("SELECT pg_sleep(%s)", (_LOCK_WAIT,))
+        return False
 
     def _renew(self, conn: psycopg.Connection[Any]) -> bool:
         sent = self._clock()
@@ -203,6 +236,7 @@ class Lease:
         row = conn.execute(_HEARTBEAT).fetchone()
         self.leader_age = float(row[0]) if row and row[0] is not None else None
         self.leader = str(row[1]) if row and row[1] is not None else None
+        self.leader_ttl = float(row[2]) if row and row[2] is not None else self.ttl
 
     def _notify(self) -> None:
         self._connection().execute("SELECT pg_notify(%s, '')", (TRIGGER_CHANNEL,))

@@ -15,6 +15,7 @@ cannot overwrite what the new leader saved.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -39,10 +40,22 @@ SYNC_LOCK_KEY = 0x4C4D5301
 MIGRATION_LOCK_KEY = 0x4C4D5302
 
 
-def process_name(pid: int | None = None) -> str:
-    """Every session this process opens says whose it is (`application_name`): a replica
-    that takes the lease from a silent one ends that process's sessions, and only those."""
-    return f"letta-matrix-sync {socket.gethostname()}:{os.getpid() if pid is None else pid}"
+_IDENTITIES: dict[int, str] = {}
+
+
+def process_identity() -> str:
+    """This process among all that use the database: a random part first (host names and
+    pids repeat across containers, and PostgreSQL cuts names at 63 bytes), then host:pid."""
+    pid = os.getpid()
+    if pid not in _IDENTITIES:
+        _IDENTITIES[pid] = f"{secrets.token_hex(6)} {socket.gethostname()}:{pid}"
+    return _IDENTITIES[pid]
+
+
+def application_name(identity: str) -> str:
+    """Every session a process opens says whose it is: a replica that takes the lease from a
+    silent one ends that process's sessions, and only those."""
+    return f"letta-matrix-sync {identity}"[:63]
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
@@ -53,7 +66,10 @@ def connect(url: str) -> psycopg.Connection[Any]:
         )
     try:
         return psycopg.connect(
-            url, autocommit=True, connect_timeout=10, application_name=process_name()
+            url,
+            autocommit=True,
+            connect_timeout=10,
+            application_name=application_name(process_identity()),
         )
     except psycopg.Error as exc:
         raise StateFileError(

@@ -75,16 +75,15 @@ def room_fate(room: RoomState, mapping: AgentMapping, admin: str) -> str:
     replacement = drift.replacement_of(room)
     if replacement is not None and mapping.extra.get(IGNORED_UPGRADE) != replacement:
         return "follow"
-    membership = room.membership(mapping.matrix_user_id)
+    user = mapping.matrix_user_id
+    membership = room.membership(user)
     if membership == "join":
         return "keep"
     if membership not in ("ban", "leave"):
         return "rejoin"  # invited, or never: the agent joins
-    levels = room.content(power.POWER_LEVELS) or {}
-    needed = levels.get("ban", 50) if membership == "ban" else levels.get("invite", 0)
-    if isinstance(needed, int) and power.level_of(room, admin) >= needed:
-        return "rejoin"
-    return "replace"
+    if membership == "ban" and not power.may_unban(room, admin, user):
+        return "replace"
+    return "rejoin" if power.may_invite(room, admin) else "replace"
 
 
 def rejoined(room: RoomState, user_id: str) -> RoomState:

@@ -52,6 +52,26 @@ def needed_for(room: RoomState, event_type: str) -> float:
     return _number(value, _number(levels.get("state_default"), 50))
 
 
+def _threshold(room: RoomState, action: str, default: float) -> float:
+    return _number((room.content(POWER_LEVELS) or {}).get(action), default)
+
+
+def may_unban(room: RoomState, sender: str, target: str) -> bool:
+    """The spec's rule for lifting a ban: the ban and kick levels, and more power than the
+    banned user's."""
+    level = level_of(room, sender)
+    return (
+        level >= _threshold(room, "ban", 50)
+        and level >= _threshold(room, "kick", 50)
+        and level_of(room, target) < level
+    )
+
+
+def may_invite(room: RoomState, sender: str) -> bool:
+    joined = room.membership(sender) == "join"
+    return joined and level_of(room, sender) >= _threshold(room, "invite", 0)
+
+
 def may_write(room: RoomState, user_id: str, event_type: str) -> bool:
     joined = room.membership(user_id) == "join"
     return joined and level_of(room, user_id) >= needed_for(room, event_type)

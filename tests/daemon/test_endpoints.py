@@ -138,7 +138,9 @@ async def test_each_sync_logs_one_line_with_its_counts_then_one_warning_per_fail
     lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "app.daemon.runner"]
     (level, summary), (warned, failure) = lines
     assert level == "INFO" and summary.startswith("sync done in ")
-    assert "2 agents seen, 1 created, 0 renamed, 0 repaired, 0 migrated, 1 failed" in summary
+    assert (
+        "2 agents seen, 1 created, 0 renamed, 0 repaired, 0 migrated, 1 failed, 0 held" in summary
+    )
     assert summary.endswith(f"; {sent['matrix']:g} Matrix and {sent['letta']:g} Letta requests")
     assert sent["matrix"] > 5 and sent["letta"] >= 1
     assert warned == "WARNING" and failure.startswith(f"agent {taken} (Taken) failed at user")

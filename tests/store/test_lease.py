@@ -206,12 +206,12 @@ async def test_a_leader_woken_past_its_deadline_creates_nothing_and_steps_down_o
         await role.step(runner)
         assert role.is_leader and metric(metrics, "letta_matrix_sync_leader") == 1.0
         clock.now += 3.9  # renewed at 1000; the margin is a third of the ttl
-        role.before_create()  # still surely valid
+        role.before_write()  # still surely valid
         clock.now += 0.2
         with pytest.raises(LeaseLost, match="may have lapsed"):
-            role.before_create()
+            role.before_write()
         with pytest.raises(LeaseLost):
-            role.before_create()
+            role.before_write()
         assert not role.is_leader and metric(metrics, "letta_matrix_sync_leader") == 0.0
         assert [r.message for r in caplog.records].count(
             "stepping down to standby: its lease may have lapsed (no renewal within its "
@@ -219,7 +219,7 @@ async def test_a_leader_woken_past_its_deadline_creates_nothing_and_steps_down_o
         ) == 1
         await role.step(runner)  # nobody else took it: it leads again, with a new token
         assert role.is_leader and role.lease.token == 2
-        role.before_create()
+        role.before_write()
     finally:
         await role.lease.aclose()
 
@@ -266,9 +266,28 @@ async def test_the_replicas_lead_again_after_every_session_ends_as_in_a_database
         for lease in (leader, standby):
             with pytest.raises(StateFileError, match="lost the lease connection"):
                 await lease.refresh()
-        leading = [await leader.refresh(), await standby.refresh()]
-        assert leading == [True, False] and leader.token is not None and first is not None
+        heartbeat_stopped(postgres_url, 600)  # a restart longer than the time to live
+        # The first back takes the lease; the other, reading a heartbeat that old a moment
+        # before, must not end the new leader's sessions.
+        leading = [await leader.refresh(), await standby.refresh(), await standby.refresh()]
+        assert await leader.refresh()
+        assert leading == [True, False, False] and leader.token is not None and first is not None
         assert leader.token > first and standby.leader == "leader"
     finally:
         await leader.aclose()
         await standby.aclose()
+
+
+async def test_standbys_judge_the_heartbeat_by_the_leaders_own_time_to_live(
+    postgres_url: str,
+) -> None:
+    patient = Lease(postgres_url, "patient", ttl=30)
+    hasty = Lease(postgres_url, "hasty", ttl=5)
+    try:
+        assert await patient.refresh()
+        heartbeat_stopped(postgres_url, 10)  # past the standby's 5 s, within the leader's 30
+        assert not await hasty.refresh() and hasty.leader_ttl == 30
+        assert await patient.refresh()  # still the leader: its sessions were left alone
+    finally:
+        await patient.aclose()
+        await hasty.aclose()

@@ -129,14 +129,23 @@ def test_a_room_the_admin_cannot_see_is_written_by_the_agent_user() -> None:
 
 
 def test_the_fate_of_a_room_follows_who_may_let_the_agent_back_in() -> None:
-    levels = {"users": {AGENT: 100, ADMIN: 50}, "ban": 50, "invite": 0}
+    """The spec's rules: an unban needs the ban and kick levels and more power than the
+    banned user's; an invite needs the invite level."""
+    levels = {"users": {AGENT: 50, ADMIN: 100}, "ban": 50, "kick": 50, "invite": 0}
     assert room_fate(room(levels), mapping(), ADMIN) == "keep"
     assert room_fate(room(levels, agent="leave"), mapping(), ADMIN) == "rejoin"
     assert room_fate(room(levels, agent="ban"), mapping(), ADMIN) == "rejoin"
     assert room_fate(room(levels, agent="invite"), mapping(), ADMIN) == "rejoin"
-    weak = {**levels, "users": {AGENT: 100, ADMIN: 10}}
-    assert room_fate(room(weak, agent="ban"), mapping(), ADMIN) == "replace"
-    assert room_fate(room({**weak, "invite": 20}, agent="leave"), mapping(), ADMIN) == "replace"
+    peers = {**levels, "users": {AGENT: 100, ADMIN: 100}}  # the agent made the room
+    assert room_fate(room(peers, agent="ban"), mapping(), ADMIN) == "replace"
+    assert room_fate(room(peers, agent="leave"), mapping(), ADMIN) == "rejoin"
+    no_kick = {**levels, "kick": 101}
+    assert room_fate(room(no_kick, agent="ban"), mapping(), ADMIN) == "replace"
+    weak = {**levels, "users": {AGENT: 0, ADMIN: 10}, "invite": 20}
+    assert room_fate(room(weak, agent="leave"), mapping(), ADMIN) == "replace"
+    # Rooms before version 10 may hold levels as strings.
+    strings = {"users": {AGENT: "0", ADMIN: "100"}, "ban": "50", "kick": "50", "invite": "0"}
+    assert room_fate(room(strings, agent="ban"), mapping(), ADMIN) == "rejoin"
 
 
 def test_an_upgrade_is_followed_unless_the_tombstone_was_found_not_to_continue_it() -> None:

@@ -66,8 +66,12 @@ CREATE TABLE letta_matrix_sync_view (
 # The leader's heartbeat: renewed on every look at the lease, on the database's clock. A
 # leader that stops renewing (paused, hung, frozen with its session still open) is replaced
 # once it is older than the lease's time to live.
+# Its time to live is the leader's own, written when it takes the lease: every standby judges
+# the heartbeat by the same measure, whatever its own setting.
 _V4 = """
-ALTER TABLE letta_matrix_sync_lease ADD COLUMN renewed_at timestamptz
+ALTER TABLE letta_matrix_sync_lease
+    ADD COLUMN renewed_at timestamptz,
+    ADD COLUMN ttl_seconds double precision
 """
 
 MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4))
