@@ -210,7 +210,18 @@ async def _appservice(matrix: MatrixClient, config: SyncConfig, agents: list[str
     users |= {f"agent {agent}": f"@{agent_localpart(agent)}:{server}" for agent in agents}
     outside = [f"{what} ({user})" for what, user in users.items() if not registration.covers(user)]
     checks.append(_namespace(registration, outside, len(users)))
-    checks.append(await _server_admin(acting_as(matrix, registration.as_token, admin), admin))
+    admin_client = acting_as(matrix, registration.as_token, admin)
+    if await _registered(admin_client):
+        checks.append(await _server_admin(admin_client, admin))
+    else:
+        checks.append(
+            skip(
+                "admin is a server admin",
+                f"{admin} is not registered yet: the first sync registers it; then make it a "
+                "server admin (Synapse: PUT /_synapse/admin/v2/users/<admin> with "
+                '{"admin": true}) and run doctor again',
+            )
+        )
     checks.append(_rate_limits_of(registration))
     return checks
 
@@ -237,6 +248,16 @@ def _rate_limits_of(registration: AppserviceRegistration) -> Check:
     return ok("rate limits", "the appservice's users are exempt (rate_limited: false)")
 
 
+async def _registered(user: MatrixClient) -> bool:
+    """Whether the appservice may act as the user: Synapse refuses (403) one never
+    registered."""
+    try:
+        await user.whoami()
+    except MatrixForbidden:
+        return False
+    return True
+
+
 async def _server_admin(admin: MatrixClient, admin_id: str) -> Check:
     name = "admin is a server admin"
     if await admin.account_deactivated(admin_id) is None:
@@ -244,7 +265,8 @@ async def _server_admin(admin: MatrixClient, admin_id: str) -> Check:
             name,
             f"{admin_id} may not use the homeserver's admin API, so a deactivated agent "
             "account cannot be told apart from other refusals: make it a server admin "
-            "(Synapse: `register_new_matrix_user --admin`, or the admin API)",
+            '(Synapse: PUT /_synapse/admin/v2/users/<admin> with {"admin": true}, as a server '
+            "admin)",
         )
     return ok(name, f"{admin_id} may use the admin API")
 
