@@ -76,14 +76,7 @@ class PostgresServer:
                 "--locale=C",
                 "--no-sync",
             )
-            options = (
-                f"-p {server.port} -k {root} -c listen_addresses={_HOST} "
-                "-c fsync=off -c full_page_writes=off"
-            )
-            log = str(root / "server.log")
-            server._command(
-                "pg_ctl", "-D", str(server.data), "-l", log, "-o", options, "-w", "start"
-            )
+            server._pg_ctl("start")
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
@@ -99,6 +92,19 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+    def restart(self) -> None:
+        """Stop and start again, as an operator's restart does: every session ends."""
+        self._pg_ctl("restart")
+
+    def _pg_ctl(self, action: str) -> None:
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses={_HOST} "
+            "-c fsync=off -c full_page_writes=off"
+        )
+        log = str(self.root / "server.log")  # not our pipes: the server outlives the call
+        data = str(self.data)
+        self._command("pg_ctl", "-D", data, "-l", log, "-m", "fast", "-w", "-o", options, action)
 
     def stop(self) -> None:
         try:

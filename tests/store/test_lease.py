@@ -3,6 +3,7 @@ leader's session is gone, fencing of a stale leader's writes, triggers through N
 
 from __future__ import annotations
 
+import anyio
 import psycopg
 import pytest
 
@@ -14,6 +15,7 @@ from app.errors import LeaseLost, StateFileError
 from app.state import AgentMapping
 from app.state.lease import LEASE_LOCK_KEY, Lease
 from app.state.postgres import PostgresStore
+from app.testing.postgres import PostgresServer
 
 from helpers import CountingSyncs
 
@@ -251,22 +253,19 @@ def metric(metrics: SyncMetrics, name: str) -> float:
     return value
 
 
-async def test_the_replicas_lead_again_after_every_session_ends_as_in_a_database_restart(
-    postgres_url: str,
+async def test_the_replicas_lead_again_after_a_database_restart(
+    postgres_server: PostgresServer,
 ) -> None:
-    leader, standby = Lease(postgres_url, "leader"), Lease(postgres_url, "standby")
+    url = postgres_server.new_database()
+    leader, standby = Lease(url, "leader"), Lease(url, "standby")
     try:
         assert await leader.refresh() and not await standby.refresh()
         first = leader.token
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND datname = current_database()"
-            )
+        await anyio.to_thread.run_sync(postgres_server.restart)
         for lease in (leader, standby):
             with pytest.raises(StateFileError, match="lost the lease connection"):
                 await lease.refresh()
-        heartbeat_stopped(postgres_url, 600)  # a restart longer than the time to live
+        heartbeat_stopped(url, 600)  # as after a restart longer than the time to live
         # The first back takes the lease; the other, reading a heartbeat that old a moment
         # before, must not end the new leader's sessions.
         leading = [await leader.refresh(), await standby.refresh(), await standby.refresh()]
