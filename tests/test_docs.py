@@ -1,4 +1,4 @@
-"""Every Python sample in README.md and migration_notes.md runs, so the docs cannot rot.
+"""Every Python sample in README.md, migration_notes.md and docs/ runs, so the docs cannot rot.
 
 Test samples (blocks that define ``test_*`` functions) run as pasted into a bridge's test file:
 each becomes one file of a fresh project with no conftest, no ini file and no
@@ -28,7 +28,7 @@ from app.testing.plugin import BACKENDS
 from app.testing.synapse import synapse_available
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ["README.md", "migration_notes.md"]
+DOCS = ["README.md", "migration_notes.md", "docs/kit.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
