@@ -136,3 +136,18 @@ async def test_call_site_sample_runs(doc: str, line: int, code: str, tmp_path: P
         result = await function(**{name: supplies[name] for name in parameters})
         if isinstance(result, SyncReport):
             assert result.ok, f"{origin}: {result.failures}"
+
+
+def test_the_readme_stays_short_and_names_what_a_bridge_author_needs() -> None:
+    """Under 350 lines, one part per reader; the kit's appservice mode and read-backs named."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 350
+    parts = [line for line in text.splitlines() if line.startswith("## ")]
+    assert [part.split(":")[0] for part in parts] == [
+        "## For a newcomer",
+        "## For an operator",
+        "## For a bridge author",
+        "## Reference",
+    ]
+    for name in ("admin_id", "bot_id", "use_appservice()", "room_messages", "doctor", "deploy/"):
+        assert name in text, name
