@@ -308,7 +308,9 @@ async def a_deactivated_agent_is_held_back_and_costs_no_requests(world: World) -
     """The admin is no server admin, so the sync cannot ask whether the account is gone: its
     invite, join and refused login would repeat every sync. Tried on the next sync, then held
     back: listed failed with the next try, at no request, until Letta changes it or an
-    operator asks. (Password mode: an appservice needs no login, and acts as the user.)"""
+    operator asks. (Password mode only: Synapse lets an appservice act as a deactivated user
+    of its namespace, so there the agent is joined back and reported repaired, which the
+    homeserver then holds; checked on Synapse 1.x, and the fake does the same.)"""
     if world.appservice:
         return
     agent_id = world.letta.add_agent("Deactivated")
