@@ -44,6 +44,44 @@ def unavailable_reason() -> str | None:
     return None
 
 
+_PREFIX = "lms-postgres-"
+# The pid of the test process a cluster belongs to: a run that was killed (a CI time-out, a
+# mutant's time limit, Ctrl-C twice) leaves its server behind, and the next run stops it.
+_OWNER = "owner.pid"
+
+
+def stop_orphans(directory: Path | None = None) -> list[Path]:
+    """Stop and remove the clusters whose test process is gone; returns their directories."""
+    found = []
+    for root in Path(directory or tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        owner = root / _OWNER
+        try:
+            alive = _alive(int(owner.read_text()))
+        except (OSError, ValueError):
+            continue  # not ours to judge: being set up, or written by another tool
+        if alive:
+            continue
+        if (root / "data" / "postmaster.pid").exists():
+            orphan = PostgresServer(root, 0)
+            try:
+                orphan._command("pg_ctl", "-D", str(orphan.data), "-m", "immediate", "-w", "stop")
+            except (RuntimeError, subprocess.TimeoutExpired):
+                pass  # already gone: its directory goes all the same
+        shutil.rmtree(root, ignore_errors=True)
+        found.append(root)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
 class PostgresServer:
     """One cluster; `new_database()` hands each test an empty database of its own."""
 
@@ -58,7 +96,9 @@ class PostgresServer:
 
     @classmethod
     def start(cls) -> PostgresServer:
-        root = Path(tempfile.mkdtemp(prefix="lms-postgres-"))
+        stop_orphans()
+        root = Path(tempfile.mkdtemp(prefix=_PREFIX))
+        (root / _OWNER).write_text(str(os.getpid()))
         if os.geteuid() == 0:
             shutil.chown(root, RUN_AS, RUN_AS)
         server = cls(root, free_port())
