@@ -122,11 +122,16 @@ def real_letta() -> Iterator[RealTarget]:
             pytest.fail(message)
         pytest.skip(message)
     # Not under pytest's tmp_path: its directories are 0700, and PostgreSQL runs as `postgres`.
+    prefix = "letta-real-"
     with (
-        tempfile.TemporaryDirectory(prefix="letta-real-") as workdir,
+        tempfile.TemporaryDirectory(prefix=prefix) as workdir,
         StandInModel() as model,
         letta_server(
-            workdir, python, password=REAL_LETTA_TOKEN, model_base_url=model.base_url
+            workdir,
+            python,
+            password=REAL_LETTA_TOKEN,
+            model_base_url=model.base_url,
+            sweep_prefix=prefix,
         ) as server,
     ):
         create = {

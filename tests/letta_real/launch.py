@@ -284,6 +284,47 @@ def _start_postgres(
     return f"postgresql://{PG_USER}@127.0.0.1:{port}/{PG_DB}", stop_pg
 
 
+# Written in a work directory: the test process it belongs to, and the Letta server's pid. A
+# run that was killed leaves both servers behind; the next launch in the same parent
+# directory stops them (see `stop_orphans`).
+OWNER, SERVER_PID = "owner.pid", "letta.pid"
+
+
+def stop_orphans(parent: Path, prefix: str, pg_bin: Path) -> list[Path]:
+    """Stop the servers of work directories whose test process is gone, and remove them."""
+    stopped = []
+    for workdir in parent.glob(f"{prefix}*"):
+        try:
+            owner = int((workdir / OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        with contextlib.suppress(OSError, ValueError, ProcessLookupError):
+            os.killpg(int((workdir / SERVER_PID).read_text()), signal.SIGKILL)
+        data = workdir / "pg" / "data"
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                _as_pg_user([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        shutil.rmtree(workdir, ignore_errors=True)
+        stopped.append(workdir)
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _terminate(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     if proc.poll() is not None:
         return
@@ -353,8 +394,11 @@ def start_letta(
     password: str | None = None,
     model_base_url: str | None = None,
     startup_timeout: float = 180.0,
+    sweep_prefix: str | None = None,
 ) -> LettaServer:
-    """Start PostgreSQL + Letta under ``workdir``; the :class:`LettaServer` has ``.stop()``."""
+    """Start PostgreSQL + Letta under ``workdir``; the :class:`LettaServer` has ``.stop()``.
+
+    ``sweep_prefix``: first stop what killed runs left in sibling directories of that name."""
     t_all = time.monotonic()
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -362,7 +406,11 @@ def start_letta(
         os.chmod(workdir, workdir.stat().st_mode | 0o711)
     letta_python = Path(letta_python)
     timings: dict[str, float] = {}
-    pg_uri, stop_pg = _start_postgres(workdir, _reachable_pg(workdir, letta_python), timings)
+    pg_bin = _reachable_pg(workdir, letta_python)
+    if sweep_prefix:
+        stop_orphans(workdir.parent, sweep_prefix, pg_bin)
+    (workdir / OWNER).write_text(str(os.getpid()))
+    pg_uri, stop_pg = _start_postgres(workdir, pg_bin, timings)
     stops: list[Callable[[], None]] = [stop_pg]
 
     def stop_all() -> None:
@@ -415,6 +463,8 @@ def start_letta(
             start_new_session=True,
         )
 
+        (workdir / SERVER_PID).write_text(str(proc.pid))
+
         def stop_server() -> None:
             _terminate(proc)
             log.close()
@@ -456,8 +506,9 @@ def letta_server(
     letta_python: Path,
     password: str | None = None,
     model_base_url: str | None = None,
+    sweep_prefix: str | None = None,
 ) -> Iterator[LettaServer]:
-    server = start_letta(workdir, letta_python, password, model_base_url)
+    server = start_letta(workdir, letta_python, password, model_base_url, sweep_prefix=sweep_prefix)
     try:
         yield server
     finally:
