@@ -56,7 +56,7 @@ def stop_orphans(directory: Path | None = None) -> list[Path]:
     for root in Path(directory or tempfile.gettempdir()).glob(f"{_PREFIX}*"):
         owner = root / _OWNER
         try:
-            alive = _alive(int(owner.read_text()))
+            alive = process_alive(int(owner.read_text()))
         except (OSError, ValueError):
             continue  # not ours to judge: being set up, or written by another tool
         if alive:
@@ -72,7 +72,8 @@ def stop_orphans(directory: Path | None = None) -> list[Path]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of that pid runs (or may: another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -51,6 +51,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.testing.postgres import process_alive
+
 PG_USER = "test"
 PG_DB = "letta"
 RUN_AS = "postgres"  # the OS user that runs PostgreSQL when we are root
@@ -298,7 +300,7 @@ def stop_orphans(parent: Path, prefix: str, pg_bin: Path) -> list[Path]:
             owner = int((workdir / OWNER).read_text())
         except (OSError, ValueError):
             continue
-        if _alive(owner):
+        if process_alive(owner):
             continue
         with contextlib.suppress(OSError, ValueError, ProcessLookupError):
             os.killpg(int((workdir / SERVER_PID).read_text()), signal.SIGKILL)
@@ -313,16 +315,6 @@ def stop_orphans(parent: Path, prefix: str, pg_bin: Path) -> list[Path]:
         shutil.rmtree(workdir, ignore_errors=True)
         stopped.append(workdir)
     return stopped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _terminate(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
