@@ -67,9 +67,11 @@ __all__ = [
 
 ENVIRONMENT = """\
 configuration (environment variables):
-  required   MATRIX_HOMESERVER_URL, MATRIX_USERNAME, MATRIX_PASSWORD, LETTA_API_URL
-  appservice MATRIX_APPSERVICE_REGISTRATION (the `registration` command's file):
-             MATRIX_PASSWORD and MATRIX_ADMIN_PASSWORD become optional
+  required   MATRIX_HOMESERVER_URL, MATRIX_USERNAME, LETTA_API_URL, and
+             MATRIX_PASSWORD in password mode
+  appservice MATRIX_APPSERVICE_REGISTRATION (the `registration` command's file) and
+             MATRIX_ADMIN_USERNAME (another user than MATRIX_USERNAME, the sender);
+             no passwords
   optional   MATRIX_ADMIN_USERNAME, MATRIX_ADMIN_PASSWORD, MATRIX_MCP_USERNAME,
              MATRIX_MCP_PASSWORD, MATRIX_INVITE_USERS, LETTA_TOKEN, MATRIX_DATA_DIR
              (./matrix_data), HISTORY_IMPORT_LIMIT (15), ROOM_NAME_TEMPLATE ({name}),
@@ -122,7 +124,8 @@ COMMANDS = {
         "Sync every --interval seconds and whenever POST /sync is called (the webhook for a "
         "new agent); serve GET /healthz, /readyz and /metrics (Prometheus) on --listen. "
         "A homeserver or Letta that is down makes it back off and /readyz say why; it never "
-        "exits on a setup error. SIGTERM or SIGINT lets a sync in flight finish (at most 30 s), "
+        "exits on a setup error (a configuration error exits 2 at start). SIGTERM or SIGINT "
+        "lets a sync in flight finish (at most 30 s), "
         "then exits 0.",
     ),
     "store": (
@@ -248,7 +251,8 @@ def _run(
         if command == "registration":
             return run_registration(args, os.environ if env is None else env, out, err)
         if command == "doctor":
-            return anyio.run(run_doctor, os.environ if env is None else env, transport, out)
+            doctor_env = os.environ if env is None else env
+            return anyio.run(run_doctor, doctor_env, transport, out, args.json)
         config = SyncConfig.from_env(env)
         # Only sync draws a progress bar; run's logs go to journald or a container's log.
         _setup_logging(config.log_level, terminal=command == "sync")

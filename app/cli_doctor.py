@@ -7,6 +7,7 @@ only a write could prove (a password, say) is said to be unchecked, with why.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Mapping
@@ -56,7 +57,9 @@ def skip(name: str, detail: str) -> Check:
     return Check(name, "skip", detail)
 
 
-async def run_doctor(env: Mapping[str, str], transport: Transport | None, out: TextIO) -> int:
+async def run_doctor(
+    env: Mapping[str, str], transport: Transport | None, out: TextIO, as_json: bool = False
+) -> int:
     from app.transport_httpx import HttpxTransport
 
     own = HttpxTransport(timeout=10.0) if transport is None else None
@@ -67,9 +70,13 @@ async def run_doctor(env: Mapping[str, str], transport: Transport | None, out: T
     finally:
         if own is not None:
             await own.aclose()
+    failed = sum(check.status == "FAIL" for check in checks)
+    if as_json:
+        listed = [{"name": c.name, "status": c.status.lower(), "detail": c.detail} for c in checks]
+        out.write(json.dumps({"ok": not failed, "checks": listed}, indent=2) + "\n")
+        return 1 if failed else 0
     for check in checks:
         out.write(check.line() + "\n")
-    failed = sum(check.status == "FAIL" for check in checks)
     out.write(f"{len(checks)} checks, {failed} failed\n")
     return 1 if failed else 0
 

@@ -82,6 +82,11 @@ def run_daemon(
     backend = source.get("SYNC_BACKEND", "").strip() or "asyncio"
     if backend not in ("asyncio", "trio"):
         raise ConfigError(f"SYNC_BACKEND must be asyncio or trio, got {backend!r}")
+    if backend == "trio":
+        try:
+            import trio  # noqa: F401
+        except ImportError:
+            raise ConfigError("SYNC_BACKEND=trio needs trio installed (pip install trio)") from None
     try:
         from app.daemon.service import SyncDaemon
     except ImportError as exc:

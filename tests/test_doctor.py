@@ -5,6 +5,7 @@ written, on the homeserver or on disk."""
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -219,3 +220,13 @@ def test_before_the_first_sync_the_admin_check_says_what_to_do_next(harness: Syn
     assert code == 0 and failed(found) == {}, found
     assert found["admin is a server admin"].startswith("skip ")
     assert "the first sync registers it" in found["admin is a server admin"]
+
+
+def test_doctor_json_is_one_object_with_every_check(harness: SyncHarness) -> None:
+    h = harness
+    out = io.StringIO()
+    code = main(["doctor", "--json"], env=cli_env(h), transport=h.transport(), out=out)
+    data = json.loads(out.getvalue())
+    assert code == 0 and data["ok"] is True
+    names = [check["name"] for check in data["checks"]]
+    assert "homeserver" in names and {c["status"] for c in data["checks"]} <= {"ok", "skip"}

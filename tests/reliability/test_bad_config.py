@@ -7,6 +7,9 @@ test_unreachable_homeserver.py.)
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +89,28 @@ def test_letta_url_answering_html_exits_2_with_one_line(
 
     assert code == 2, err
     assert len(err) == 1 and err[0].startswith("error: ") and "LETTA_API_URL" in err[0]
+
+
+def test_run_on_trio_without_trio_installed_exits_2_naming_the_setting(tmp_path: Path) -> None:
+    """A process where `import trio` fails, as on an install without it: `run` says what is
+    missing and exits 2, instead of a traceback and a restart loop under systemd."""
+    script = (
+        "import sys\n"
+        "sys.modules['trio'] = None  # not installed\n"
+        "from app.cli import main\n"
+        "sys.exit(main(['run']))\n"
+    )
+    env = {
+        "MATRIX_HOMESERVER_URL": "http://127.0.0.1:9",
+        "MATRIX_USERNAME": "letta",
+        "MATRIX_PASSWORD": "pw",
+        "LETTA_API_URL": "http://127.0.0.1:9",
+        "MATRIX_DATA_DIR": str(tmp_path / "data"),
+        "SYNC_BACKEND": "trio",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    done = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "SYNC_BACKEND=trio needs trio" in done.stderr and "Traceback" not in done.stderr
