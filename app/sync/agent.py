@@ -14,12 +14,12 @@ from app.errors import MatrixForbidden
 from app.matrix.view import RoomState
 from app.sync import drift, power, rooms, space
 from app.sync.agent_steps import RoomJoinFailed
-from app.sync.decide import DISPLAYNAME, Action, RoomFacts, rejoined, room_actions
+from app.sync.decide import DISPLAYNAME, Action, RoomFacts, lowered_core_users, room_actions
 from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
 from app.sync.naming import localpart_of
 from app.sync.room_steps import HISTORY_PENDING, RoomSteps
-from app.sync.state_writes import WRITTEN, StatePowerMissing
+from app.sync.state_writes import StatePowerMissing
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +54,11 @@ class AgentSync(RoomSteps):
     def room_facts(self) -> RoomFacts:
         """What the decision of the room's writes takes in (`app.sync.decide`)."""
         room_id = self.mapping.room_id or ""
-        room = self.ctx.homeserver.room(room_id)
-        if room is not None and self._agent_rejoined:
-            room = rejoined(room, self.mapping.matrix_user_id)
         view = self.ctx.space
         return RoomFacts(
             mapping=self.mapping,
             agent_name=self.agent.name,
-            room=room,
+            room=self.room_now(room_id),
             expected_name=self.expected_room_name,
             admin=self.ctx.admin.user_id or "",
             bot=self.ctx.bot.user_id or "",
@@ -119,11 +116,10 @@ class AgentSync(RoomSteps):
             return {"name": self.expected_room_name}
         if action.what == rooms.AGENT_TAG:
             return {"agent_id": self.agent.id}
-        room = self.ctx.homeserver.room(self.mapping.room_id or "") or RoomState()
-        core = [self.ctx.admin.user_id or "", self.ctx.bot.user_id or ""]
-        lowered = power.demoted(room, core, WRITTEN)
+        facts = self.room_facts()
+        lowered = lowered_core_users(facts)
         log.info("restoring the power of %s in room %s", ", ".join(lowered), self.mapping.room_id)
-        return power.restored_levels(room, lowered, action.account)
+        return power.restored_levels(facts.room or RoomState(), lowered, action.account)
 
     async def ensure_user(self) -> None:
         if self.mapping.created:

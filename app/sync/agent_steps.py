@@ -7,11 +7,12 @@ from typing import Any
 from app.errors import MatrixForbidden, SyncError
 from app.letta import Agent
 from app.matrix import MatrixClient
+from app.matrix.view import RoomState
 from app.state import AgentMapping
 from app.sync import rooms
 from app.sync.confirm import StateWrite
 from app.sync.context import SyncContext
-from app.sync.decide import rejoined
+from app.sync.decide import rejoined, writer_order
 from app.sync.naming import agent_localpart, room_name
 from app.sync.state_writes import StatePowerMissing, write_with_power
 
@@ -65,9 +66,17 @@ class AgentSteps:
         )
 
     def writer_order(self) -> list[str]:
-        """Who writes the room's state, first the admin, then the agent, then the bot."""
-        users = [self.ctx.admin.user_id, self.mapping.matrix_user_id, self.ctx.bot.user_id]
-        return list(dict.fromkeys(user for user in users if user))
+        return writer_order(
+            self.ctx.admin.user_id, self.mapping.matrix_user_id, self.ctx.bot.user_id
+        )
+
+    def room_now(self, room_id: str) -> RoomState | None:
+        """The room as the admin's view shows it, with the agent back in when this sync let
+        it in (the view was read before)."""
+        room = self.ctx.homeserver.room(room_id)
+        if room is not None and self._agent_rejoined:
+            room = rejoined(room, self.mapping.matrix_user_id)
+        return room
 
     async def _client_of(self, user_id: str) -> MatrixClient:
         if user_id == self.mapping.matrix_user_id:
@@ -87,7 +96,7 @@ class AgentSteps:
     ) -> str:
         """Write with the account that has the power (see app.sync.state_writes); returns
         the account that wrote."""
-        room = self.ctx.homeserver.room(room_id)
+        room = self.room_now(room_id)
         if room is None:  # not in the admin's view (yet): the room's creator, the agent, writes
             agent = await self.client()
             try:
@@ -104,8 +113,6 @@ class AgentSteps:
             await client.put_state_event(room_id, event_type, content, state_key)
             self.note_written(room_id, event_type, state_key, content)
 
-        if self._agent_rejoined:
-            room = rejoined(room, self.mapping.matrix_user_id)
         try:
             return await write_with_power(
                 self.mapping, room, self.writer_order(), self._client_of, write, event_type

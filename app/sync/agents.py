@@ -8,11 +8,9 @@ import anyio
 
 from app.errors import StateFileError
 from app.letta import Agent, AgentList
-from app.state import AgentMapping
 from app.sync.agent import AgentSync
-from app.sync.backoff import HELD, Hold, after_run, held
+from app.sync.backoff import HELD, Hold, after_run, held, levels_now
 from app.sync.context import SyncContext
-from app.sync.power import levels_fingerprint
 from app.sync.progress import SyncProgress
 from app.sync.report import describe
 from app.sync.state_writes import REFUSED_STATE
@@ -66,7 +64,7 @@ async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     is not the agent's failure: it stops the sync.
     """
     mapping = ctx.store.get(agent.id)
-    levels = _levels_of(ctx, mapping)
+    levels = levels_now(ctx.homeserver, mapping)
     if ctx.config.retry_failed and mapping is not None:
         mapping.extra.pop(REFUSED_STATE, None)  # every account may try the writes again
     hold = None if ctx.config.retry_failed else held(mapping, agent.name, ctx.now(), levels)
@@ -86,11 +84,6 @@ async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     else:
         ctx.report.fail(agent.id, agent.name, where, error)
     return False
-
-
-def _levels_of(ctx: SyncContext, mapping: AgentMapping | None) -> str | None:
-    room = ctx.homeserver.room(mapping.room_id or "") if mapping is not None else None
-    return levels_fingerprint(room) if room is not None else None
 
 
 async def _record_outcome(

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from app.errors import MatrixLoginRefused, MatrixUserDeactivated
+from app.matrix.view import HomeserverView
 from app.state import AgentMapping
 from app.sync.agent_steps import AgentDeactivated
+from app.sync.power import levels_fingerprint
 from app.sync.report import describe
 from app.sync.state_writes import StatePowerMissing
 
@@ -35,6 +37,13 @@ class Hold:
     @property
     def next_try(self) -> str:
         return datetime.fromtimestamp(self.next_try_at, timezone.utc).isoformat(timespec="seconds")
+
+
+def levels_now(homeserver: HomeserverView | None, mapping: AgentMapping | None) -> str | None:
+    """The fingerprint of the power levels of the agent's room, as the view shows it: a hold
+    for missing power lifts when they change."""
+    room = homeserver.room(mapping.room_id or "") if homeserver and mapping else None
+    return levels_fingerprint(room) if room is not None else None
 
 
 def held(

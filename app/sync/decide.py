@@ -58,9 +58,12 @@ class RoomFacts:
 
     @property
     def writer_order(self) -> list[str]:
-        """Who writes the room's state: first the admin, then the agent, then the bot."""
-        users = [self.admin, self.mapping.matrix_user_id, self.bot]
-        return list(dict.fromkeys(user for user in users if user))
+        return writer_order(self.admin, self.mapping.matrix_user_id, self.bot)
+
+
+def writer_order(admin: str | None, agent_user: str | None, bot: str | None) -> list[str]:
+    """Who writes a room's state: first the admin, then the agent user, then the bot."""
+    return list(dict.fromkeys(user for user in (admin, agent_user, bot) if user))
 
 
 def room_actions(facts: RoomFacts) -> list[Action]:
@@ -108,7 +111,7 @@ def _state(facts: RoomFacts, step: str, what: str, listed_as: str, key: str = ""
     room, room_id = facts.room, facts.mapping.room_id or ""
     if room is None:  # not in the admin's view: the agent user, the room's creator, writes
         return Action(step, what, facts.mapping.matrix_user_id, room_id, key, "", listed_as)
-    lowered = _lowered(facts) if what == power.POWER_LEVELS else []
+    lowered = lowered_core_users(facts) if what == power.POWER_LEVELS else []
     able = [u for u in writers(facts.mapping, room, facts.writer_order, what) if u not in lowered]
     if able:
         return Action(step, what, able[0], room_id, key, "", listed_as)
@@ -117,7 +120,8 @@ def _state(facts: RoomFacts, step: str, what: str, listed_as: str, key: str = ""
     return Action(step, what, "", room_id, key, reason, listed_as)
 
 
-def _lowered(facts: RoomFacts) -> list[str]:
+def lowered_core_users(facts: RoomFacts) -> list[str]:
+    """The admin or bot demoted below what the library's writes need."""
     if facts.room is None:
         return []
     core = list(dict.fromkeys(u for u in (facts.admin, facts.bot) if u))
@@ -126,7 +130,7 @@ def _lowered(facts: RoomFacts) -> list[str]:
 
 def _power(facts: RoomFacts) -> list[Action]:
     """The admin or the bot demoted below what the library's writes need: put back."""
-    if not _lowered(facts):
+    if not lowered_core_users(facts):
         return []
     return [_state(facts, "power", power.POWER_LEVELS, "repaired")]
 

@@ -27,7 +27,7 @@ from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.opening import read_store
 from app.sync.accounts import Accounts
-from app.sync.backoff import held
+from app.sync.backoff import held, levels_now
 from app.sync.decide import (
     IGNORED_UPGRADE,
     Action,
@@ -53,7 +53,6 @@ from app.sync.plan_reads import (
     room_alive,
 )
 from app.sync.plan_types import PlannedAction, SyncPlan
-from app.sync.power import levels_fingerprint
 from app.sync.report import describe
 from app.sync.rooms import AGENT_TAG, clip
 from app.sync.space import SPACE_CHILD, children_of, tagged_space
@@ -117,7 +116,7 @@ async def _make_plan(
     for agent in agents:
         mapping = store.get(agent.id)
         # Held back: the sync will not try it. A hold that is over is tried like any agent.
-        hold = held(mapping, agent.name, now, _levels(homeserver, mapping))
+        hold = held(mapping, agent.name, now, levels_now(homeserver, mapping))
         if hold is not None:
             detail = f"{hold.reason}; next try after {hold.next_try}"
             plan.actions.append(PlannedAction(agent.id, agent.name, "blocked", detail))
@@ -275,11 +274,6 @@ def _tagged(homeserver: HomeserverView | None, adopting: bool) -> dict[str, str]
         if isinstance(tag.get("agent_id"), str):
             found.setdefault(tag["agent_id"], room_id)
     return found
-
-
-def _levels(homeserver: HomeserverView | None, mapping: AgentMapping | None) -> str | None:
-    room = homeserver.room(mapping.room_id or "") if homeserver and mapping else None
-    return levels_fingerprint(room) if room is not None else None
 
 
 def _drift_text(room: RoomState, mapping: AgentMapping, seen: _Seen, actions: list[Action]) -> str:

@@ -77,11 +77,6 @@ def may_write(room: RoomState, user_id: str, event_type: str) -> bool:
     return joined and level_of(room, user_id) >= needed_for(room, event_type)
 
 
-def first_able(room: RoomState, candidates: Sequence[str], event_type: str) -> str | None:
-    """The first of `candidates` whose level lets it write `event_type`."""
-    return next((user for user in candidates if may_write(room, user, event_type)), None)
-
-
 def levels_fingerprint(room: RoomState) -> str:
     """Changes whenever the room's levels (or creators) change: refusals are forgotten then."""
     both = [room.content(POWER_LEVELS), sorted(creators(room))]
