@@ -22,10 +22,10 @@ from app.errors import (
     TlsFailed,
     TransportError,
 )
+from app.http.transport import Request, Response, Transport
 from app.state import AgentMapping, SpaceConfig
 from app.sync.report import AgentFailure, SyncReport
 from app.sync.service import SyncService, run_agent_sync
-from app.transport import Request, Response, Transport
 
 __all__ = [
     "AgentFailure",

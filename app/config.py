@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.errors import ConfigError
-from app.paths import redact_url
+from app.http.paths import redact_url
 
 DEFAULT_DATA_DIR = "./matrix_data"
 DEFAULT_ROOM_NAME_TEMPLATE = "{name}"

@@ -11,13 +11,13 @@ import logging
 from dataclasses import replace
 
 from app.errors import MatrixForbidden
+from app.matrix.ids import localpart_of
 from app.matrix.view import RoomState
 from app.sync import drift, power, rooms, space
 from app.sync.agent_steps import RoomJoinFailed
 from app.sync.decide import DISPLAYNAME, Action, RoomFacts, lowered_core_users, room_actions
 from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
-from app.sync.naming import localpart_of
 from app.sync.room_steps import HISTORY_PENDING, RoomSteps
 from app.sync.state_writes import StatePowerMissing
 

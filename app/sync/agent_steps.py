@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import MatrixForbidden, SyncError
+from app.identity.naming import agent_localpart
 from app.letta import Agent
 from app.matrix import MatrixClient
 from app.matrix.view import RoomState
@@ -13,7 +14,7 @@ from app.sync import rooms
 from app.sync.confirm import StateWrite
 from app.sync.context import SyncContext
 from app.sync.decide import rejoined, writer_order
-from app.sync.naming import agent_localpart, room_name
+from app.sync.rooms import room_name
 from app.sync.state_writes import StatePowerMissing, write_with_power
 
 

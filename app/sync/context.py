@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.config import SyncConfig
+from app.identity.password import Accounts
 from app.letta import LettaClient
 from app.matrix import MatrixClient
 from app.matrix.view import HomeserverView
 from app.state import Store
-from app.sync.accounts import Accounts
 from app.sync.confirm import StateWrite
 from app.sync.report import SyncReport
 from app.sync.space import SpaceView

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.errors import ConfigError, MatrixForbidden
+from app.identity.naming import agent_localpart
 from app.letta import Agent
 from app.matrix import MatrixClient
+from app.matrix.ids import server_name_of
 from app.matrix.view import HomeserverView
 from app.state import Store
-from app.sync.naming import agent_localpart, server_name_of
 from app.sync.space import tagged_space
 
 SAMPLE = 5

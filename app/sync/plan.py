@@ -19,14 +19,17 @@ from app.errors import (
     MatrixUnknownToken,
     SyncError,
 )
+from app.http.paths import redact_url
+from app.http.retry import RetryPolicy
+from app.http.transport import Transport
+from app.identity.appservice import read_only_admin
+from app.identity.password import Accounts
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
+from app.matrix.ids import server_name_of, user_id_from
 from app.matrix.view import HomeserverView, RoomState
-from app.paths import redact_url
-from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
 from app.state.opening import read_store
-from app.sync.accounts import Accounts
 from app.sync.backoff import held, levels_now
 from app.sync.decide import (
     IGNORED_UPGRADE,
@@ -39,12 +42,6 @@ from app.sync.decide import (
     room_fate,
 )
 from app.sync.drift import ROOM_NAME, read_homeserver, room_drift
-from app.sync.identity import read_only_admin
-from app.sync.naming import (
-    room_name,
-    server_name_of,
-    user_id_from,
-)
 from app.sync.plan_reads import (
     ADMIN_OUT,
     AgentReaders,
@@ -54,9 +51,8 @@ from app.sync.plan_reads import (
 )
 from app.sync.plan_types import PlannedAction, SyncPlan
 from app.sync.report import describe
-from app.sync.rooms import AGENT_TAG, clip
+from app.sync.rooms import AGENT_TAG, clip, room_name
 from app.sync.space import SPACE_CHILD, children_of, tagged_space
-from app.transport import Transport
 
 
 async def make_plan(

@@ -7,10 +7,11 @@ from dataclasses import replace
 
 from app.config import SyncConfig
 from app.errors import MalformedResponse, MatrixForbidden, MatrixLoginRefused, MatrixUnknownToken
+from app.identity.appservice import read_only_user
+from app.identity.naming import agent_localpart
 from app.matrix import MatrixClient
+from app.matrix.ids import localpart_of
 from app.state import AgentMapping, Store
-from app.sync.identity import read_only_user
-from app.sync.naming import agent_localpart, localpart_of
 from app.sync.plan_types import PlannedAction, SyncPlan
 from app.sync.rooms import agent_is_in_room
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from types import TracebackType
 
-from app.appservice_registration import AppserviceRegistration, load_registration
 from app.config import SyncConfig
 from app.errors import (
     LettaError,
@@ -13,22 +12,11 @@ from app.errors import (
     SyncError,
     TransportError,
 )
-from app.http import Pacing
-from app.letta import AgentList, LettaClient
-from app.letta.directory import LettaDirectory
-from app.matrix import MatrixClient
-from app.paths import redact_url
-from app.retry import RetryPolicy
-from app.state import AgentMapping, Store
-from app.state.files import OS_FILES, FileOps
-from app.state.opening import open_store
-from app.sync.accounts import Accounts
-from app.sync.agents import sync_agents
-from app.sync.confirm import report_unheld, unheld
-from app.sync.context import SyncContext
-from app.sync.drift import read_homeserver
-from app.sync.guard import refuse_unknown_deployment
-from app.sync.identity import (
+from app.http.calls import Pacing
+from app.http.paths import redact_url
+from app.http.retry import RetryPolicy
+from app.http.transport import Transport
+from app.identity.appservice import (
     AppserviceAccounts,
     accounts_for,
     admin_login,
@@ -38,9 +26,22 @@ from app.sync.identity import (
     naming_the_registration,
     refuse_uncovered_agents,
 )
-from app.sync.naming import server_name_of
+from app.identity.password import Accounts
+from app.identity.refusals import Settings
+from app.identity.registration import AppserviceRegistration, load_registration
+from app.letta import AgentList, LettaClient
+from app.letta.directory import LettaDirectory
+from app.matrix import MatrixClient
+from app.matrix.ids import server_name_of
+from app.state import AgentMapping, Store
+from app.state.files import OS_FILES, FileOps
+from app.state.opening import open_store
+from app.sync.agents import sync_agents
+from app.sync.confirm import report_unheld, unheld
+from app.sync.context import SyncContext
+from app.sync.drift import read_homeserver
+from app.sync.guard import refuse_unknown_deployment
 from app.sync.progress import NoProgress, SyncProgress
-from app.sync.refusals import Settings
 from app.sync.report import SyncReport, describe
 from app.sync.setup_errors import (
     naming_the_data_dir,
@@ -49,7 +50,6 @@ from app.sync.setup_errors import (
 )
 from app.sync.space import ensure_space
 from app.sync.throttle import raise_if_lost
-from app.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class SyncService:
                 self.config, durable=self._durable, files=self._files, fence=self._fence
             )
         if self._transport is None:
-            from app.transport_httpx import HttpxTransport
+            from app.http.httpx_transport import HttpxTransport
 
             self._transport = HttpxTransport(timeout=self.config.http_timeout)
         return self

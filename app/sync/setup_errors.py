@@ -20,8 +20,8 @@ from app.errors import (
     StateWriteError,
     TransportError,
 )
-from app.http import is_redirect
-from app.paths import redact_url
+from app.http.calls import is_redirect
+from app.http.paths import redact_url
 
 
 @contextmanager

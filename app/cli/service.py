@@ -10,14 +10,14 @@ from typing import TextIO
 
 import anyio
 
-from app.cli_commands import EXIT_OK, show_status
+from app.cli.commands import EXIT_OK, show_status
 from app.config import DEFAULT_DATA_DIR, SyncConfig, check_store_url
 from app.daemon.settings import ServiceSettings
 from app.errors import ConfigError
-from app.http import Pacing
+from app.http.calls import Pacing
+from app.http.transport import Transport
 from app.state.opening import read_store_at
 from app.state.transfer import export_files, import_files
-from app.transport import Transport
 
 STORE_ACTIONS = ("import", "export")
 

@@ -9,17 +9,17 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-from app.cli_output import Output
+from app.cli.output import Output
 from app.config import SyncConfig
-from app.http import Pacing
-from app.paths import redact_url
+from app.http.calls import Pacing
+from app.http.httpx_transport import HttpxTransport
+from app.http.paths import redact_url
+from app.http.transport import Transport
 from app.state import AgentMapping, JsonFileStore, Store
 from app.state.files import FileOps
 from app.sync.plan import make_plan
 from app.sync.plan_types import SyncPlan
 from app.sync.service import SyncService
-from app.transport import Transport
-from app.transport_httpx import HttpxTransport
 
 EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED, EXIT_NOT_SAVED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130  # the shell's own code for a command stopped by Ctrl-C (128 + SIGINT)

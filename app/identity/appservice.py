@@ -13,16 +13,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from app.appservice_registration import SETTING, AppserviceRegistration, load_registration
 from app.config import SyncConfig
 from app.errors import ConfigError, MatrixError, MatrixForbidden, MatrixUnknownToken, SyncError
+from app.identity.naming import agent_localpart
+from app.identity.password import Accounts
+from app.identity.refusals import Settings, wrong_server
+from app.identity.registration import SETTING, AppserviceRegistration, load_registration
 from app.letta import Agent
 from app.matrix import MatrixClient
 from app.matrix.appservice import acting_as, register_appservice_user
+from app.matrix.ids import localpart_of, server_name_of, user_id_from
 from app.state import Store
-from app.sync.accounts import Accounts
-from app.sync.naming import agent_localpart, localpart_of, server_name_of, user_id_from
-from app.sync.refusals import Settings, wrong_server
 
 log = logging.getLogger(__name__)
 

@@ -15,19 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from app.appservice_registration import AppserviceRegistration, load_registration
 from app.config import SyncConfig
 from app.daemon.settings import ServiceSettings
 from app.errors import ConfigError, LettaError, MatrixForbidden, MatrixUnknownToken, SyncError
+from app.http.retry import RetryPolicy
+from app.http.transport import Transport
+from app.identity.naming import agent_localpart
+from app.identity.registration import AppserviceRegistration, load_registration
 from app.letta import LettaClient
 from app.matrix import MatrixClient
 from app.matrix.appservice import acting_as
-from app.retry import RetryPolicy
+from app.matrix.ids import localpart_of, server_name_of, user_id_from
 from app.state import Store
 from app.state.opening import read_store
-from app.sync.naming import agent_localpart, localpart_of, server_name_of, user_id_from
 from app.sync.report import describe
-from app.transport import Transport
 
 # Room a data directory needs beyond what it holds: state files, their copies while
 # replaced, and the view of the homeserver.
@@ -60,7 +61,7 @@ def skip(name: str, detail: str) -> Check:
 async def run_doctor(
     env: Mapping[str, str], transport: Transport | None, out: TextIO, as_json: bool = False
 ) -> int:
-    from app.transport_httpx import HttpxTransport
+    from app.http.httpx_transport import HttpxTransport
 
     own = HttpxTransport(timeout=10.0) if transport is None else None
     chosen = own or transport

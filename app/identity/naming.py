@@ -1,10 +1,13 @@
-"""Names derived from untrusted Letta data: localparts, passwords, room names."""
+"""An agent's Matrix user, derived from untrusted Letta data: its localpart, its user id,
+its password."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+
+from app.matrix.ids import user_id_from
 
 # Matrix caps a full user id at 255 bytes; leave room for "@", ":" and a long server name.
 MAX_LOCALPART = 180
@@ -36,26 +39,10 @@ def _numeric(localpart: str) -> bool:
     return True
 
 
-def localpart_of(login: str) -> str:
-    """`@name:server` or `name` -> `name`."""
-    if login.startswith("@"):
-        return login[1:].split(":", 1)[0]
-    return login
-
-
-def user_id_from(login: str, server_name: str) -> str:
-    """`name` -> `@name:server`; a full user id stays as it is."""
-    return login if login.startswith("@") else f"@{login}:{server_name}"
-
-
 def new_password() -> str:
     return secrets.token_urlsafe(32)
 
 
-def room_name(template: str, agent_id: str, agent_name: str) -> str:
-    return template.format(name=agent_name, agent_id=agent_id)
-
-
-def server_name_of(user_id: str) -> str:
-    """The server part of a *user* id (room ids of version 12 have none; never split those)."""
-    return user_id.split(":", 1)[1] if ":" in user_id else ""
+def agent_user_id(agent_id: str, server_name: str) -> str:
+    """The user an agent is on this homeserver, before any mapping records one."""
+    return user_id_from(agent_localpart(agent_id), server_name)

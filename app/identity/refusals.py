@@ -17,7 +17,7 @@ from app.errors import (
     MatrixUserDeactivated,
     SyncError,
 )
-from app.sync.naming import localpart_of, server_name_of
+from app.matrix.ids import localpart_of, server_name_of
 
 
 class Settings(NamedTuple):

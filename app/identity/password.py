@@ -2,7 +2,7 @@
 
 A password login creates a new device on the homeserver every time, so a token, once obtained
 by registration or login, is stored and re-used; the client logs in again only when the
-homeserver answers 401 M_UNKNOWN_TOKEN. A refused login says why (see `app.sync.refusals`).
+homeserver answers 401 M_UNKNOWN_TOKEN. A refused login says why (see `app.identity.refusals`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from app.errors import (
     SyncError,
     TransportError,
 )
+from app.identity.naming import new_password
+from app.identity.refusals import Refusal, Settings, refusal_error, wrong_server
 from app.matrix import Credentials, LoginResult, MatrixClient
+from app.matrix.ids import localpart_of, server_name_of
 from app.state import Store
-from app.sync.naming import localpart_of, new_password, server_name_of
-from app.sync.refusals import Refusal, Settings, refusal_error, wrong_server
 
 log = logging.getLogger(__name__)
 

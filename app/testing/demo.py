@@ -10,7 +10,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from app.cli_output import Output
+from app.cli.output import Output
 from app.config import SyncConfig
 from app.state import MappingStore
 from app.sync.report import SyncReport

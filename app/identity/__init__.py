@@ -1,0 +1,1 @@
+"""Who the library acts as on the homeserver."""
