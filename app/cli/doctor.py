@@ -20,7 +20,7 @@ from app.daemon.settings import ServiceSettings
 from app.errors import ConfigError, LettaError, MatrixForbidden, MatrixUnknownToken, SyncError
 from app.http.retry import RetryPolicy
 from app.http.transport import Transport
-from app.identity.naming import agent_localpart
+from app.identity.naming import agent_user_id
 from app.identity.registration import AppserviceRegistration, load_registration
 from app.letta import LettaClient
 from app.matrix import MatrixClient
@@ -215,7 +215,7 @@ async def _appservice(matrix: MatrixClient, config: SyncConfig, agents: list[str
     server = server_name_of(sender_id)
     admin = user_id_from(config.admin_user, server)
     users = {"MATRIX_ADMIN_USERNAME": admin}
-    users |= {f"agent {agent}": f"@{agent_localpart(agent)}:{server}" for agent in agents}
+    users |= {f"agent {agent}": agent_user_id(agent, server) for agent in agents}
     outside = [f"{what} ({user})" for what, user in users.items() if not registration.covers(user)]
     checks.append(_namespace(registration, outside, len(users)))
     admin_client = acting_as(matrix, registration.as_token, admin)

@@ -11,20 +11,16 @@ import logging
 from dataclasses import replace
 
 from app.errors import MatrixForbidden
-from app.matrix.ids import localpart_of
 from app.matrix.view import RoomState
 from app.sync import drift, power, rooms, space
 from app.sync.agent_steps import RoomJoinFailed
 from app.sync.decide import DISPLAYNAME, Action, RoomFacts, lowered_core_users, room_actions
 from app.sync.history import import_history, posted_keys
 from app.sync.membership import ensure_joined
-from app.sync.room_steps import HISTORY_PENDING, RoomSteps
+from app.sync.room_steps import RoomSteps
 from app.sync.state_writes import StatePowerMissing
 
 log = logging.getLogger(__name__)
-
-# Extra mapping field: messages already posted by an import that was interrupted.
-HISTORY_DONE = "history_import_done"
 
 
 class AgentSync(RoomSteps):
@@ -44,7 +40,7 @@ class AgentSync(RoomSteps):
         blocked = await self.carry_out(room_actions(self.room_facts()))
         self.step = "members"
         await self.ensure_members()
-        if self.mapping.extra.get(HISTORY_PENDING):
+        if self.mapping.history_pending:
             self.step = "history"
             await self.import_history()
         if blocked is not None:
@@ -125,11 +121,10 @@ class AgentSync(RoomSteps):
         if self.mapping.created:
             return
         m = self.mapping
-        client = self.ctx.accounts.stored(m.matrix_user_id, m.matrix_password)
+        client = self.ctx.identity.stored(m.matrix_user_id, m.matrix_password)
         if client is None:
-            localpart = localpart_of(m.matrix_user_id)
-            client, self._user_is_new = await self.ctx.accounts.register_agent(
-                localpart, m.matrix_password
+            client, self._user_is_new = await self.ctx.identity.register_agent(
+                m.matrix_user_id, m.matrix_password
             )
         self._client = client
         await client.set_displayname(rooms.clip(self.agent.name))
@@ -142,7 +137,7 @@ class AgentSync(RoomSteps):
         """Invite configured people this room has never invited (the list may have grown)."""
         room_id = self.mapping.room_id or ""
         room = self.ctx.homeserver.room(room_id)
-        for person in self.ctx.config.invite_users:
+        for person in self.ctx.policy.invite_users:
             if person in self.mapping.invitation_status or person == self.mapping.matrix_user_id:
                 continue
             if room is None or room.membership(person) not in ("join", "invite"):
@@ -198,10 +193,10 @@ class AgentSync(RoomSteps):
         return account
 
     async def import_history(self) -> None:
-        limit = self.ctx.config.history_import_limit
+        limit = self.ctx.policy.history_import_limit
         room_id = self.mapping.room_id or ""
         client = await self.client()
-        done = self.mapping.extra.setdefault(HISTORY_DONE, [])
+        done = self.mapping.history_done = self.mapping.history_done or []
         already = set(done)
         if not self._room_is_new:
             # Resuming: a post may have landed without being recorded (a kill, a lost reply).
@@ -214,8 +209,7 @@ class AgentSync(RoomSteps):
         result = await import_history(
             self.ctx.letta, client, self.agent.id, room_id, limit, done=already, on_sent=record
         )
-        self.mapping.extra.pop(HISTORY_PENDING, None)
-        self.mapping.extra.pop(HISTORY_DONE, None)
+        self.mapping.history_pending, self.mapping.history_done = False, None
         await self.save()
         if result.posted:
             self.ctx.report.history_imported[self.agent.id] = result.posted

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import MatrixForbidden, SyncError
-from app.identity.naming import agent_localpart
+from app.identity.naming import agent_user_id
 from app.letta import Agent
 from app.matrix import MatrixClient
 from app.matrix.view import RoomState
@@ -42,12 +42,11 @@ class AgentSteps:
         self._agent_rejoined = False
 
     def _new_mapping(self) -> AgentMapping:
-        localpart = agent_localpart(self.agent.id)
         mapping = AgentMapping(
             agent_id=self.agent.id,
             agent_name=self.agent.name,
-            matrix_user_id=f"@{localpart}:{self.ctx.server_name}",
-            matrix_password=self.ctx.accounts.new_agent_password(),
+            matrix_user_id=agent_user_id(self.agent.id, self.ctx.server_name),
+            matrix_password=self.ctx.identity.new_agent_password(),
         )
         return mapping
 
@@ -57,13 +56,13 @@ class AgentSteps:
     async def client(self) -> MatrixClient:
         if self._client is None:
             m = self.mapping
-            self._client = await self.ctx.accounts.agent_client(m.matrix_user_id, m.matrix_password)
+            self._client = await self.ctx.identity.agent_client(m.matrix_user_id, m.matrix_password)
         return self._client
 
     @property
     def expected_room_name(self) -> str:
         return rooms.clip(
-            room_name(self.ctx.config.room_name_template, self.agent.id, self.agent.name)
+            room_name(self.ctx.policy.room_name_template, self.agent.id, self.agent.name)
         )
 
     def writer_order(self) -> list[str]:
@@ -108,7 +107,7 @@ class AgentSteps:
                     f"({exc.error}); the next sync's view names who has which power"
                 ) from exc
             return agent.user_id or ""
-        before = dict(self.mapping.extra)
+        before = self.mapping.refused_state
 
         async def write(client: MatrixClient) -> None:
             await client.put_state_event(room_id, event_type, content, state_key)
@@ -119,5 +118,5 @@ class AgentSteps:
                 self.mapping, room, self.writer_order(), self._client_of, write, event_type
             )
         finally:
-            if self.mapping.extra != before:
+            if self.mapping.refused_state != before:
                 await self.save()

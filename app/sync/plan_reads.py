@@ -7,11 +7,11 @@ from dataclasses import replace
 
 from app.config import SyncConfig
 from app.errors import MalformedResponse, MatrixForbidden, MatrixLoginRefused, MatrixUnknownToken
-from app.identity.appservice import read_only_user
+from app.identity import Identity
 from app.identity.naming import agent_localpart
 from app.matrix import MatrixClient
 from app.matrix.ids import localpart_of
-from app.state import AgentMapping, Store
+from app.state import AgentMapping
 from app.sync.plan_types import PlannedAction, SyncPlan
 from app.sync.rooms import agent_is_in_room
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
@@ -26,15 +26,11 @@ class AgentReaders:
     """Agent users as a dry run may act: with a stored token (password mode) or as the
     appservice acts for them; never a login (a device and a token to save are writes)."""
 
-    def __init__(self, matrix: MatrixClient, store: Store, config: SyncConfig) -> None:
-        self._matrix, self._store, self._config = matrix, store, config
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
 
     async def agent(self, mapping: AgentMapping) -> MatrixClient | None:
-        user = mapping.matrix_user_id
-        if self._config.appservice_registration is not None:
-            return await read_only_user(self._matrix, self._store, self._config, user)
-        token = self._store.token(user)
-        return self._matrix.as_user(user, token.access_token) if token else None
+        return self._identity.read_only_agent(mapping.matrix_user_id)
 
 
 async def room_alive(

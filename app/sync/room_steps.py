@@ -10,13 +10,10 @@ from app.errors import MatrixError, MatrixForbidden
 from app.matrix import MatrixClient
 from app.sync import drift, rooms, space
 from app.sync.agent_steps import AgentDeactivated, AgentSteps, RoomJoinFailed
-from app.sync.decide import IGNORED_UPGRADE, room_fate
+from app.sync.decide import room_fate
 from app.sync.membership import invite_back
 
 log = logging.getLogger(__name__)
-
-# Extra mapping field, set while a new room still awaits its history import.
-HISTORY_PENDING = "history_import_pending"
 
 
 class RoomSteps(AgentSteps):
@@ -123,7 +120,7 @@ class RoomSteps(AgentSteps):
         predecessor = create.get("predecessor")
         if isinstance(predecessor, dict) and predecessor.get("room_id") == old_room:
             return
-        self.mapping.extra[IGNORED_UPGRADE] = new_room
+        self.mapping.ignored_upgrade = new_room
         await self.save()
         with contextlib.suppress(MatrixError):
             await admin.leave(new_room)
@@ -181,8 +178,8 @@ class RoomSteps(AgentSteps):
     async def _record_room(self, room_id: str, *, history_pending: bool = False) -> None:
         self.mapping.room_id, self.mapping.room_created = room_id, True
         # Recorded with the room, so a failed import is retried by the next sync.
-        if history_pending and self.ctx.config.history_import_limit > 0:
-            self.mapping.extra[HISTORY_PENDING] = True
+        if history_pending and self.ctx.policy.history_import_limit > 0:
+            self.mapping.history_pending = True
         for user in self.ctx.invitees(self.mapping.matrix_user_id):
             self.mapping.invitation_status.setdefault(user, "invited")
         await self.save()

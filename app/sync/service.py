@@ -16,18 +16,7 @@ from app.http.calls import Pacing
 from app.http.paths import redact_url
 from app.http.retry import RetryPolicy
 from app.http.transport import Transport
-from app.identity.appservice import (
-    AppserviceAccounts,
-    accounts_for,
-    admin_login,
-    agent_client_for,
-    bot_login,
-    core_client,
-    naming_the_registration,
-    refuse_uncovered_agents,
-)
-from app.identity.password import Accounts
-from app.identity.refusals import Settings
+from app.identity import Identity, agent_client_for, identity_for
 from app.identity.registration import AppserviceRegistration, load_registration
 from app.letta import AgentList, LettaClient
 from app.letta.directory import LettaDirectory
@@ -41,6 +30,8 @@ from app.sync.confirm import report_unheld, unheld
 from app.sync.context import SyncContext
 from app.sync.drift import read_homeserver
 from app.sync.guard import refuse_unknown_deployment
+from app.sync.logins import admin_login, bot_login, mcp_login
+from app.sync.policy import AgentPolicy
 from app.sync.progress import NoProgress, SyncProgress
 from app.sync.report import SyncReport, describe
 from app.sync.setup_errors import (
@@ -86,7 +77,7 @@ class SyncService:
         self._files = files
         self._store: Store | None = None
         self._registration: AppserviceRegistration | None = None
-        self._accounts: Accounts | None = None
+        self._identity: Identity | None = None
 
     async def __aenter__(self) -> SyncService:
         if self.config.appservice_registration is not None:
@@ -131,13 +122,15 @@ class SyncService:
 
     async def bot_client(self) -> MatrixClient:
         """A client that sends and reads as the bot, in either mode (see `agent_client`)."""
-        with naming_the_registration(self._registration):
-            return await core_client(self._open_accounts(), bot_login(self.config))
+        identity = self._open_identity()
+        with identity.explaining_refusals():
+            return await identity.ensure_core_user(bot_login(self.config))
 
     async def admin_client(self) -> MatrixClient:
         """A client that sends and reads as the admin, in either mode."""
-        with naming_the_registration(self._registration):
-            return await core_client(self._open_accounts(), admin_login(self.config))
+        identity = self._open_identity()
+        with identity.explaining_refusals():
+            return await identity.ensure_core_user(admin_login(self.config))
 
     async def agent_client(self, agent_id: str) -> MatrixClient:
         """A client that sends and reads as the agent's user; the agent must have been synced.
@@ -146,13 +139,13 @@ class SyncService:
         the new one; appservice mode acts as the user with the as_token. No request is made
         until the client is used.
         """
-        return await agent_client_for(self._open_accounts(), self.store, agent_id)
+        return await agent_client_for(self._open_identity(), self.store, agent_id)
 
-    def _open_accounts(self) -> Accounts:
-        if self._accounts is None:
+    def _open_identity(self) -> Identity:
+        if self._identity is None:
             matrix, _ = self._clients()
-            self._accounts = accounts_for(matrix, self.store, self._registration)
-        return self._accounts
+            self._identity = identity_for(matrix, self.store, self._registration)
+        return self._identity
 
     def _clients(self) -> tuple[MatrixClient, LettaClient]:
         assert self._transport is not None
@@ -182,18 +175,17 @@ class SyncService:
         report = SyncReport()
         progress = progress or NoProgress()
         matrix, letta = self._clients()
-        accounts = accounts_for(matrix, self.store, self._registration)
+        identity = identity_for(matrix, self.store, self._registration)
         homeserver = self.config.homeserver_url
         # Letta first: a LETTA_API_URL or LETTA_TOKEN that is wrong stops the sync before it
         # writes anything to the homeserver (registering the bot, say).
         listing = await self._list_agents(letta, report)
-        with naming_the_homeserver(homeserver), naming_the_registration(self._registration):
-            admin, bot = await self._core_users(accounts)
-        if listing is not None and isinstance(accounts, AppserviceAccounts):
-            server_name = server_name_of(admin.user_id or "")
-            refuse_uncovered_agents(accounts, self.store, listing.agents, server_name)
-        with naming_the_homeserver(homeserver), naming_the_registration(self._registration):
-            ctx = await self._context(accounts, letta, admin, bot, report, listing)
+        with naming_the_homeserver(homeserver), identity.explaining_refusals():
+            admin, bot = await self._core_users(identity)
+        if listing is not None:
+            identity.refuse_uncovered_agents(self.store, listing.agents)
+        with naming_the_homeserver(homeserver), identity.explaining_refusals():
+            ctx = await self._context(identity, letta, admin, bot, report, listing)
         report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
         report.space_found = ctx.space.found
         if listing is not None:
@@ -209,17 +201,17 @@ class SyncService:
         raise_if_lost(matrix.http, self.config.homeserver_url)
         return report
 
-    async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
+    async def _core_users(self, identity: Identity) -> tuple[MatrixClient, MatrixClient]:
         c = self.config
         if c.admin_user == c.username:
-            admin = bot = await core_client(accounts, bot_login(c))
+            admin = bot = await identity.ensure_core_user(bot_login(c))
         else:
             # The admin first: once in, it can tell (admin API) why another account is refused.
-            admin = await core_client(accounts, admin_login(c))
-            bot = await core_client(accounts, bot_login(c))
-        if c.mcp_username and c.mcp_password:
-            mcp_settings = Settings("MATRIX_MCP_USERNAME", "MATRIX_MCP_PASSWORD")
-            await accounts.ensure_core_user(c.mcp_username, c.mcp_password, settings=mcp_settings)
+            admin = await identity.ensure_core_user(admin_login(c))
+            bot = await identity.ensure_core_user(bot_login(c))
+        mcp = mcp_login(c)
+        if mcp is not None:
+            await identity.ensure_core_user(mcp)
         if admin.user_id is None:
             admin.user_id = await admin.whoami()
         if bot is not admin:
@@ -253,7 +245,7 @@ class SyncService:
 
     async def _context(
         self,
-        accounts: Accounts,
+        identity: Identity,
         letta: LettaClient,
         admin: MatrixClient,
         bot: MatrixClient,
@@ -261,8 +253,7 @@ class SyncService:
         listing: AgentList | None,
     ) -> SyncContext:
         homeserver = await read_homeserver(admin, self.store, self.config.homeserver_url)
-        if listing is not None and self._registration is None:
-            # (An appservice needs no password to adopt what it finds: nothing to refuse.)
+        if listing is not None and not identity.adopts_existing_users:
             await refuse_unknown_deployment(admin, self.store, listing.agents, homeserver)
         admin_rooms = homeserver.joined()
         bot_rooms = admin_rooms if bot.user_id == admin.user_id else homeserver.joined_by(bot)
@@ -273,9 +264,9 @@ class SyncService:
         admin_rooms.add(space.space_id)
         server_name = server_name_of(admin.user_id or "")
         return SyncContext(
-            self.config,
+            agent_policy(self.config),
             self.store,
-            accounts,
+            identity,
             letta,
             admin,
             bot,
@@ -287,6 +278,17 @@ class SyncService:
             report,
             now=(self._pacing or Pacing()).wall,
         )
+
+
+def agent_policy(config: SyncConfig) -> AgentPolicy:
+    return AgentPolicy(
+        invite_users=config.invite_users,
+        history_import_limit=config.history_import_limit,
+        room_name_template=config.room_name_template,
+        sync_concurrency=config.sync_concurrency,
+        retry_failed=config.retry_failed,
+        failed_retry_max=config.failed_retry_max,
+    )
 
 
 async def run_agent_sync(
