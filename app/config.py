@@ -49,6 +49,11 @@ class SyncConfig:
     # MATRIX_STORE_URL: a postgresql:// URL puts the state in PostgreSQL instead of data_dir.
     store_url: str | None = field(default=None, repr=False)
 
+    @property
+    def store_location(self) -> str | Path:
+        """Where the state lives, for `app.state.opening.open_store`."""
+        return self.store_url or self.data_dir
+
     def __post_init__(self) -> None:
         if not self.password and self.appservice_registration is None:
             raise ConfigError(

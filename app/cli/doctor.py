@@ -27,7 +27,7 @@ from app.matrix import MatrixClient
 from app.matrix.appservice import acting_as
 from app.matrix.ids import localpart_of, server_name_of, user_id_from
 from app.state import Store
-from app.state.opening import read_store
+from app.state.opening import open_store
 from app.sync.report import describe
 
 # Room a data directory needs beyond what it holds: state files, their copies while
@@ -172,7 +172,7 @@ async def _store(config: SyncConfig) -> tuple[Check, Store | None]:
     if not config.store_url and (problem := _data_dir_problem(config.data_dir)):
         return fail(name, problem), None
     try:
-        store = await read_store(config)
+        store = await open_store(config.store_location, read_only=True)
     except SyncError as exc:
         return fail(name, describe(exc)), None
     where = "MATRIX_STORE_URL" if config.store_url else f"MATRIX_DATA_DIR={config.data_dir}"

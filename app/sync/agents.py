@@ -8,7 +8,8 @@ import anyio
 
 from app.errors import StateFileError
 from app.letta import Agent, AgentList
-from app.sync.agent import AgentSync
+from app.sync.agent import sync_agent
+from app.sync.agent_run import AgentRun
 from app.sync.backoff import Hold, after_run, held, levels_now
 from app.sync.context import SyncContext
 from app.sync.progress import SyncProgress
@@ -102,12 +103,12 @@ async def _record_outcome(
 
 async def _run_agent(ctx: SyncContext, agent: Agent) -> tuple[str, Exception | None]:
     """(the step reached, the error that stopped it or None)."""
-    step: AgentSync | None = None
+    run: AgentRun | None = None
     try:
-        step = AgentSync(ctx, agent)
-        await step.run()
+        run = AgentRun(ctx, agent)
+        await sync_agent(run)
     except StateFileError:
         raise
     except Exception as exc:
-        return (step.step if step is not None else "mapping"), exc
-    return step.step, None
+        return (run.step if run is not None else "mapping"), exc
+    return run.step, None

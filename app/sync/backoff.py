@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from app.errors import MatrixLoginRefused, MatrixUserDeactivated
 from app.matrix.view import HomeserverView
 from app.state import AgentMapping
-from app.sync.agent_steps import AgentDeactivated
+from app.sync.agent_run import AgentDeactivated
 from app.sync.power import levels_fingerprint
 from app.sync.report import describe
 from app.sync.state_writes import StatePowerMissing

@@ -28,7 +28,7 @@ from app.matrix import MatrixClient
 from app.matrix.ids import server_name_of, user_id_from
 from app.matrix.view import HomeserverView, RoomState
 from app.state import AgentMapping, Store
-from app.state.opening import read_store
+from app.state.opening import open_store
 from app.sync.backoff import held, levels_now
 from app.sync.decide import (
     Action,
@@ -58,7 +58,7 @@ async def make_plan(
     config: SyncConfig, transport: Transport, now: Callable[[], float] = time.time
 ) -> SyncPlan:
     """`now`: the wall clock the sync's hold on failed agents is measured by."""
-    store = await read_store(config)
+    store = await open_store(config.store_location, read_only=True)
     try:
         return await _make_plan(config, transport, store, now())
     finally:

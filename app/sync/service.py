@@ -84,7 +84,10 @@ class SyncService:
             self._registration = load_registration(self.config.appservice_registration)
         with naming_the_data_dir(self.config):
             self._store = await open_store(
-                self.config, durable=self._durable, files=self._files, fence=self._fence
+                self.config.store_location,
+                durable=self._durable,
+                files=self._files,
+                fence=self._fence,
             )
         if self._transport is None:
             from app.http.httpx_transport import HttpxTransport
