@@ -6,6 +6,7 @@ async with SyncService(SyncConfig.from_env()) as service:
     report = await service.sync()
 """
 
+from app import moved
 from app.config import SyncConfig
 from app.errors import (
     ApiError,
@@ -26,6 +27,8 @@ from app.http.transport import Request, Response, Transport
 from app.state import AgentMapping, SpaceConfig
 from app.sync.report import AgentFailure, SyncReport
 from app.sync.service import SyncService, run_agent_sync
+
+moved.install()
 
 __all__ = [
     "AgentFailure",
