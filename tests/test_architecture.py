@@ -38,9 +38,7 @@ READS_THE_CONFIGURATION = {
     "app.daemon.service",
     "app.sync.service",
     "app.sync.plan",
-    "app.sync.plan_reads",
     "app.sync.logins",
-    "app.sync.setup_errors",
 }
 
 # The one import of the kit by shipped code, inside the command that runs the demo.

@@ -122,7 +122,7 @@ async def _make_plan(
         plan.notes.append("appservice mode: agent users that exist already are adopted")
     else:
         unmapped = {agent.id for agent in agents if store.get(agent.id) is None}
-        await check_names(matrix, config, plan, unmapped)
+        await check_names(matrix, config.username, plan, unmapped)
     return plan
 
 

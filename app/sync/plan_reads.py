@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.config import SyncConfig
 from app.errors import MalformedResponse, MatrixForbidden, MatrixLoginRefused, MatrixUnknownToken
 from app.identity import Identity
 from app.identity.naming import agent_localpart
@@ -58,7 +57,7 @@ async def check_is_homeserver(matrix: MatrixClient, url: str) -> None:
 
 
 async def check_names(
-    matrix: MatrixClient, config: SyncConfig, plan: SyncPlan, unmapped: set[str]
+    matrix: MatrixClient, bot_login: str, plan: SyncPlan, unmapped: set[str]
 ) -> None:
     """Names the sync would register: free, or already someone's (read-only, no token).
 
@@ -67,7 +66,7 @@ async def check_names(
     """
     new = [index for index, p in enumerate(plan.actions) if p.agent_id in unmapped]
     try:
-        bot_free = await matrix.username_available(localpart_of(config.username))
+        bot_free = await matrix.username_available(localpart_of(bot_login))
         plan.notes.append("bot account: " + ("will be registered" if bot_free else "exists"))
         for index in new[:NAME_CHECKS]:
             planned = plan.actions[index]

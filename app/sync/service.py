@@ -82,7 +82,7 @@ class SyncService:
     async def __aenter__(self) -> SyncService:
         if self.config.appservice_registration is not None:
             self._registration = load_registration(self.config.appservice_registration)
-        with naming_the_data_dir(self.config):
+        with naming_the_data_dir(self.config.store_location):
             self._store = await open_store(
                 self.config.store_location,
                 durable=self._durable,
@@ -104,7 +104,7 @@ class SyncService:
         try:
             if self._store is not None:
                 store, self._store = self._store, None
-                with naming_the_data_dir(self.config):
+                with naming_the_data_dir(self.config.store_location):
                     await store.aclose()
         finally:
             if self._owns_transport and self._transport is not None:
@@ -171,7 +171,7 @@ class SyncService:
         A state write that fails (a full disk) stops the whole sync with `StateWriteError`:
         going on would do work on the homeserver that nothing records.
         """
-        with naming_the_data_dir(self.config):
+        with naming_the_data_dir(self.config.store_location):
             return await self._sync(progress)
 
     async def _sync(self, progress: SyncProgress | None) -> SyncReport:
