@@ -6,6 +6,7 @@ async with SyncService(SyncConfig.from_env()) as service:
     report = await service.sync()
 """
 
+from app import moved
 from app.config import SyncConfig
 from app.errors import (
     ApiError,
@@ -22,10 +23,12 @@ from app.errors import (
     TlsFailed,
     TransportError,
 )
+from app.http.transport import Request, Response, Transport
 from app.state import AgentMapping, SpaceConfig
 from app.sync.report import AgentFailure, SyncReport
 from app.sync.service import SyncService, run_agent_sync
-from app.transport import Request, Response, Transport
+
+moved.install()
 
 __all__ = [
     "AgentFailure",

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.errors import ConfigError
-from app.paths import redact_url
+from app.http.paths import redact_url
 
 DEFAULT_DATA_DIR = "./matrix_data"
 DEFAULT_ROOM_NAME_TEMPLATE = "{name}"
@@ -48,6 +48,11 @@ class SyncConfig:
     appservice_registration: Path | None = None
     # MATRIX_STORE_URL: a postgresql:// URL puts the state in PostgreSQL instead of data_dir.
     store_url: str | None = field(default=None, repr=False)
+
+    @property
+    def store_location(self) -> str | Path:
+        """Where the state lives, for `app.state.opening.open_store`."""
+        return self.store_url or self.data_dir
 
     def __post_init__(self) -> None:
         if not self.password and self.appservice_registration is None:

@@ -4,6 +4,7 @@
     ├── ConfigError                  a setting is missing or invalid
     ├── StateFileError               a state file cannot be read or written
     │   └── StateWriteError          the sync's state could not be saved (a full disk, say)
+    │       └── LeaseLost            a replica lost the lease: another leads, its writes win
     ├── SyncLocked                   another sync holds the data directory
     ├── TransportError               no HTTP response at all
     │   ├── ConnectionFailed         refused, reset, DNS
@@ -14,8 +15,10 @@
         ├── LettaError               any Letta error status (.detail)
         └── MatrixError              any Matrix error status (.errcode, .error, .retry_after_ms)
             ├── MatrixForbidden      M_FORBIDDEN
+            │   └── MatrixLoginRefused a token to renew, its password refused (raised, no errcode)
             ├── MatrixNotFound       M_NOT_FOUND
             ├── MatrixUserInUse      M_USER_IN_USE
+            ├── MatrixExclusive      M_EXCLUSIVE: a name reserved by (or outside) an appservice
             ├── MatrixInvalidUsername M_INVALID_USERNAME
             ├── MatrixUnknownToken   M_UNKNOWN_TOKEN, M_MISSING_TOKEN
             ├── MatrixUserDeactivated M_USER_DEACTIVATED, or a refused login found deactivated
@@ -189,6 +192,12 @@ class MatrixNotFound(MatrixError):
 
 class MatrixUserInUse(MatrixError):
     errcodes = ("M_USER_IN_USE",)
+
+
+class MatrixExclusive(MatrixError):
+    """The name is another appservice's, or outside this appservice's namespace."""
+
+    errcodes = ("M_EXCLUSIVE",)
 
 
 class MatrixInvalidUsername(MatrixError):

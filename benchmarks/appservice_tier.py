@@ -20,15 +20,15 @@ from pathlib import Path
 
 import anyio
 
-from app.appservice_registration import load_registration
 from app.cli import main
 from app.config import SyncConfig
+from app.http.httpx_transport import HttpxTransport
+from app.identity.registration import load_registration
 from app.sync.service import SyncService
 from app.testing.counting import StatusCounter
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
 from app.testing.synapse.appservice import AppserviceSynapse
-from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
 from benchmarks.synapse_tier import device_counts, letta_with
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from urllib.parse import unquote, urlsplit
 
-from app.transport import Request, Response, Transport
+from app.http.transport import Request, Response, Transport
 
 MATRIX = "matrix"
 LETTA = "letta"

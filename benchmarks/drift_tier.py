@@ -34,13 +34,13 @@ from urllib.parse import quote
 import anyio
 
 from app.config import SyncConfig
+from app.http.httpx_transport import HttpxTransport
+from app.http.transport import Transport
 from app.state.json_store import VIEW_FILE
 from app.sync.service import SyncService
 from app.testing.harness import SyncHarness
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
-from app.transport import Transport
-from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
 from benchmarks.limits_report import with_section
 from benchmarks.synapse_tier import bench_config, letta_with

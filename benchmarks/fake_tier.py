@@ -29,13 +29,13 @@ import anyio
 import httpx
 
 from app.config import SyncConfig
+from app.http.httpx_transport import HttpxTransport
 from app.sync.service import SyncService
 from app.testing.fake_http import FakeRequest, FakeResponse
 from app.testing.fake_routing import RoutedFake
 from app.testing.harness import SyncHarness
 from app.testing.homeserver import FakeHomeserver
 from app.testing.letta import FakeLetta
-from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
 from benchmarks.measure import FRESH, STEADY, Measurement, peak_rss_mb
 

@@ -28,11 +28,11 @@ from typing import Any
 import anyio
 
 from app.http import ApiCall
+from app.http.httpx_transport import HttpxTransport
+from app.http.transport import Request, Response, Transport
 from app.letta import LettaClient, LettaDirectory
 from app.testing.inprocess import InProcessTransport
 from app.testing.letta import FakeLetta
-from app.transport import Request, Response, Transport
-from app.transport_httpx import HttpxTransport
 
 OLD_PAGE = 100
 

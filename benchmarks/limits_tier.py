@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import main as cli_main
+from app.http.httpx_transport import HttpxTransport
+from app.http.transport import Request, Response, Transport
 from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
 from app.testing.synapse_limits import ADDRESS, Bucket, buckets_of, least_time
-from app.transport import Request, Response, Transport
-from app.transport_httpx import HttpxTransport
 from benchmarks.counting import MATRIX, classify
 
 _PASSWORD = "bench-password-not-secret"  # noqa: S105 - throwaway local test server

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.config import SyncConfig
+from app.http.httpx_transport import HttpxTransport
 from app.sync.service import SyncService
 from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
-from app.transport_httpx import HttpxTransport
 from benchmarks.counting import CountingTransport
 from benchmarks.measure import FRESH, STEADY, Measurement
 

@@ -41,7 +41,7 @@ SCORES = ROOT / "docs" / "mutation-scores.json"
 EQUIVALENT = ROOT / "docs" / "mutation-equivalent.toml"
 REPORT = ROOT / "docs" / "mutation.md"
 MUTANTS = ROOT / "mutants"
-EXCLUDED = ("app/testing/", "app/demo.py")
+EXCLUDED = ("app/testing/", "app/testing/demo.py")
 GROUPS = {"A": ("app/sync/", "app/state/")}
 
 # mutmut's exit codes (mutmut/stats.py), sorted into what the score counts.

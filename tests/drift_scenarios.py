@@ -12,10 +12,10 @@ from typing import Any
 import anyio
 
 from app import SyncReport
+from app.http.transport import Transport
 from app.sync.rooms import AGENT_TAG
 from app.sync.space import SPACE_TAG
 from app.testing.counting import StatusCounter
-from app.transport import Transport
 
 from scenarios import assert_agent_in_order
 from worlds import World, mappings

@@ -8,12 +8,12 @@ from typing import Any
 import httpx
 import respx
 
+from app.http.httpx_transport import HttpxTransport
 from app.sync.report import SyncReport
 from app.testing.clock import FakeClock
 from app.testing.fake_http import FakeRequest, FakeResponse
 from app.testing.harness import SyncHarness
 from app.testing.homeserver import FakeHomeserver
-from app.transport_httpx import HttpxTransport
 
 HOMESERVER = "http://localhost:8008"
 LETTA = "http://localhost:8283"

@@ -12,8 +12,8 @@ from typing import Any
 import anyio
 from letta_targets import RestLetta
 
+from app.http.httpx_transport import HttpxTransport
 from app.letta import LettaClient, LettaDirectory
-from app.transport_httpx import HttpxTransport
 
 Check = Callable[[Any], None]
 

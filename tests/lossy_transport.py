@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app.errors import RequestTimeout
-from app.transport import Request, Response, Transport
+from app.http.transport import Request, Response, Transport
 
 
 @dataclass

@@ -12,10 +12,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.appservice_registration import UserNamespace, load_registration, new_registration
 from app.cli import main
 from app.errors import ConfigError
-from app.sync.naming import agent_localpart
+from app.identity.naming import agent_localpart
+from app.identity.registration import UserNamespace, load_registration, new_registration
 from app.testing.harness import SyncHarness
 
 from helpers import cli_env

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from app.cli import COMMANDS, main
+from app.http.transport import Request, Response, Transport
 from app.testing.harness import SyncHarness
-from app.transport import Request, Response, Transport
 
 from helpers import cli_env
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from app.cli_output import Output
+from app.cli.output import Output
 from app.sync.report import AgentFailure, SyncReport
 
 

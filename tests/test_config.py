@@ -200,7 +200,7 @@ def test_repr_hides_passwords_and_tokens() -> None:
     ],
 )
 def test_redact_url_drops_credentials_and_query(url: str, shown: str) -> None:
-    from app.paths import redact_url
+    from app.http.paths import redact_url
 
     assert redact_url(url) == shown
 

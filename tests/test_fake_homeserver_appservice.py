@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.appservice_registration import (
+from app.identity.registration import (
     AppserviceRegistration,
     load_registration,
     new_registration,

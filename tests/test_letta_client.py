@@ -11,8 +11,8 @@ import pytest
 import respx
 
 from app.errors import LettaError, MalformedResponse
+from app.http.retry import RetryPolicy
 from app.letta import Agent, LettaClient, LettaMessage
-from app.retry import RetryPolicy
 
 from helpers import LETTA, FakeClock, make_router, make_transport
 

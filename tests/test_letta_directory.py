@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from app.http.transport import Request, Response, Transport
 from app.letta import AgentList, LettaClient, LettaDirectory
 from app.testing.inprocess import InProcessTransport
 from app.testing.letta import FakeLetta
-from app.transport import Request, Response, Transport
 
 pytestmark = pytest.mark.anyio
 

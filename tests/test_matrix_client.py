@@ -21,9 +21,9 @@ from app.errors import (
     MatrixUserInUse,
     RequestTimeout,
 )
+from app.http.retry import NO_RETRY, RetryPolicy
+from app.http.transport import Request
 from app.matrix import Credentials, LoginResult, MatrixClient, StateEvent
-from app.retry import NO_RETRY, RetryPolicy
-from app.transport import Request
 
 from helpers import HOMESERVER, FakeClock, body_of, make_router, make_transport, matrix_error
 

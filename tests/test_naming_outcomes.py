@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.sync.naming import MAX_LOCALPART, agent_localpart, new_password, server_name_of
+from app.identity.naming import MAX_LOCALPART, agent_localpart, new_password
+from app.matrix.ids import server_name_of
 from app.testing.harness import SyncHarness
 from app.testing.homeserver import FakeHomeserver
 

@@ -18,7 +18,7 @@ from app.errors import (
     RequestTimeout,
     SyncError,
 )
-from app.retry import NO_RETRY, RetryPolicy, is_retryable, parse_retry_after
+from app.http.retry import NO_RETRY, RetryPolicy, is_retryable, parse_retry_after
 
 NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc)
 

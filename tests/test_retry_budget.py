@@ -11,8 +11,8 @@ import pytest
 import respx
 
 from app.errors import ConnectionFailed, MatrixError
+from app.http.retry import RetryPolicy
 from app.matrix import MatrixClient
-from app.retry import RetryPolicy
 
 from helpers import HOMESERVER, FakeClock, make_router, make_transport
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from app.server_state import Congestion, RateGates, Reachability
+from app.http.server_state import Congestion, RateGates, Reachability
 from app.sync.throttle import AdaptiveLimiter
 from app.testing.virtual_clock import VirtualClock
 

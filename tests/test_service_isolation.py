@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.errors import ConnectionFailed
+from app.http.transport import Request, Response, Transport
 from app.sync.service import SyncService
 from app.testing.harness import SyncHarness
-from app.transport import Request, Response, Transport
 
 pytestmark = pytest.mark.anyio
 

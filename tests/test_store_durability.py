@@ -15,10 +15,10 @@ import pytest
 from faulty_files import FaultyFiles
 
 from app.cli import main
+from app.http.transport import Request, Response, Transport
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE
 from app.sync.service import SyncService
 from app.testing.harness import SyncHarness
-from app.transport import Request, Response, Transport
 
 pytestmark = pytest.mark.anyio
 

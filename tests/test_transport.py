@@ -14,9 +14,9 @@ import pytest
 import respx
 
 from app.errors import ConnectionFailed, RequestTimeout, TlsFailed, TransportError
-from app.retry import is_retryable
-from app.transport import Request, Response, Transport
-from app.transport_httpx import HttpxTransport
+from app.http.httpx_transport import HttpxTransport
+from app.http.retry import is_retryable
+from app.http.transport import Request, Response, Transport
 
 from helpers import HOMESERVER, body_of, make_router, make_transport
 

@@ -17,15 +17,15 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from app import SyncConfig, SyncReport, SyncService, Transport
-from app.appservice_registration import AppserviceRegistration
 from app.cli import main
 from app.http import Pacing
+from app.http.httpx_transport import HttpxTransport
+from app.identity.registration import AppserviceRegistration
 from app.sync.history import HISTORICAL_KEY, spoken_text
 from app.testing.fake_http import FakeRequest
 from app.testing.harness import SyncHarness
 from app.testing.letta import FakeLetta
 from app.testing.synapse import SynapseError, SynapseServer
-from app.transport_httpx import HttpxTransport
 
 from helpers import cli_env
 

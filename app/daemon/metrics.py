@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from app.http.transport import Request, Response, Transport
 from app.sync.report import SyncReport
-from app.transport import Request, Response, Transport
 
 PREFIX = "letta_matrix_sync"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

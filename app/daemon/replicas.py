@@ -21,10 +21,10 @@ import anyio
 from app.daemon.metrics import SyncMetrics
 from app.daemon.runner import Sleep, SyncRunner
 from app.errors import LeaseLost, StateFileError
+from app.http.transport import Request, Response, Transport
 from app.state.lease import Lease
 from app.state.postgres import process_identity
 from app.sync.report import describe
-from app.transport import Request, Response, Transport
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 
-from app.daemon.http import HttpRequest, HttpResponse
+from app.daemon.http_server import HttpRequest, HttpResponse
 from app.daemon.metrics import CONTENT_TYPE
 from app.daemon.runner import SyncRunner
 from app.errors import StateFileError

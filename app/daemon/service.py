@@ -16,18 +16,18 @@ import anyio
 from anyio.abc import TaskStatus
 
 from app.config import SyncConfig
-from app.daemon.http import serve
+from app.daemon.http_server import serve
 from app.daemon.metrics import CountingTransport, SyncMetrics
 from app.daemon.replicas import LeaderOnlyWrites, ReplicaRole, default_holder, poll_seconds
 from app.daemon.routes import Routes
 from app.daemon.runner import Sleep, SyncOnce, SyncRunner
 from app.daemon.settings import ServiceSettings
-from app.http import Pacing
+from app.http.calls import Pacing
+from app.http.transport import Transport
 from app.letta.directory import LettaDirectory
 from app.state.lease import Lease
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
-from app.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class SyncDaemon:
         self.settings = settings
         self.metrics = SyncMetrics()
         if transport is None:
-            from app.transport_httpx import HttpxTransport
+            from app.http.httpx_transport import HttpxTransport
 
             transport = HttpxTransport(timeout=config.http_timeout)
         counted = CountingTransport(transport, self.metrics)

@@ -7,13 +7,20 @@ from datetime import datetime
 from typing import Any
 
 from app.errors import LettaError, MalformedResponse, describe_non_json
-from app.http import ApiCall, JsonApi, Pacing, is_redirect, redirect_target, retry_after_seconds
+from app.http.calls import (
+    ApiCall,
+    JsonApi,
+    Pacing,
+    is_redirect,
+    redirect_target,
+    retry_after_seconds,
+)
+from app.http.paths import segment
+from app.http.retry import RetryPolicy
+from app.http.transport import Response, Transport
 from app.letta.directory import LettaDirectory
 from app.letta.listing import AGENTS_PATH, BY_LAST_CHANGE, LEAN_LISTING, Walk
 from app.letta.types import Agent, AgentList, LettaMessage, parse_date
-from app.paths import segment
-from app.retry import RetryPolicy
-from app.transport import Response, Transport
 
 log = logging.getLogger(__name__)
 

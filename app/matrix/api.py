@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.http import ApiCall
-from app.paths import segment
+from app.http.calls import ApiCall
+from app.http.paths import segment
 
 V3 = "/_matrix/client/v3"
 V1 = "/_matrix/client/v1"

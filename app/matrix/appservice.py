@@ -9,7 +9,7 @@ when the registration says `rate_limited: false`.
 from __future__ import annotations
 
 from app.errors import MatrixUserInUse
-from app.http import ApiCall
+from app.http.calls import ApiCall
 from app.matrix.api import V3
 from app.matrix.client import MatrixClient
 

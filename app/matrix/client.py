@@ -21,15 +21,15 @@ from app.errors import (
     MatrixUserInUse,
     SyncError,
 )
-from app.http import ApiCall, JsonApi, Pacing, retry_after_seconds
+from app.http.calls import ApiCall, JsonApi, Pacing, retry_after_seconds
+from app.http.retry import RetryPolicy
+from app.http.transport import Response, Transport
 from app.matrix import api
 from app.matrix.reads import RoomReads
 from app.matrix.types import (
     LoginResult,
     require_str,
 )
-from app.retry import RetryPolicy
-from app.transport import Response, Transport
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from app.errors import MalformedResponse, MatrixNotFound
-from app.http import ApiCall
+from app.http.calls import ApiCall
 from app.matrix import api
 from app.matrix.types import HierarchyPage, HierarchyRoom, MessagesPage, RoomEvent, StateEvent
 

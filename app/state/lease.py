@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import anyio
 
 from app.errors import StateFileError
-from app.paths import redact_url
+from app.http.paths import redact_url
 from app.state.postgres import _reason, application_name, connect, migrate
 
 try:

@@ -1,7 +1,9 @@
 """The records of `agent_user_mappings.json` and `letta_space_config.json`.
 
-Field names are those existing deployments already have. Unknown fields are kept in `extra`
-and written back unchanged, so a file from an older or newer version loses nothing.
+Field names are those existing deployments already have. The facts the sync records about an
+agent are typed fields, written under the JSON keys they always had (`_FACTS`). Unknown fields
+(and a fact whose value has an unexpected type) are kept in `extra` and written back unchanged,
+so a file from an older or newer version loses nothing.
 """
 
 from __future__ import annotations
@@ -10,8 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 InvitationStatus = Literal["invited", "joined", "failed"]
-# Extra mapping field: the last sync did not find this agent in Letta (user and room kept).
+# The JSON keys of the typed facts: the files bridges and existing deployments read.
 REMOVED_FROM_LETTA = "removed_from_letta"
+HISTORY_PENDING = "history_import_pending"
+HISTORY_DONE = "history_import_done"
+IGNORED_UPGRADE = "ignored_upgrade"
+REFUSED_STATE = "state_refused"
+HELD = "held_after_failure"
+
+# attribute -> (JSON key, the type its value must have to be read as that fact)
+_FACTS: dict[str, tuple[str, type]] = {
+    "removed_from_letta": (REMOVED_FROM_LETTA, bool),
+    "history_pending": (HISTORY_PENDING, bool),
+    "history_done": (HISTORY_DONE, list),
+    "ignored_upgrade": (IGNORED_UPGRADE, str),
+    "refused_state": (REFUSED_STATE, dict),
+    "held": (HELD, dict),
+}
 
 _MAPPING_FIELDS = (
     "agent_id",
@@ -38,6 +55,29 @@ class AgentMapping:
     room_created: bool = False
     invitation_status: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The last sync did not find this agent in Letta (user and room kept).
+    removed_from_letta: bool = False
+    # A new room still awaits its history import.
+    history_pending: bool = False
+    # Messages an interrupted import already posted; None when no import is under way.
+    history_done: list[str] | None = None
+    # A replacement room found not to continue this one: its tombstone is not followed.
+    ignored_upgrade: str | None = None
+    # State writes the homeserver refused, per account, at the room's current levels.
+    refused_state: dict[str, Any] | None = field(default=None, repr=False)
+    # The last unfixable failure and when the agent is tried again (`app.sync.backoff`).
+    held: dict[str, Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # A fact given in `extra` (as a file holds it) becomes its typed field.
+        for attribute, (key, kind) in _FACTS.items():
+            value = self.extra.get(key)
+            if isinstance(value, kind) and value is not False:
+                setattr(self, attribute, self.extra.pop(key))
+
+    def _facts_json(self) -> dict[str, Any]:
+        facts = {key: getattr(self, attribute) for attribute, (key, _) in _FACTS.items()}
+        return {key: value for key, value in facts.items() if value not in (None, False)}
 
     @classmethod
     def from_json(cls, agent_id: str, data: dict[str, Any]) -> AgentMapping:
@@ -66,20 +106,13 @@ class AgentMapping:
             "room_created": self.room_created,
             "invitation_status": dict(self.invitation_status),
         }
-        return {**self.extra, **known}
-
-    @property
-    def removed_from_letta(self) -> bool:
-        return self.extra.get(REMOVED_FROM_LETTA) is True
+        return {**self.extra, **self._facts_json(), **known}
 
     def mark_removed_from_letta(self, removed: bool) -> bool:
         """Record whether Letta still lists the agent; True when that changed."""
         if removed == self.removed_from_letta:
             return False
-        if removed:
-            self.extra[REMOVED_FROM_LETTA] = True
-        else:
-            self.extra.pop(REMOVED_FROM_LETTA, None)
+        self.removed_from_letta = removed
         return True
 
     @property

@@ -1,38 +1,39 @@
-"""Pick the store a configuration names: PostgreSQL for MATRIX_STORE_URL, else the JSON files."""
+"""The one way a store is opened: PostgreSQL for a URL, the JSON files for a directory.
+
+Callers pass where the state lives (`SyncConfig.store_location`: MATRIX_STORE_URL, else
+MATRIX_DATA_DIR); this layer never reads the configuration itself.
+"""
 
 from __future__ import annotations
 
-from app.config import SyncConfig
+from pathlib import Path
+
 from app.state.files import OS_FILES, FileOps
 from app.state.json_store import JsonFileStore
 from app.state.protocol import Store
 
+# A postgresql:// URL, or the data directory of the JSON files.
+StoreLocation = str | Path
+
 
 async def open_store(
-    config: SyncConfig,
+    location: StoreLocation,
     *,
+    read_only: bool = False,
     durable: bool = True,
     files: FileOps = OS_FILES,
     fence: int | None = None,
 ) -> Store:
-    """The store for a sync, locked for this process until `aclose()`; `fence` is a
-    replica's lease token (PostgreSQL only), checked on every write."""
-    if config.store_url:
+    """The store at `location`. For a sync it is locked for this process until `aclose()`;
+    `fence` is a replica's lease token (PostgreSQL only), checked on every write.
+    `read_only`: a snapshot for display (plan, status): no lock, nothing written; a database
+    never migrated reads as empty."""
+    if isinstance(location, str):
         from app.state.postgres import PostgresStore
 
-        return await PostgresStore.open(config.store_url, fence=fence)
-    return JsonFileStore.open(config.data_dir, durable=durable, files=files)
-
-
-async def read_store(config: SyncConfig) -> Store:
-    """A snapshot for display (plan, status): no lock, nothing written."""
-    if config.store_url:
-        return await read_store_at(config.store_url)
-    return JsonFileStore.read(config.data_dir)
-
-
-async def read_store_at(url: str) -> Store:
-    """The database's state, read only: a database never migrated reads as empty."""
-    from app.state.postgres import PostgresStore
-
-    return await PostgresStore.open(url, read_only=True)
+        if read_only:
+            return await PostgresStore.open(location, read_only=True)
+        return await PostgresStore.open(location, fence=fence)
+    if read_only:
+        return JsonFileStore.read(location)
+    return JsonFileStore.open(location, durable=durable, files=files)

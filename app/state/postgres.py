@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import anyio
 
 from app.errors import LeaseLost, StateFileError, StateWriteError, SyncLocked
-from app.paths import redact_url
+from app.http.paths import redact_url
 from app.state import migrations
 from app.state.models import AgentMapping, SpaceConfig
 from app.state.protocol import MemoryReads, StoredToken, moved_on

@@ -8,12 +8,12 @@ import anyio
 
 from app.errors import StateFileError
 from app.letta import Agent, AgentList
-from app.sync.agent import AgentSync
-from app.sync.backoff import HELD, Hold, after_run, held, levels_now
+from app.sync.agent import sync_agent
+from app.sync.agent_run import AgentRun
+from app.sync.backoff import Hold, after_run, held, levels_now
 from app.sync.context import SyncContext
 from app.sync.progress import SyncProgress
 from app.sync.report import describe
-from app.sync.state_writes import REFUSED_STATE
 from app.sync.throttle import AdaptiveLimiter, worth_another_try
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ async def sync_agents(ctx: SyncContext, listing: AgentList, progress: SyncProgre
     ctx.report.agents_seen = len(listing.agents)
     ctx.report.removed_from_letta = listing.missing(ctx.store.mappings)
     await _mark_removed(ctx, listing)
-    limiter = AdaptiveLimiter.for_server(ctx.config.sync_concurrency, ctx.admin.http)
+    limiter = AdaptiveLimiter.for_server(ctx.policy.sync_concurrency, ctx.admin.http)
     not_saved: list[StateFileError] = []
 
     async def one(agent: Agent) -> None:
@@ -65,9 +65,9 @@ async def _sync_one(ctx: SyncContext, agent: Agent) -> bool:
     """
     mapping = ctx.store.get(agent.id)
     levels = levels_now(ctx.homeserver, mapping)
-    if ctx.config.retry_failed and mapping is not None:
-        mapping.extra.pop(REFUSED_STATE, None)  # every account may try the writes again
-    hold = None if ctx.config.retry_failed else held(mapping, agent.name, ctx.now(), levels)
+    if ctx.policy.retry_failed and mapping is not None:
+        mapping.refused_state = None  # every account may try the writes again
+    hold = None if ctx.policy.retry_failed else held(mapping, agent.name, ctx.now(), levels)
     if hold is not None:
         ctx.report.held(agent.id, agent.name, hold.step, hold.reason, hold.next_try)
         return False
@@ -93,22 +93,22 @@ async def _record_outcome(
     mapping = ctx.store.get(agent.id)
     if mapping is None:
         return None
-    before = mapping.extra.get(HELD)
-    longest = ctx.config.failed_retry_max
+    before = mapping.held
+    longest = ctx.policy.failed_retry_max
     hold = after_run(mapping, agent.name, failure, ctx.now(), longest, levels)
-    if mapping.extra.get(HELD) != before:
+    if mapping.held != before:
         await ctx.store.save_mapping(mapping)
     return hold
 
 
 async def _run_agent(ctx: SyncContext, agent: Agent) -> tuple[str, Exception | None]:
     """(the step reached, the error that stopped it or None)."""
-    step: AgentSync | None = None
+    run: AgentRun | None = None
     try:
-        step = AgentSync(ctx, agent)
-        await step.run()
+        run = AgentRun(ctx, agent)
+        await sync_agent(run)
     except StateFileError:
         raise
     except Exception as exc:
-        return (step.step if step is not None else "mapping"), exc
-    return step.step, None
+        return (run.step if run is not None else "mapping"), exc
+    return run.step, None

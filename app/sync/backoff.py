@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from app.errors import MatrixLoginRefused, MatrixUserDeactivated
 from app.matrix.view import HomeserverView
 from app.state import AgentMapping
-from app.sync.agent_steps import AgentDeactivated
+from app.sync.agent_run import AgentDeactivated
 from app.sync.power import levels_fingerprint
 from app.sync.report import describe
 from app.sync.state_writes import StatePowerMissing
@@ -59,7 +59,7 @@ def last_hold(
 ) -> Hold | None:
     """The agent's last unfixable failure, over or not, unless the agent changed in Letta or
     (a hold for missing power) its room's power levels changed: someone may have fixed it."""
-    record = mapping.extra.get(HELD) if mapping is not None else None
+    record = mapping.held if mapping is not None else None
     if not isinstance(record, dict) or record.get("agent_name") != agent_name:
         return None
     if record.get("levels") is not None and record.get("levels") != levels:
@@ -80,15 +80,15 @@ def after_run(
 ) -> Hold | None:
     """Record the run's outcome in the mapping: the new hold, or None (the hold is gone)."""
     if failure is None or not isinstance(failure[1], UNFIXABLE):
-        mapping.extra.pop(HELD, None)
+        mapping.held = None
         return None
     step, error = failure
-    previous = last_hold(mapping, agent_name, levels) and mapping.extra.get(HELD)
+    previous = last_hold(mapping, agent_name, levels) and mapping.held
     failures = previous.get("failures", 0) if isinstance(previous, dict) else 0
     failures = (failures if isinstance(failures, int) else 0) + 1
     wait = 0.0 if failures == 1 else min(FIRST_WAIT * 2 ** (failures - 2), longest_wait)
     hold = Hold(step, describe(error), now + wait)
-    mapping.extra[HELD] = {
+    mapping.held = {
         "agent_name": agent_name,
         "failures": failures,
         "step": step,

@@ -1,4 +1,5 @@
-"""Everything one sync run shares between the per-agent steps."""
+"""The run: everything one sync shares between the per-agent steps (never the configuration:
+the steps get their `AgentPolicy`)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from app.config import SyncConfig
+from app.identity import Identity
 from app.letta import LettaClient
 from app.matrix import MatrixClient
 from app.matrix.view import HomeserverView
 from app.state import Store
-from app.sync.accounts import Accounts
 from app.sync.confirm import StateWrite
+from app.sync.policy import AgentPolicy
 from app.sync.report import SyncReport
 from app.sync.space import SpaceView
 
 
 @dataclass
 class SyncContext:
-    config: SyncConfig
+    policy: AgentPolicy
     store: Store
-    accounts: Accounts
+    identity: Identity
     letta: LettaClient
     admin: MatrixClient
     bot: MatrixClient
@@ -40,7 +41,7 @@ class SyncContext:
 
     def invitees(self, agent_user_id: str) -> list[str]:
         """Who an agent room invites: admin, bot, configured people; never the agent itself."""
-        people = [self.admin.user_id or "", self.bot.user_id or "", *self.config.invite_users]
+        people = [self.admin.user_id or "", self.bot.user_id or "", *self.policy.invite_users]
         unique = dict.fromkeys(person for person in people if person and person != agent_user_id)
         return list(unique)
 

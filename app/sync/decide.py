@@ -20,7 +20,6 @@ from app.sync.state_writes import WRITTEN, blocked_reason, refused_by, writers
 
 DISPLAYNAME = "displayname"
 # Extra mapping field: a replacement room a tombstone named that does not continue the room.
-IGNORED_UPGRADE = "ignored_upgrade"
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def room_fate(room: RoomState, mapping: AgentMapping, admin: str) -> str:
     `rejoin` the agent that left or was banned; or `replace` it, when the admin may not let
     the agent back in."""
     replacement = drift.replacement_of(room)
-    if replacement is not None and mapping.extra.get(IGNORED_UPGRADE) != replacement:
+    if replacement is not None and mapping.ignored_upgrade != replacement:
         return "follow"
     user = mapping.matrix_user_id
     membership = room.membership(user)

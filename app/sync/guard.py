@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.errors import ConfigError, MatrixForbidden
+from app.identity.naming import agent_user_id
 from app.letta import Agent
 from app.matrix import MatrixClient
+from app.matrix.ids import localpart_of, server_name_of
 from app.matrix.view import HomeserverView
 from app.state import Store
-from app.sync.naming import agent_localpart, server_name_of
 from app.sync.space import tagged_space
 
 SAMPLE = 5
@@ -30,10 +31,10 @@ async def refuse_unknown_deployment(
     server_name = server_name_of(admin.user_id or "")
     taken = []
     for agent in _spread(agents, SAMPLE):
-        localpart = agent_localpart(agent.id)
+        user_id = agent_user_id(agent.id, server_name)
         try:
-            if not await admin.username_available(localpart):
-                taken.append(f"@{localpart}:{server_name}")
+            if not await admin.username_available(localpart_of(user_id)):
+                taken.append(user_id)
         except MatrixForbidden:
             return  # registration is closed: availability cannot be asked
     if taken and tagged_space(homeserver) is not None:

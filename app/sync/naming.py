@@ -1,61 +1,17 @@
-"""Names derived from untrusted Letta data: localparts, passwords, room names."""
+"""Kept importable for bridges (migration_notes.md named it): an agent's names now live in
+`app.identity.naming`, Matrix ids in `app.matrix.ids`, the room name in `app.sync.rooms`."""
 
-from __future__ import annotations
+from app.identity.naming import MAX_LOCALPART, agent_localpart, agent_user_id, new_password
+from app.matrix.ids import localpart_of, server_name_of, user_id_from
+from app.sync.rooms import room_name
 
-import hashlib
-import re
-import secrets
-
-# Matrix caps a full user id at 255 bytes; leave room for "@", ":" and a long server name.
-MAX_LOCALPART = 180
-_READABLE = re.compile(r"[a-z0-9][a-z0-9-]*")
-_INVALID = re.compile(r"[^a-z0-9_]")
-
-
-def agent_localpart(agent_id: str) -> str:
-    """A stable, valid localpart: `agent-<uuid>` becomes `agent_<uuid with underscores>`.
-
-    Ids of lowercase letters, digits and `-` keep that readable form. Any other id gets a
-    hashed form `<cleaned id>.<hash>`: the `.` never occurs in a readable form, so distinct ids
-    never share a localpart, and the result never starts with `_` (reserved by Synapse).
-    """
-    readable = agent_id.replace("-", "_")
-    if _READABLE.fullmatch(agent_id) and len(agent_id) <= MAX_LOCALPART and not _numeric(readable):
-        return readable
-    digest = hashlib.sha256(agent_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    base = _INVALID.sub("_", agent_id.lower()).strip("_")[: MAX_LOCALPART - len(digest) - 1]
-    return f"{base or 'agent'}.{digest}"
-
-
-def _numeric(localpart: str) -> bool:
-    """Synapse reserves localparts that parse as integers (`1_2` does) for guests."""
-    try:
-        int(localpart)
-    except ValueError:
-        return False
-    return True
-
-
-def localpart_of(login: str) -> str:
-    """`@name:server` or `name` -> `name`."""
-    if login.startswith("@"):
-        return login[1:].split(":", 1)[0]
-    return login
-
-
-def user_id_from(login: str, server_name: str) -> str:
-    """`name` -> `@name:server`; a full user id stays as it is."""
-    return login if login.startswith("@") else f"@{login}:{server_name}"
-
-
-def new_password() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def room_name(template: str, agent_id: str, agent_name: str) -> str:
-    return template.format(name=agent_name, agent_id=agent_id)
-
-
-def server_name_of(user_id: str) -> str:
-    """The server part of a *user* id (room ids of version 12 have none; never split those)."""
-    return user_id.split(":", 1)[1] if ":" in user_id else ""
+__all__ = [
+    "MAX_LOCALPART",
+    "agent_localpart",
+    "agent_user_id",
+    "localpart_of",
+    "new_password",
+    "room_name",
+    "server_name_of",
+    "user_id_from",
+]

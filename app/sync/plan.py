@@ -19,17 +19,18 @@ from app.errors import (
     MatrixUnknownToken,
     SyncError,
 )
+from app.http.paths import redact_url
+from app.http.retry import RetryPolicy
+from app.http.transport import Transport
+from app.identity import load_identity
 from app.letta import Agent, LettaClient
 from app.matrix import MatrixClient
+from app.matrix.ids import server_name_of, user_id_from
 from app.matrix.view import HomeserverView, RoomState
-from app.paths import redact_url
-from app.retry import RetryPolicy
 from app.state import AgentMapping, Store
-from app.state.opening import read_store
-from app.sync.accounts import Accounts
+from app.state.opening import open_store
 from app.sync.backoff import held, levels_now
 from app.sync.decide import (
-    IGNORED_UPGRADE,
     Action,
     RoomFacts,
     blocked,
@@ -39,12 +40,7 @@ from app.sync.decide import (
     room_fate,
 )
 from app.sync.drift import ROOM_NAME, read_homeserver, room_drift
-from app.sync.identity import read_only_admin
-from app.sync.naming import (
-    room_name,
-    server_name_of,
-    user_id_from,
-)
+from app.sync.logins import admin_login
 from app.sync.plan_reads import (
     ADMIN_OUT,
     AgentReaders,
@@ -54,16 +50,15 @@ from app.sync.plan_reads import (
 )
 from app.sync.plan_types import PlannedAction, SyncPlan
 from app.sync.report import describe
-from app.sync.rooms import AGENT_TAG, clip
+from app.sync.rooms import AGENT_TAG, clip, room_name
 from app.sync.space import SPACE_CHILD, children_of, tagged_space
-from app.transport import Transport
 
 
 async def make_plan(
     config: SyncConfig, transport: Transport, now: Callable[[], float] = time.time
 ) -> SyncPlan:
     """`now`: the wall clock the sync's hold on failed agents is measured by."""
-    store = await read_store(config)
+    store = await open_store(config.store_location, read_only=True)
     try:
         return await _make_plan(config, transport, store, now())
     finally:
@@ -76,12 +71,8 @@ async def _make_plan(
     policy = RetryPolicy(budget=config.retry_budget)
     matrix = MatrixClient.connect(transport, config.homeserver_url, policy=policy)
     await check_is_homeserver(matrix, config.homeserver_url)
-    appservice = config.appservice_registration is not None
-    admin = (
-        await read_only_admin(matrix, store, config)
-        if appservice
-        else _read_only_admin(matrix, store, config)
-    )
+    identity = load_identity(matrix, store, config.appservice_registration)
+    admin = await identity.read_only_admin(admin_login(config))
     try:
         homeserver = await _homeserver(admin, store, config.homeserver_url)
     except (MatrixUnknownToken, MatrixForbidden):
@@ -103,7 +94,7 @@ async def _make_plan(
     plan.removed_from_letta = listing.missing(store.mappings) if agents else []
     if listing.incomplete is not None:
         plan.notes.append(f"Letta listing incomplete ({listing.incomplete}): none counted removed")
-    adopting = homeserver is not None and config.appservice_registration is not None
+    adopting = homeserver is not None and identity.adopts_existing_users
     seen = _Seen(
         homeserver,
         space_id,
@@ -112,7 +103,7 @@ async def _make_plan(
         space_kept=keep,
         space_is_new=not keep or not store.space.space_id,
     )
-    readers = AgentReaders(matrix, store, config)
+    readers = AgentReaders(identity)
     for agent in agents:
         mapping = store.get(agent.id)
         # Held back: the sync will not try it. A hold that is over is tried like any agent.
@@ -127,21 +118,12 @@ async def _make_plan(
         if planned.detail == ADMIN_OUT and mapping is not None:
             planned = await room_alive(await readers.agent(mapping), mapping, planned)
         plan.actions.append(planned)
-    if appservice:
+    if identity.adopts_existing_users:
         plan.notes.append("appservice mode: agent users that exist already are adopted")
     else:
         unmapped = {agent.id for agent in agents if store.get(agent.id) is None}
-        await check_names(matrix, config, plan, unmapped)
+        await check_names(matrix, config.username, plan, unmapped)
     return plan
-
-
-def _read_only_admin(matrix: MatrixClient, store: Store, config: SyncConfig) -> MatrixClient | None:
-    """The admin with its stored token but no credentials: it can never log in (a login
-    creates a device and a token to save, both writes)."""
-    stored = Accounts(matrix, store).stored(config.admin_user, config.admin_secret)
-    if stored is None:
-        return None
-    return matrix.as_user(stored.user_id, stored.access_token)
 
 
 async def _homeserver(
@@ -280,7 +262,7 @@ def _drift_text(room: RoomState, mapping: AgentMapping, seen: _Seen, actions: li
     """What differs, in words (what is done about it, and by whom, is in the actions)."""
     user, space_id = mapping.matrix_user_id, seen.space_id
     found = room_drift(room, user, seen.core_users, "", space_id, mapping.agent_id)
-    ignored = mapping.extra.get(IGNORED_UPGRADE)
+    ignored = mapping.ignored_upgrade
     upgraded = None if found.upgraded_to == ignored else found.upgraded_to
     named = any(action.what == ROOM_NAME for action in actions)
     found = replace(found, renamed=named, upgraded_to=upgraded)

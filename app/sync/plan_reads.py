@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.config import SyncConfig
 from app.errors import MalformedResponse, MatrixForbidden, MatrixLoginRefused, MatrixUnknownToken
+from app.identity import Identity
+from app.identity.naming import agent_localpart
 from app.matrix import MatrixClient
-from app.state import AgentMapping, Store
-from app.sync.identity import read_only_user
-from app.sync.naming import agent_localpart, localpart_of
+from app.matrix.ids import localpart_of
+from app.state import AgentMapping
 from app.sync.plan_types import PlannedAction, SyncPlan
 from app.sync.rooms import agent_is_in_room
 from app.sync.setup_errors import naming_the_homeserver, not_a_homeserver
@@ -25,15 +25,11 @@ class AgentReaders:
     """Agent users as a dry run may act: with a stored token (password mode) or as the
     appservice acts for them; never a login (a device and a token to save are writes)."""
 
-    def __init__(self, matrix: MatrixClient, store: Store, config: SyncConfig) -> None:
-        self._matrix, self._store, self._config = matrix, store, config
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
 
     async def agent(self, mapping: AgentMapping) -> MatrixClient | None:
-        user = mapping.matrix_user_id
-        if self._config.appservice_registration is not None:
-            return await read_only_user(self._matrix, self._store, self._config, user)
-        token = self._store.token(user)
-        return self._matrix.as_user(user, token.access_token) if token else None
+        return self._identity.read_only_agent(mapping.matrix_user_id)
 
 
 async def room_alive(
@@ -61,7 +57,7 @@ async def check_is_homeserver(matrix: MatrixClient, url: str) -> None:
 
 
 async def check_names(
-    matrix: MatrixClient, config: SyncConfig, plan: SyncPlan, unmapped: set[str]
+    matrix: MatrixClient, bot_login: str, plan: SyncPlan, unmapped: set[str]
 ) -> None:
     """Names the sync would register: free, or already someone's (read-only, no token).
 
@@ -70,7 +66,7 @@ async def check_names(
     """
     new = [index for index, p in enumerate(plan.actions) if p.agent_id in unmapped]
     try:
-        bot_free = await matrix.username_available(localpart_of(config.username))
+        bot_free = await matrix.username_available(localpart_of(bot_login))
         plan.notes.append("bot account: " + ("will be registered" if bot_free else "exists"))
         for index in new[:NAME_CHECKS]:
             planned = plan.actions[index]

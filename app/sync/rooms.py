@@ -17,6 +17,10 @@ AGENT_TAG = "ai.letta.agent"
 MAX_NAME_LENGTH = 255
 
 
+def room_name(template: str, agent_id: str, agent_name: str) -> str:
+    return template.format(name=agent_name, agent_id=agent_id)
+
+
 def clip(text: str) -> str:
     """Homeservers reject very long names; Letta does not limit them."""
     return text if len(text) <= MAX_NAME_LENGTH else text[: MAX_NAME_LENGTH - 1] + "…"

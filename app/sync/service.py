@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from types import TracebackType
 
-from app.appservice_registration import AppserviceRegistration, load_registration
 from app.config import SyncConfig
 from app.errors import (
     LettaError,
@@ -13,34 +12,27 @@ from app.errors import (
     SyncError,
     TransportError,
 )
-from app.http import Pacing
+from app.http.calls import Pacing
+from app.http.paths import redact_url
+from app.http.retry import RetryPolicy
+from app.http.transport import Transport
+from app.identity import Identity, agent_client_for, identity_for
+from app.identity.registration import AppserviceRegistration, load_registration
 from app.letta import AgentList, LettaClient
 from app.letta.directory import LettaDirectory
 from app.matrix import MatrixClient
-from app.paths import redact_url
-from app.retry import RetryPolicy
+from app.matrix.ids import server_name_of
 from app.state import AgentMapping, Store
 from app.state.files import OS_FILES, FileOps
 from app.state.opening import open_store
-from app.sync.accounts import Accounts
 from app.sync.agents import sync_agents
 from app.sync.confirm import report_unheld, unheld
 from app.sync.context import SyncContext
 from app.sync.drift import read_homeserver
 from app.sync.guard import refuse_unknown_deployment
-from app.sync.identity import (
-    AppserviceAccounts,
-    accounts_for,
-    admin_login,
-    agent_client_for,
-    bot_login,
-    core_client,
-    naming_the_registration,
-    refuse_uncovered_agents,
-)
-from app.sync.naming import server_name_of
+from app.sync.logins import admin_login, bot_login, mcp_login
+from app.sync.policy import AgentPolicy
 from app.sync.progress import NoProgress, SyncProgress
-from app.sync.refusals import Settings
 from app.sync.report import SyncReport, describe
 from app.sync.setup_errors import (
     naming_the_data_dir,
@@ -49,7 +41,6 @@ from app.sync.setup_errors import (
 )
 from app.sync.space import ensure_space
 from app.sync.throttle import raise_if_lost
-from app.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +77,20 @@ class SyncService:
         self._files = files
         self._store: Store | None = None
         self._registration: AppserviceRegistration | None = None
-        self._accounts: Accounts | None = None
+        self._identity: Identity | None = None
 
     async def __aenter__(self) -> SyncService:
         if self.config.appservice_registration is not None:
             self._registration = load_registration(self.config.appservice_registration)
-        with naming_the_data_dir(self.config):
+        with naming_the_data_dir(self.config.store_location):
             self._store = await open_store(
-                self.config, durable=self._durable, files=self._files, fence=self._fence
+                self.config.store_location,
+                durable=self._durable,
+                files=self._files,
+                fence=self._fence,
             )
         if self._transport is None:
-            from app.transport_httpx import HttpxTransport
+            from app.http.httpx_transport import HttpxTransport
 
             self._transport = HttpxTransport(timeout=self.config.http_timeout)
         return self
@@ -110,7 +104,7 @@ class SyncService:
         try:
             if self._store is not None:
                 store, self._store = self._store, None
-                with naming_the_data_dir(self.config):
+                with naming_the_data_dir(self.config.store_location):
                     await store.aclose()
         finally:
             if self._owns_transport and self._transport is not None:
@@ -131,13 +125,15 @@ class SyncService:
 
     async def bot_client(self) -> MatrixClient:
         """A client that sends and reads as the bot, in either mode (see `agent_client`)."""
-        with naming_the_registration(self._registration):
-            return await core_client(self._open_accounts(), bot_login(self.config))
+        identity = self._open_identity()
+        with identity.explaining_refusals():
+            return await identity.ensure_core_user(bot_login(self.config))
 
     async def admin_client(self) -> MatrixClient:
         """A client that sends and reads as the admin, in either mode."""
-        with naming_the_registration(self._registration):
-            return await core_client(self._open_accounts(), admin_login(self.config))
+        identity = self._open_identity()
+        with identity.explaining_refusals():
+            return await identity.ensure_core_user(admin_login(self.config))
 
     async def agent_client(self, agent_id: str) -> MatrixClient:
         """A client that sends and reads as the agent's user; the agent must have been synced.
@@ -146,13 +142,13 @@ class SyncService:
         the new one; appservice mode acts as the user with the as_token. No request is made
         until the client is used.
         """
-        return await agent_client_for(self._open_accounts(), self.store, agent_id)
+        return await agent_client_for(self._open_identity(), self.store, agent_id)
 
-    def _open_accounts(self) -> Accounts:
-        if self._accounts is None:
+    def _open_identity(self) -> Identity:
+        if self._identity is None:
             matrix, _ = self._clients()
-            self._accounts = accounts_for(matrix, self.store, self._registration)
-        return self._accounts
+            self._identity = identity_for(matrix, self.store, self._registration)
+        return self._identity
 
     def _clients(self) -> tuple[MatrixClient, LettaClient]:
         assert self._transport is not None
@@ -175,25 +171,24 @@ class SyncService:
         A state write that fails (a full disk) stops the whole sync with `StateWriteError`:
         going on would do work on the homeserver that nothing records.
         """
-        with naming_the_data_dir(self.config):
+        with naming_the_data_dir(self.config.store_location):
             return await self._sync(progress)
 
     async def _sync(self, progress: SyncProgress | None) -> SyncReport:
         report = SyncReport()
         progress = progress or NoProgress()
         matrix, letta = self._clients()
-        accounts = accounts_for(matrix, self.store, self._registration)
+        identity = identity_for(matrix, self.store, self._registration)
         homeserver = self.config.homeserver_url
         # Letta first: a LETTA_API_URL or LETTA_TOKEN that is wrong stops the sync before it
         # writes anything to the homeserver (registering the bot, say).
         listing = await self._list_agents(letta, report)
-        with naming_the_homeserver(homeserver), naming_the_registration(self._registration):
-            admin, bot = await self._core_users(accounts)
-        if listing is not None and isinstance(accounts, AppserviceAccounts):
-            server_name = server_name_of(admin.user_id or "")
-            refuse_uncovered_agents(accounts, self.store, listing.agents, server_name)
-        with naming_the_homeserver(homeserver), naming_the_registration(self._registration):
-            ctx = await self._context(accounts, letta, admin, bot, report, listing)
+        with naming_the_homeserver(homeserver), identity.explaining_refusals():
+            admin, bot = await self._core_users(identity)
+        if listing is not None:
+            identity.refuse_uncovered_agents(self.store, listing.agents)
+        with naming_the_homeserver(homeserver), identity.explaining_refusals():
+            ctx = await self._context(identity, letta, admin, bot, report, listing)
         report.space_id, report.space_created = ctx.space.space_id, ctx.space.created
         report.space_found = ctx.space.found
         if listing is not None:
@@ -209,17 +204,17 @@ class SyncService:
         raise_if_lost(matrix.http, self.config.homeserver_url)
         return report
 
-    async def _core_users(self, accounts: Accounts) -> tuple[MatrixClient, MatrixClient]:
+    async def _core_users(self, identity: Identity) -> tuple[MatrixClient, MatrixClient]:
         c = self.config
         if c.admin_user == c.username:
-            admin = bot = await core_client(accounts, bot_login(c))
+            admin = bot = await identity.ensure_core_user(bot_login(c))
         else:
             # The admin first: once in, it can tell (admin API) why another account is refused.
-            admin = await core_client(accounts, admin_login(c))
-            bot = await core_client(accounts, bot_login(c))
-        if c.mcp_username and c.mcp_password:
-            mcp_settings = Settings("MATRIX_MCP_USERNAME", "MATRIX_MCP_PASSWORD")
-            await accounts.ensure_core_user(c.mcp_username, c.mcp_password, settings=mcp_settings)
+            admin = await identity.ensure_core_user(admin_login(c))
+            bot = await identity.ensure_core_user(bot_login(c))
+        mcp = mcp_login(c)
+        if mcp is not None:
+            await identity.ensure_core_user(mcp)
         if admin.user_id is None:
             admin.user_id = await admin.whoami()
         if bot is not admin:
@@ -253,7 +248,7 @@ class SyncService:
 
     async def _context(
         self,
-        accounts: Accounts,
+        identity: Identity,
         letta: LettaClient,
         admin: MatrixClient,
         bot: MatrixClient,
@@ -261,8 +256,7 @@ class SyncService:
         listing: AgentList | None,
     ) -> SyncContext:
         homeserver = await read_homeserver(admin, self.store, self.config.homeserver_url)
-        if listing is not None and self._registration is None:
-            # (An appservice needs no password to adopt what it finds: nothing to refuse.)
+        if listing is not None and not identity.adopts_existing_users:
             await refuse_unknown_deployment(admin, self.store, listing.agents, homeserver)
         admin_rooms = homeserver.joined()
         bot_rooms = admin_rooms if bot.user_id == admin.user_id else homeserver.joined_by(bot)
@@ -273,9 +267,9 @@ class SyncService:
         admin_rooms.add(space.space_id)
         server_name = server_name_of(admin.user_id or "")
         return SyncContext(
-            self.config,
+            agent_policy(self.config),
             self.store,
-            accounts,
+            identity,
             letta,
             admin,
             bot,
@@ -287,6 +281,17 @@ class SyncService:
             report,
             now=(self._pacing or Pacing()).wall,
         )
+
+
+def agent_policy(config: SyncConfig) -> AgentPolicy:
+    return AgentPolicy(
+        invite_users=config.invite_users,
+        history_import_limit=config.history_import_limit,
+        room_name_template=config.room_name_template,
+        sync_concurrency=config.sync_concurrency,
+        retry_failed=config.retry_failed,
+        failed_retry_max=config.failed_retry_max,
+    )
 
 
 async def run_agent_sync(

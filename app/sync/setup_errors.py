@@ -8,9 +8,9 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.config import SyncConfig
 from app.errors import (
     ConfigError,
     LettaError,
@@ -20,19 +20,20 @@ from app.errors import (
     StateWriteError,
     TransportError,
 )
-from app.http import is_redirect
-from app.paths import redact_url
+from app.http.calls import is_redirect
+from app.http.paths import redact_url
 
 
 @contextmanager
-def naming_the_data_dir(config: SyncConfig) -> Iterator[None]:
+def naming_the_data_dir(location: str | Path) -> Iterator[None]:
+    """`location`: a database URL, or the data directory of the JSON files."""
     try:
         yield
     except StateWriteError as exc:
-        if config.store_url:
+        if isinstance(location, str):
             raise  # the database's own message says what failed, with MATRIX_STORE_URL
         raise StateWriteError(
-            f"the sync's state could not be saved in MATRIX_DATA_DIR={config.data_dir}: {exc}. The "
+            f"the sync's state could not be saved in MATRIX_DATA_DIR={location}: {exc}. The "
             f"state files there are whole but not up to date: {_fix_for(exc)}, and run the sync "
             "again; it finds what this one did on the homeserver"
         ) from exc

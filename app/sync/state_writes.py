@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 # The state types the library writes into agent rooms: the admin needs the level for all.
 WRITTEN = (ROOM_NAME, SPACE_PARENT, AGENT_TAG)
 # Extra mapping field: writes the agent's room refused, by account, at one state of its levels.
-REFUSED_STATE = "state_refused"
 
 
 class StatePowerMissing(SyncError):
@@ -36,7 +35,7 @@ class StatePowerMissing(SyncError):
 
 def _refusals(mapping: AgentMapping, room: RoomState) -> dict[str, list[str]]:
     """event type -> accounts refused, when recorded for this room at its current levels."""
-    saved = mapping.extra.get(REFUSED_STATE)
+    saved = mapping.refused_state
     if not isinstance(saved, dict) or saved.get("room_id") != mapping.room_id:
         return {}
     if saved.get("levels") != power.levels_fingerprint(room):
@@ -53,7 +52,7 @@ def refused_by(mapping: AgentMapping, room: RoomState, event_type: str) -> set[s
 def remember_refusal(mapping: AgentMapping, room: RoomState, event_type: str, user_id: str) -> None:
     by_type = dict(_refusals(mapping, room))
     by_type[event_type] = sorted({*by_type.get(event_type, []), user_id})
-    mapping.extra[REFUSED_STATE] = {
+    mapping.refused_state = {
         "room_id": mapping.room_id,
         "levels": power.levels_fingerprint(room),
         "refused": by_type,

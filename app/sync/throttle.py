@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 import anyio
 
 from app.errors import ConnectionFailed, TransportError
-from app.http import JsonApi
-from app.paths import redact_url
-from app.server_state import Clock, Congestion
+from app.http.calls import JsonApi
+from app.http.paths import redact_url
+from app.http.server_state import Clock, Congestion
 
 # Never fewer agents than this while rate-limited: one agent at a time would leave the
 # limited accounts idle while it waits on its other steps.

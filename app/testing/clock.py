@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.http import Pacing
+from app.http.calls import Pacing
 
 
 class FakeClock:

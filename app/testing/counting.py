@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from app.transport import Request, Response, Transport
+from app.http.transport import Request, Response, Transport
 
 
 class StatusCounter:

@@ -14,21 +14,21 @@ from typing import Any
 import httpx
 import respx
 
-from app.appservice_registration import (
+from app.config import SyncConfig
+from app.http.httpx_transport import HttpxTransport
+from app.identity.registration import (
     AppserviceRegistration,
     load_registration,
     new_registration,
     render,
     write_private,
 )
-from app.config import SyncConfig
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
 from app.testing.clock import FakeClock
 from app.testing.fake_http import Override
 from app.testing.homeserver import FakeHomeserver
 from app.testing.letta import FakeLetta
-from app.transport_httpx import HttpxTransport
 
 BOT = "letta"
 ADMIN = "admin"

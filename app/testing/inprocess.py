@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from app.errors import ConnectionFailed
+from app.http.transport import Request, Response
 from app.testing.fake_http import FakeRequest
 from app.testing.fake_routing import RoutedFake
-from app.transport import Request, Response
 
 
 class InProcessTransport:

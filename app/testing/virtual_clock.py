@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.lowlevel
 
-from app.http import Pacing
+from app.http.calls import Pacing
 
 # Scheduler rounds without any activity after which every task is taken to be waiting.
 SETTLE_ROUNDS = 25

@@ -19,8 +19,8 @@ from letta_real.launch import default_letta_python, letta_server
 from letta_real.stand_in_model import MODEL, StandInModel
 from letta_targets import RealTarget
 
-from app.appservice_registration import AppserviceRegistration, load_registration
 from app.cli import main
+from app.identity.registration import AppserviceRegistration, load_registration
 from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.plugin import require_synapse

@@ -13,14 +13,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from app import SyncService
-from app.appservice_registration import load_registration
 from app.cli import main
+from app.http.httpx_transport import HttpxTransport
+from app.http.transport import Request, Response, Transport
+from app.identity.registration import load_registration
 from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
 from app.testing.synapse.appservice import appservice_config
-from app.transport import Request, Response, Transport
-from app.transport_httpx import HttpxTransport
 
 from worlds import SynapseWorld, mappings
 

@@ -13,11 +13,11 @@ import pytest
 from synapse_inspect import Inspector, assert_converged_on_synapse
 
 from app import SyncConfig, SyncService
+from app.http.httpx_transport import HttpxTransport
 from app.testing.counting import StatusCounter
 from app.testing.letta import FakeLetta
 from app.testing.letta.http_server import LettaHTTPServer
 from app.testing.synapse import SynapseServer
-from app.transport_httpx import HttpxTransport
 
 pytestmark = pytest.mark.anyio
 

@@ -10,14 +10,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.daemon.http import HttpRequest
+from app.daemon.http_server import HttpRequest
 from app.daemon.metrics import SyncMetrics
 from app.daemon.routes import Routes
 from app.daemon.runner import SyncRunner
 from app.daemon.service import SyncDaemon
 from app.daemon.settings import ServiceSettings
+from app.identity.naming import agent_localpart
 from app.state import MappingStore
-from app.sync.naming import agent_localpart
 from app.testing.harness import SyncHarness
 
 from helpers import CountingSyncs

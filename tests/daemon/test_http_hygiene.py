@@ -12,7 +12,7 @@ import anyio
 import pytest
 from anyio.abc import SocketStream
 
-from app.daemon.http import HttpLimits, HttpRequest, HttpResponse, serve
+from app.daemon.http_server import HttpLimits, HttpRequest, HttpResponse, serve
 
 pytestmark = pytest.mark.anyio
 

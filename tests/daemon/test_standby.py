@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from app.daemon.http import HttpRequest
+from app.daemon.http_server import HttpRequest
 from app.daemon.metrics import SyncMetrics
 from app.daemon.replicas import ReplicaRole
 from app.daemon.routes import Routes

@@ -25,9 +25,9 @@ import pytest
 import respx
 
 from app.cli import main
+from app.identity.naming import agent_localpart
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE
 from app.sync.history import HISTORICAL_KEY, spoken_text
-from app.sync.naming import agent_localpart
 from app.sync.rooms import AGENT_TAG
 from app.testing.fake_http import fake_request_from_httpx, httpx_response_from_fake
 from app.testing.fake_routing import RoutedFake

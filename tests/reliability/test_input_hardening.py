@@ -29,14 +29,14 @@ from reliability_support import (
 
 from app.errors import ApiError
 from app.http import ApiCall, JsonApi
+from app.http.transport import Request, Response
+from app.identity.naming import MAX_LOCALPART, agent_localpart
 from app.letta import LettaClient
 from app.matrix import api
 from app.state import AgentMapping, MappingStore, SpaceConfig
-from app.sync.naming import MAX_LOCALPART, agent_localpart
 from app.sync.rooms import MAX_NAME_LENGTH
 from app.testing.harness import SyncHarness
 from app.testing.letta import FakeLetta
-from app.transport import Request, Response
 
 pytestmark = pytest.mark.anyio
 

@@ -17,12 +17,12 @@ from reliability_support import assert_converged, seed
 
 from app import SyncService
 from app.errors import MatrixRateLimited
+from app.http.httpx_transport import HttpxTransport
 from app.matrix import MatrixClient
 from app.testing.fake_rate_limits import FakeRateLimiter
 from app.testing.harness import SyncHarness
 from app.testing.synapse_limits import DEFAULT_LIMITS, Limit, least_time
 from app.testing.virtual_clock import VirtualClock
-from app.transport_httpx import HttpxTransport
 
 from helpers import HOMESERVER
 

@@ -21,12 +21,12 @@ from reliability_support import (
 )
 
 from app import SyncError, SyncReport
+from app.http.transport import Request
 from app.matrix import Credentials, LoginResult
 from app.state import MappingStore
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE, StoredToken
 from app.testing.harness import SyncHarness
 from app.testing.letta import FakeLetta
-from app.transport import Request
 
 pytestmark = pytest.mark.anyio
 

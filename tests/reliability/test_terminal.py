@@ -20,7 +20,7 @@ from pathlib import Path
 
 from served_fakes import Served, sync_env
 
-from app.sync.naming import agent_localpart
+from app.identity.naming import agent_localpart
 
 _CONTROL = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\x1b\][^\x07]*\x07")
 

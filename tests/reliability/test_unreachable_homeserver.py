@@ -17,11 +17,11 @@ from served_fakes import UnreachableRun, free_port, sync_env
 
 from app.cli import main
 from app.http import Pacing
-from app.retry import RetryPolicy
+from app.http.httpx_transport import HttpxTransport
+from app.http.retry import RetryPolicy
+from app.http.transport import Request, Response
 from app.testing.clock import FakeClock
 from app.testing.letta import FakeLetta, LettaHTTPServer
-from app.transport import Request, Response
-from app.transport_httpx import HttpxTransport
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
 BUDGET = 5.0  # seconds of waiting an operator accepts before hearing that the URL is wrong

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.matrix.view import CREATE, MEMBER, RoomState
 from app.state import AgentMapping
+from app.state.models import IGNORED_UPGRADE
 from app.sync import decide, power
 from app.sync.decide import RoomFacts, room_actions, room_fate
 from app.sync.drift import ROOM_NAME
@@ -152,5 +153,5 @@ def test_an_upgrade_is_followed_unless_the_tombstone_was_found_not_to_continue_i
     tomb = {"m.room.tombstone": {"replacement_room": "!next:hs"}}
     upgraded = room({"users": {AGENT: 100, ADMIN: 100}}, **tomb)
     assert room_fate(upgraded, mapping(), ADMIN) == "follow"
-    ignored = mapping(**{decide.IGNORED_UPGRADE: "!next:hs"})
+    ignored = mapping(**{IGNORED_UPGRADE: "!next:hs"})
     assert room_fate(upgraded, ignored, ADMIN) == "keep"

@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from app.state import MappingStore
-from app.sync.agent import HISTORY_DONE, HISTORY_PENDING
+from app.state.models import HISTORY_PENDING
 from app.sync.history import HISTORICAL_KEY, spoken_text
 from app.testing.harness import SyncHarness
 
@@ -72,7 +72,7 @@ async def test_a_post_that_landed_unrecorded_is_not_posted_again_from_a_new_devi
     store = MappingStore.open(h.data_dir)
     record = store.get(agent_id)
     assert record is not None
-    record.extra[HISTORY_PENDING], record.extra[HISTORY_DONE] = True, ["not-a-letta-id"]
+    record.history_pending, record.history_done = True, ["not-a-letta-id"]
     store.save_mapping(record)
     store.close()
     # A new token means a new device: transaction ids no longer dedupe anything.

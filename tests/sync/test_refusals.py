@@ -11,7 +11,7 @@ from app.errors import (
     MatrixLoginRefused,
     MatrixUserDeactivated,
 )
-from app.sync.refusals import Refusal, Settings, refusal_error, wrong_server
+from app.identity.refusals import Refusal, Settings, refusal_error, wrong_server
 
 BOT = "@letta:localhost"
 BOT_SETTINGS = Settings("MATRIX_USERNAME", "MATRIX_PASSWORD")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.appservice_registration import AppserviceRegistration
+from app.identity.registration import AppserviceRegistration
 from app.testing.fake_http import FakeRequest, FakeResponse
 from app.testing.homeserver.model import Call, HomeserverState, Session, matrix_error, ok
 

@@ -28,7 +28,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app.appservice_registration import AppserviceRegistration
+from app.identity.registration import AppserviceRegistration
 from app.testing.fake_http import FakeRequest, FakeResponse
 from app.testing.fake_routing import Endpoint, RoutedFake, RouteHandler
 from app.testing.homeserver import account, appservice, moderation, rooms, space, state, sync

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from app.appservice_registration import new_registration, render, write_private
 from app.config import check_admin_is_not_sender
 from app.errors import ConfigError
+from app.identity.registration import new_registration, render, write_private
 
 DESCRIPTION = (
     "Write an appservice registration (YAML) for the homeserver: random as_token and "

@@ -24,10 +24,10 @@ from app.errors import (
     SyncError,
     TransportError,
 )
-from app.paths import redact_url
-from app.retry import RETRYABLE_STATUSES, RetryPolicy, is_retryable, parse_retry_after
-from app.server_state import ServerState
-from app.transport import Request, Response, Transport
+from app.http.paths import redact_url
+from app.http.retry import RETRYABLE_STATUSES, RetryPolicy, is_retryable, parse_retry_after
+from app.http.server_state import ServerState
+from app.http.transport import Request, Response, Transport
 
 log = logging.getLogger(__name__)
 

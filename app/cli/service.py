@@ -10,14 +10,14 @@ from typing import TextIO
 
 import anyio
 
-from app.cli_commands import EXIT_OK, show_status
+from app.cli.commands import EXIT_OK, show_status
 from app.config import DEFAULT_DATA_DIR, SyncConfig, check_store_url
 from app.daemon.settings import ServiceSettings
 from app.errors import ConfigError
-from app.http import Pacing
-from app.state.opening import read_store_at
+from app.http.calls import Pacing
+from app.http.transport import Transport
+from app.state.opening import open_store
 from app.state.transfer import export_files, import_files
-from app.transport import Transport
 
 STORE_ACTIONS = ("import", "export")
 
@@ -51,11 +51,9 @@ async def run_store(action: str, env: Mapping[str, str] | None, out: TextIO) -> 
 async def run_status(env: Mapping[str, str] | None, as_json: bool, out: TextIO) -> int:
     """`status`: the JSON files, or the database when MATRIX_STORE_URL is set."""
     data_dir, url = _settings(env)
-    if url is None:
-        return show_status(data_dir, as_json, out)
-    store = await read_store_at(url)
+    store = await open_store(url or data_dir, read_only=True)
     try:
-        return show_status(data_dir, as_json, out, store)
+        return show_status(store, as_json, out, None if url else data_dir)
     finally:
         await store.aclose()
 

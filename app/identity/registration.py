@@ -20,7 +20,7 @@ from app.errors import ConfigError
 
 SETTING = "MATRIX_APPSERVICE_REGISTRATION"
 REGISTRATION_ID = "letta-matrix-sync"
-# Every localpart `app.sync.naming.agent_localpart` makes for a Letta agent id: the readable
+# Every localpart `app.identity.naming.agent_localpart` makes for a Letta agent id: the readable
 # `agent_<uuid with underscores>` of Letta's `agent-<uuid>` ids, and the hashed form
 # `<cleaned id>.<16 hex digits>` of any other id (tests/test_appservice_registration.py checks
 # both against the function itself).

@@ -21,7 +21,7 @@ from typing import TextIO, cast
 
 import anyio
 
-from app.cli_commands import (
+from app.cli.commands import (
     EXIT_FAILURES,
     EXIT_INTERRUPTED,
     EXIT_LOCKED,
@@ -32,18 +32,17 @@ from app.cli_commands import (
     run_plan,
     run_sync,
 )
-from app.cli_doctor import run_doctor
-from app.cli_output import Output, ReaderSafeStream, terminal_log_handler
-from app.cli_registration import DESCRIPTION as REGISTRATION_DESCRIPTION
-from app.cli_registration import add_arguments as add_registration_arguments
-from app.cli_registration import run_registration
-from app.cli_service import STORE_ACTIONS, add_run_arguments, run_daemon, run_status, run_store
+from app.cli.doctor import run_doctor
+from app.cli.output import Output, ReaderSafeStream, terminal_log_handler
+from app.cli.registration import DESCRIPTION as REGISTRATION_DESCRIPTION
+from app.cli.registration import add_arguments as add_registration_arguments
+from app.cli.registration import run_registration
+from app.cli.service import STORE_ACTIONS, add_run_arguments, run_daemon, run_status, run_store
 from app.config import DEFAULT_DATA_DIR, SyncConfig
-from app.demo import run_demo
 from app.errors import MatrixServerError, StateWriteError, SyncError, SyncLocked
-from app.http import Pacing
+from app.http.calls import Pacing
+from app.http.transport import Transport
 from app.state.files import OS_FILES, FileOps
-from app.transport import Transport
 
 # Ctrl-C during a sync: Python 3.11's event loop raises KeyboardInterrupt; anyio's runner on
 # 3.10 lets the cancelled main task's CancelledError out instead. Later, a CancelledError out
@@ -247,6 +246,9 @@ def _run(
             return anyio.run(run_store, args.action, env, out)
         if command == "demo":
             _setup_logging("WARNING")
+            # The demo runs on the test kit: shipped modules never import it at start.
+            from app.testing.demo import run_demo
+
             return anyio.run(run_demo, Output(out))
         if command == "registration":
             return run_registration(args, os.environ if env is None else env, out, err)

@@ -10,9 +10,9 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from app.cli_output import Output
+from app.cli.output import Output
 from app.config import SyncConfig
-from app.state import MappingStore
+from app.state.opening import open_store
 from app.sync.report import SyncReport
 from app.sync.service import SyncService
 from app.testing.homeserver import FakeHomeserver
@@ -48,7 +48,7 @@ async def run_demo(out: Output) -> int:
         )
         out.heading(f"1. First sync: {len(ids)} Letta agents, empty homeserver")
         first = await _sync(config, transport, out)
-        _show_agents(out, homeserver, config)
+        await _show_agents(out, homeserver, config)
         out.heading("2. Two agents renamed in Letta, sync again")
         letta.rename(ids[1], "Scout Prime")
         letta.rename(ids[2], "Librarian")
@@ -69,9 +69,9 @@ async def _sync(config: SyncConfig, transport: InProcessTransport, out: Output) 
     return report
 
 
-def _show_agents(out: Output, homeserver: FakeHomeserver, config: SyncConfig) -> None:
+async def _show_agents(out: Output, homeserver: FakeHomeserver, config: SyncConfig) -> None:
     rows = []
-    store = MappingStore.read(config.data_dir)
+    store = await open_store(config.store_location, read_only=True)
     for mapping in store.all():
         room = mapping.room_id or ""
         joined = sorted(u for u, s in homeserver.members(room).items() if s == "join")

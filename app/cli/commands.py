@@ -9,17 +9,17 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-from app.cli_output import Output
+from app.cli.output import Output
 from app.config import SyncConfig
-from app.http import Pacing
-from app.paths import redact_url
-from app.state import AgentMapping, JsonFileStore, Store
+from app.http.calls import Pacing
+from app.http.httpx_transport import HttpxTransport
+from app.http.paths import redact_url
+from app.http.transport import Transport
+from app.state import AgentMapping, Store
 from app.state.files import FileOps
 from app.sync.plan import make_plan
 from app.sync.plan_types import SyncPlan
 from app.sync.service import SyncService
-from app.transport import Transport
-from app.transport_httpx import HttpxTransport
 
 EXIT_OK, EXIT_FAILURES, EXIT_SETUP, EXIT_LOCKED, EXIT_NOT_SAVED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130  # the shell's own code for a command stopped by Ctrl-C (128 + SIGINT)
@@ -117,16 +117,15 @@ def dump(data: object, out: TextIO) -> None:
     out.write("\n")
 
 
-def show_status(data_dir: Path, as_json: bool, out: TextIO, store: Store | None = None) -> int:
-    """What `store` records (default: the JSON files of `data_dir`)."""
-    where = {"data_dir": str(data_dir.resolve())} if store is None else {"store": store.location}
-    store = store or JsonFileStore.read(data_dir)
+def show_status(store: Store, as_json: bool, out: TextIO, data_dir: Path | None) -> int:
+    """What `store` records; `data_dir` when it is the JSON files of that directory."""
+    where = {"data_dir": str(data_dir.resolve())} if data_dir else {"store": store.location}
     mappings = store.all()
     if as_json:
         rows = [_status_json(m) for m in mappings]
         dump({**where, "space": store.space.space_id, "agents": rows}, out)
         return EXIT_OK
-    heading = f"data directory: {data_dir.resolve()}" if "data_dir" in where else where["store"]
+    heading = f"data directory: {where['data_dir']}" if data_dir else where["store"]
     out.write(f"{heading}\n")
     if not mappings and store.space.space_id is None:
         setting = "MATRIX_DATA_DIR" if "data_dir" in where else "MATRIX_STORE_URL"

@@ -1,14 +1,13 @@
 """What to tell the operator when the homeserver refuses an account: the cause, the setting.
 
 Synapse answers a wrong password, a deactivated account and a user id of another server alike
-(403 M_FORBIDDEN), so `Accounts` gathers what else it can learn (the admin API, the server
+(403 M_FORBIDDEN), so `PasswordIdentity` gathers what else it can learn (the admin API, the server
 name) into a `Refusal`, and these pure functions turn it into the error to raise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from app.errors import (
     ConfigError,
@@ -17,14 +16,8 @@ from app.errors import (
     MatrixUserDeactivated,
     SyncError,
 )
-from app.sync.naming import localpart_of, server_name_of
-
-
-class Settings(NamedTuple):
-    """The configuration variables an account comes from, named when it is refused."""
-
-    user: str
-    password: str
+from app.identity.protocol import Settings
+from app.matrix.ids import localpart_of, server_name_of
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from app.appservice_registration import AppserviceRegistration, load_registration
 from app.config import SyncConfig
 from app.daemon.settings import ServiceSettings
 from app.errors import ConfigError, LettaError, MatrixForbidden, MatrixUnknownToken, SyncError
+from app.http.retry import RetryPolicy
+from app.http.transport import Transport
+from app.identity.naming import agent_user_id
+from app.identity.registration import AppserviceRegistration, load_registration
 from app.letta import LettaClient
 from app.matrix import MatrixClient
 from app.matrix.appservice import acting_as
-from app.retry import RetryPolicy
+from app.matrix.ids import localpart_of, server_name_of, user_id_from
 from app.state import Store
-from app.state.opening import read_store
-from app.sync.naming import agent_localpart, localpart_of, server_name_of, user_id_from
+from app.state.opening import open_store
 from app.sync.report import describe
-from app.transport import Transport
 
 # Room a data directory needs beyond what it holds: state files, their copies while
 # replaced, and the view of the homeserver.
@@ -60,7 +61,7 @@ def skip(name: str, detail: str) -> Check:
 async def run_doctor(
     env: Mapping[str, str], transport: Transport | None, out: TextIO, as_json: bool = False
 ) -> int:
-    from app.transport_httpx import HttpxTransport
+    from app.http.httpx_transport import HttpxTransport
 
     own = HttpxTransport(timeout=10.0) if transport is None else None
     chosen = own or transport
@@ -171,7 +172,7 @@ async def _store(config: SyncConfig) -> tuple[Check, Store | None]:
     if not config.store_url and (problem := _data_dir_problem(config.data_dir)):
         return fail(name, problem), None
     try:
-        store = await read_store(config)
+        store = await open_store(config.store_location, read_only=True)
     except SyncError as exc:
         return fail(name, describe(exc)), None
     where = "MATRIX_STORE_URL" if config.store_url else f"MATRIX_DATA_DIR={config.data_dir}"
@@ -214,7 +215,7 @@ async def _appservice(matrix: MatrixClient, config: SyncConfig, agents: list[str
     server = server_name_of(sender_id)
     admin = user_id_from(config.admin_user, server)
     users = {"MATRIX_ADMIN_USERNAME": admin}
-    users |= {f"agent {agent}": f"@{agent_localpart(agent)}:{server}" for agent in agents}
+    users |= {f"agent {agent}": agent_user_id(agent, server) for agent in agents}
     outside = [f"{what} ({user})" for what, user in users.items() if not registration.covers(user)]
     checks.append(_namespace(registration, outside, len(users)))
     admin_client = acting_as(matrix, registration.as_token, admin)

@@ -1,13 +1,16 @@
-"""Logged-in clients for the bot, the admin and the agents, re-using stored access tokens.
+"""Password mode: logged-in clients for the bot, the admin and the agents, re-using stored
+access tokens.
 
 A password login creates a new device on the homeserver every time, so a token, once obtained
 by registration or login, is stored and re-used; the client logs in again only when the
-homeserver answers 401 M_UNKNOWN_TOKEN. A refused login says why (see `app.sync.refusals`).
+homeserver answers 401 M_UNKNOWN_TOKEN. A refused login says why (see `app.identity.refusals`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 
 from app.errors import (
@@ -20,10 +23,13 @@ from app.errors import (
     SyncError,
     TransportError,
 )
+from app.identity.naming import new_password
+from app.identity.protocol import CoreLogin, Settings
+from app.identity.refusals import Refusal, refusal_error, wrong_server
+from app.letta import Agent
 from app.matrix import Credentials, LoginResult, MatrixClient
+from app.matrix.ids import localpart_of, server_name_of, user_id_from
 from app.state import Store
-from app.sync.naming import localpart_of, new_password, server_name_of
-from app.sync.refusals import Refusal, Settings, refusal_error, wrong_server
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +42,18 @@ async def _available(client: MatrixClient, localpart: str) -> bool | None:
         return None
 
 
-class Accounts:
+class PasswordIdentity:
+    """Every account logs in with its password (once: the token is stored and re-used)."""
+
+    adopts_existing_users = False
+
     def __init__(self, anonymous: MatrixClient, store: Store) -> None:
         self._anonymous = anonymous
         self._store = store
         # This homeserver's server name, once one of its answers in this run has shown it.
         self.server_name: str | None = None
         # The first core account in: asks the admin API why another account is refused.
-        self._inspector: MatrixClient | None = None
+        self.inspector: MatrixClient | None = None
 
     def new_agent_password(self) -> str:
         """The password a new agent user gets (stored in its mapping before registering)."""
@@ -79,15 +89,33 @@ class Accounts:
             return None
         return self._client(user_id, token.access_token, login, password, settings)
 
-    async def ensure_core_user(
-        self, login: str, password: str, *, settings: Settings
-    ) -> MatrixClient:
+    async def ensure_core_user(self, login: CoreLogin) -> MatrixClient:
         """The bot, admin or MCP account: re-used, else registered if free, else logged in."""
-        client = self.stored(login, password, settings)
+        client = self.stored(*login)
         if client is None:
-            client = await self._first_login(login, password, settings)
-        self._inspector = self._inspector or client
+            client = await self._first_login(*login)
+        self.inspector = self.inspector or client
         return client
+
+    async def read_only_admin(self, login: CoreLogin) -> MatrixClient | None:
+        """The admin with its stored token but no credentials: it can never log in (a login
+        creates a device and a token to save, both writes)."""
+        stored = self.stored(login.login, login.password)
+        if stored is None:
+            return None
+        return self._anonymous.as_user(stored.user_id, stored.access_token)
+
+    def read_only_agent(self, user_id: str) -> MatrixClient | None:
+        token = self._store.token(user_id)
+        return self._anonymous.as_user(user_id, token.access_token) if token else None
+
+    def refuse_uncovered_agents(self, store: Store, agents: Sequence[Agent]) -> None:
+        """Every agent user is registered with its own password: none is out of reach."""
+
+    @contextmanager
+    def explaining_refusals(self) -> Iterator[None]:
+        """A refused login explains itself (`app.identity.refusals`): nothing to add."""
+        yield
 
     async def _first_login(self, login: str, password: str, settings: Settings) -> MatrixClient:
         verified = await self._check_server_part(login, settings.user)
@@ -129,8 +157,8 @@ class Accounts:
     async def _homeserver_name(self) -> str | None:
         if self.server_name is None:
             self.server_name = await self._anonymous.published_server_name()
-        if self.server_name is None and self._inspector is not None:
-            self.server_name = server_name_of(await self._inspector.whoami())
+        if self.server_name is None and self.inspector is not None:
+            self.server_name = server_name_of(await self.inspector.whoami())
         return self.server_name
 
     async def _explain_refusal(
@@ -158,13 +186,13 @@ class Accounts:
     def _full_user_id(self, login: str) -> str | None:
         if login.startswith("@"):
             return login
-        inspector = self._inspector.user_id if self._inspector is not None else None
+        inspector = self.inspector.user_id if self.inspector is not None else None
         server_name = self.server_name or server_name_of(inspector or "")
-        return f"@{login}:{server_name}" if server_name else None
+        return user_id_from(login, server_name) if server_name else None
 
     async def _deactivated(self, user_id: str | None) -> bool | None:
         """What the admin API says, when the first core account is a server admin."""
-        inspector = self._inspector
+        inspector = self.inspector
         if inspector is None or user_id is None or user_id == inspector.user_id:
             return None
         try:
@@ -180,12 +208,13 @@ class Accounts:
             await client.login_with_credentials()
         return client
 
-    async def register_agent(self, localpart: str, password: str) -> tuple[MatrixClient, bool]:
+    async def register_agent(self, user_id: str, password: str) -> tuple[MatrixClient, bool]:
         """Register the agent user; `(client, True)` if new, `(client, False)` if it existed.
 
         An existing user is logged in with the saved password: that is the crash-between-
         save-and-register case, where the password was stored before the account was made.
         """
+        localpart = localpart_of(user_id)  # what the register and login requests name
         client = self._client(None, None, localpart, password)
         try:
             await client.register(localpart, password)
