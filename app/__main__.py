@@ -1,5 +1,5 @@
 import sys
 
-from app.cli.main import main
+from app.cli.entry import main
 
 sys.exit(main())

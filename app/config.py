@@ -52,7 +52,7 @@ class SyncConfig:
     @property
     def store_location(self) -> str | Path:
         """Where the state lives, for `app.state.opening.open_store`."""
-        return self.store_url or self.data_dir
+        return self.store_url or Path(self.data_dir)
 
     def __post_init__(self) -> None:
         if not self.password and self.appservice_registration is None:

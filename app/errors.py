@@ -25,6 +25,16 @@
             ├── MatrixRateLimited    M_LIMIT_EXCEEDED or HTTP 429
             └── MatrixServerError    any other HTTP 5xx: the server, or a proxy before it, failed
 
+Raised inside a sync and reported per agent (`SyncReport.failures`), never to the caller; the
+next sync tries again (each is a `SyncError`, defined next to the step that raises it):
+
+    RoomJoinFailed       the admin or the bot could not join the room (app.sync.agent_run)
+    AgentDeactivated     the agent's account is deactivated; its room is kept (ditto)
+    StatePowerMissing    no account held may write a state event the room needs
+                         (app.sync.state_writes)
+    WriteNotHeld         a write the homeserver accepted is not in its state when read back
+                         (app.sync.confirm)
+
 `MatrixError.from_response` picks the subclass from one errcode registry, so callers catch the
 precise case they can handle (`except MatrixUserInUse`) instead of comparing strings.
 

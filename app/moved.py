@@ -36,6 +36,11 @@ MOVED = {
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self) -> None:
+        # The import system sets the alias's spec on the module it gets: the real one is put
+        # back, so that reload() and tools that read __spec__ see the module's own file.
+        self._real_specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
+
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
@@ -48,10 +53,15 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         warnings.warn(
             f"{spec.name} moved to {new}; import it from there", DeprecationWarning, stacklevel=2
         )
-        return importlib.import_module(new)
+        module = importlib.import_module(new)
+        self._real_specs[spec.name] = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """The module is the new one, already loaded."""
+        """The module is the new one, already loaded: only its own spec is restored."""
+        for real in self._real_specs.values():
+            if real is not None and real.name == module.__name__:
+                module.__spec__ = real
 
 
 def install() -> None:

@@ -13,7 +13,7 @@ from app.daemon.settings import ServiceSettings
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 # Where the code reads a setting: the config readers, and the command line's own.
-READERS = ["app/config.py", "app/daemon/settings.py", "app/cli/main.py", "app/cli/service.py"]
+READERS = ["app/config.py", "app/daemon/settings.py", "app/cli/entry.py", "app/cli/service.py"]
 READ = re.compile(r"""(?:get\.\w+|source\.get|env\.get)\(\s*["']([A-Z][A-Z0-9_]+)["']""")
 SETTING = re.compile(r"^#?\s*([A-Z][A-Z0-9_]+)=(.*)$")
 

@@ -3,7 +3,7 @@
 `main` is the console script's entry point (`app.cli:main`).
 """
 
-from app.cli.main import (
+from app.cli.entry import (
     COMMANDS,
     EXIT_FAILURES,
     EXIT_INTERRUPTED,

@@ -117,7 +117,7 @@ def dump(data: object, out: TextIO) -> None:
     out.write("\n")
 
 
-def show_status(store: Store, as_json: bool, out: TextIO, data_dir: Path | None) -> int:
+def show_status(data_dir: Path | None, as_json: bool, out: TextIO, store: Store) -> int:
     """What `store` records; `data_dir` when it is the JSON files of that directory."""
     where = {"data_dir": str(data_dir.resolve())} if data_dir else {"store": store.location}
     mappings = store.all()

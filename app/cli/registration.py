@@ -31,7 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="the homeserver's server_name (the part after ':' in its user ids)",
     )
-    parser.add_argument("--output", type=Path, help="write to this new file instead of stdout")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="write to this new file instead of stdout",
+    )
 
 
 def run_registration(

@@ -53,17 +53,22 @@ async def run_status(env: Mapping[str, str] | None, as_json: bool, out: TextIO) 
     data_dir, url = _settings(env)
     store = await open_store(url or data_dir, read_only=True)
     try:
-        return show_status(store, as_json, out, None if url else data_dir)
+        return show_status(None if url else data_dir, as_json, out, store)
     finally:
         await store.aclose()
 
 
 def add_run_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--interval", type=float, metavar="SECONDS", help="seconds between syncs (SYNC_INTERVAL)"
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between syncs (SYNC_INTERVAL)",
     )
     command.add_argument(
-        "--listen", metavar="HOST:PORT", help="address of the HTTP endpoints (LISTEN_ADDRESS)"
+        "--listen",
+        metavar="HOST:PORT",
+        help="address of the HTTP endpoints (LISTEN_ADDRESS)",
     )
 
 

@@ -19,6 +19,9 @@ from app.sync.report import SyncReport
 PREFIX = "letta_matrix_sync"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+_HEARTBEAT_AGE_DESCRIPTION = (
+    "Seconds since the leader renewed the lease, as this replica last saw it"
+)
 # A path segment that carries an id: Matrix sigils, percent-encoded ones, Letta's agent-...
 _ID_SEGMENT = re.compile(r"^(%21|%40|%23|%24|!|@|#|\$|agent-|[0-9a-f-]{16,}$)|%3A", re.I)
 
@@ -29,47 +32,53 @@ class SyncMetrics:
         r = self.registry
         self.duration = Histogram(
             f"{PREFIX}_sync_duration_seconds",
-            "Wall time of one sync",
+            "Wall time of one sync",  # pragma: no mutate
             registry=r,
             buckets=_BUCKETS,
         )
         self.syncs = Counter(
             f"{PREFIX}_syncs",
-            "Syncs run, by outcome (ok, failures, error)",
+            "Syncs run, by outcome (ok, failures, error)",  # pragma: no mutate
             ["outcome"],
             registry=r,
         )
         self.in_order = Gauge(
-            f"{PREFIX}_agents_in_order", "Agents in order after the last sync", registry=r
+            f"{PREFIX}_agents_in_order",
+            "Agents in order after the last sync",  # pragma: no mutate
+            registry=r,
         )
         self.failed = Gauge(
-            f"{PREFIX}_agents_failed", "Agents that failed in the last sync", registry=r
+            f"{PREFIX}_agents_failed",
+            "Agents that failed in the last sync",  # pragma: no mutate
+            registry=r,
         )
         self.requests = Counter(
             f"{PREFIX}_requests",
-            "HTTP requests to Matrix and Letta",
+            "HTTP requests to Matrix and Letta",  # pragma: no mutate
             ["service", "kind", "status"],
             registry=r,
         )
         self.rate_limited = Counter(
             f"{PREFIX}_rate_limit_waits",
-            "Answers 429 (each makes the client wait)",
+            "Answers 429 (each makes the client wait)",  # pragma: no mutate
             ["service"],
             registry=r,
         )
         self.last_success = Gauge(
             f"{PREFIX}_last_success_timestamp_seconds",
-            "Unix time the last sync without a setup error finished",
+            "Unix time the last sync without a setup error finished",  # pragma: no mutate
             registry=r,
         )
         # Requests by service since start, for the per-sync log line.
         self.sent: Tally[str] = Tally()
         self.is_leader = Gauge(
-            f"{PREFIX}_leader", "1 while this replica is the one that syncs", registry=r
+            f"{PREFIX}_leader",
+            "1 while this replica is the one that syncs",  # pragma: no mutate
+            registry=r,
         )
         self.heartbeat_age = Gauge(
             f"{PREFIX}_lease_heartbeat_age_seconds",
-            "Seconds since the leader renewed the lease, as this replica last saw it",
+            _HEARTBEAT_AGE_DESCRIPTION,
             registry=r,
         )
 

@@ -38,9 +38,18 @@ class AppserviceIdentity:
     ) -> None:
         self._anonymous = anonymous
         self.registration = registration
-        # For a core user outside the namespace, which keeps its password.
+        # For a core user outside the namespace, which keeps its password; it shares the
+        # server name this identity learns (one `whoami`, and refusals naming full user ids).
         self._passwords = PasswordIdentity(anonymous, store)
-        self.server_name = _known_server_name(store)
+        self._passwords.server_name = _known_server_name(store)
+
+    @property
+    def server_name(self) -> str | None:
+        return self._passwords.server_name
+
+    @server_name.setter
+    def server_name(self, name: str | None) -> None:
+        self._passwords.server_name = name
 
     def acting_as(self, user_id: str) -> MatrixClient:
         return acting_as(self._anonymous, self.registration.as_token, user_id)

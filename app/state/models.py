@@ -69,7 +69,9 @@ class AgentMapping:
     held: dict[str, Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        # A fact given in `extra` (as a file holds it) becomes its typed field.
+        # A fact given in `extra` (as a file holds it) becomes its typed field; the caller's
+        # dict is left as it was.
+        self.extra = dict(self.extra)
         for attribute, (key, kind) in _FACTS.items():
             value = self.extra.get(key)
             if isinstance(value, kind) and value is not False:

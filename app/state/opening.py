@@ -16,6 +16,11 @@ from app.state.protocol import Store
 StoreLocation = str | Path
 
 
+def is_database(location: StoreLocation) -> bool:
+    """A URL names a database; anything else (a directory, as a path or a string) the files."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
 async def open_store(
     location: StoreLocation,
     *,
@@ -28,12 +33,13 @@ async def open_store(
     `fence` is a replica's lease token (PostgreSQL only), checked on every write.
     `read_only`: a snapshot for display (plan, status): no lock, nothing written; a database
     never migrated reads as empty."""
-    if isinstance(location, str):
+    if is_database(location):
         from app.state.postgres import PostgresStore
 
+        url = str(location)
         if read_only:
-            return await PostgresStore.open(location, read_only=True)
-        return await PostgresStore.open(location, fence=fence)
+            return await PostgresStore.open(url, read_only=True)
+        return await PostgresStore.open(url, fence=fence)
     if read_only:
-        return JsonFileStore.read(location)
-    return JsonFileStore.open(location, durable=durable, files=files)
+        return JsonFileStore.read(Path(location))
+    return JsonFileStore.open(Path(location), durable=durable, files=files)

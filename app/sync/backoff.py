@@ -22,8 +22,6 @@ from app.sync.power import levels_fingerprint
 from app.sync.report import describe
 from app.sync.state_writes import StatePowerMissing
 
-# Extra mapping field: the last unfixable failure, and when to try again.
-HELD = "held_after_failure"
 FIRST_WAIT = 60.0
 UNFIXABLE = (MatrixLoginRefused, MatrixUserDeactivated, AgentDeactivated, StatePowerMissing)
 

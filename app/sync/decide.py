@@ -19,7 +19,6 @@ from app.sync.space import SPACE_CHILD, SPACE_PARENT
 from app.sync.state_writes import WRITTEN, blocked_reason, refused_by, writers
 
 DISPLAYNAME = "displayname"
-# Extra mapping field: a replacement room a tombstone named that does not continue the room.
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class AgentPolicy:
-    """How each agent is synced; the service builds it from `SyncConfig` once per sync."""
+    """How each agent is synced; the service builds it from `SyncConfig` once per sync (the
+    defaults are the configuration's, in one place)."""
 
     # People every agent room invites, besides the admin and the bot.
-    invite_users: tuple[str, ...] = ()
+    invite_users: tuple[str, ...]
     # Messages of an agent's history posted into a new room; 0 imports none.
-    history_import_limit: int = 15
+    history_import_limit: int
     # The room's name, from `{name}` and `{agent_id}`.
-    room_name_template: str = "{name}"
+    room_name_template: str
     # Agents synced at once (lowered by the homeserver's pacing).
-    sync_concurrency: int = 8
+    sync_concurrency: int
     # Try agents held back after failures now, not when their hold ends.
-    retry_failed: bool = False
+    retry_failed: bool
     # The longest hold, in seconds, after repeated failures.
-    failed_retry_max: float = 3600.0
+    failed_retry_max: float

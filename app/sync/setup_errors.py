@@ -22,6 +22,7 @@ from app.errors import (
 )
 from app.http.calls import is_redirect
 from app.http.paths import redact_url
+from app.state.opening import is_database
 
 
 @contextmanager
@@ -30,7 +31,7 @@ def naming_the_data_dir(location: str | Path) -> Iterator[None]:
     try:
         yield
     except StateWriteError as exc:
-        if isinstance(location, str):
+        if is_database(location):
             raise  # the database's own message says what failed, with MATRIX_STORE_URL
         raise StateWriteError(
             f"the sync's state could not be saved in MATRIX_DATA_DIR={location}: {exc}. The "

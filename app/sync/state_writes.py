@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 # The state types the library writes into agent rooms: the admin needs the level for all.
 WRITTEN = (ROOM_NAME, SPACE_PARENT, AGENT_TAG)
-# Extra mapping field: writes the agent's room refused, by account, at one state of its levels.
 
 
 class StatePowerMissing(SyncError):

@@ -72,10 +72,14 @@ async def _sync(config: SyncConfig, transport: InProcessTransport, out: Output) 
 async def _show_agents(out: Output, homeserver: FakeHomeserver, config: SyncConfig) -> None:
     rows = []
     store = await open_store(config.store_location, read_only=True)
-    for mapping in store.all():
+    try:
+        mappings, space = store.all(), store.space
+    finally:
+        await store.aclose()
+    for mapping in mappings:
         room = mapping.room_id or ""
         joined = sorted(u for u, s in homeserver.members(room).items() if s == "join")
         name = (homeserver.state(room, "m.room.name") or {}).get("name", "")
         rows.append((mapping.agent_name, mapping.matrix_user_id, name, len(joined)))
     out.table("Agents on the homeserver", ["agent", "Matrix user", "room name", "joined"], rows)
-    out.line(f"space: {store.space.space_id} ({store.space.name})")
+    out.line(f"space: {space.space_id} ({space.name})")
