@@ -9,8 +9,10 @@ from collections import Counter
 
 import pytest
 
-from app.errors import ConfigError
+from app import SyncService
+from app.errors import ConfigError, SyncError
 from app.state import MappingStore
+from app.testing.counting import StatusCounter
 from app.testing.harness import SyncHarness
 
 from worlds import FakeWorld
@@ -231,3 +233,22 @@ async def test_a_core_user_outside_the_namespace_needs_its_password(
     assert "MATRIX_ADMIN_USERNAME=outsider" in message and "MATRIX_ADMIN_PASSWORD" in message
     assert report.ok, report.failures
     assert h.homeserver.logins == 1  # the one account without the appservice logged in once
+
+
+async def test_a_refused_core_user_outside_the_namespace_is_named_in_full_without_extra_requests(
+    sync_harness: SyncHarness,
+) -> None:
+    """The password identity the appservice holds knows the server name the appservice
+    learned: no key-server request to find it, and the refusal names the full user id."""
+    h = sync_harness
+    h.use_appservice()
+    h.homeserver.register_user("outsider", "outsider-password")
+    counter = StatusCounter(h.transport())
+    config = h.config(admin_username="outsider", admin_password="wrong-password")
+
+    with pytest.raises(SyncError) as caught:
+        async with SyncService(config, counter, pacing=h.clock.pacing(), durable=False) as s:
+            await s.sync()
+
+    assert "@outsider:localhost" in str(caught.value)
+    assert [url for url in counter.urls if "/_matrix/key/v2/server" in url] == []
