@@ -6,6 +6,9 @@
                                            # `mutmut run`: record what mutants/ holds
     python scripts/mutation.py report      # docs/mutation.md from docs/mutation-scores.json
     python scripts/mutation.py check       # exit 1 when the score fell below the recorded one
+    python scripts/mutation.py sample --check  # CI: a random sample over all of app/, against
+                                               # the floor (scripts/mutation_sample.py)
+    python scripts/mutation.py changed     # every mutant of the functions your change touched
 
 `run` runs mutmut (pinned in the `mutation` extra; configured in pyproject.toml's
 `[tool.mutmut]`) on one group at a time, on asyncio only, `-m "not contract"`, then merges the
@@ -327,7 +330,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("report", help="rewrite docs/mutation.md from the recorded scores")
     commands.add_parser("check", help="fail when the score dropped below the recorded one")
+    sample = commands.add_parser("sample", help="score a random sample of all of app/")
+    sample.add_argument("--count", type=int, default=300)
+    sample.add_argument("--seed", help="default: the commit hash")
+    sample.add_argument("--budget", type=float, default=20.0, help="minutes, default 20")
+    sample.add_argument("--check", action="store_true", help="exit 1 below the floor")
+    sample.add_argument("--raise-floor", action="store_true", help="record a higher floor")
+    sample.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    changed = commands.add_parser("changed", help="every mutant of the functions changed")
+    changed.add_argument("--base", default="origin/main", help="git ref, default origin/main")
+    changed.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
+    if args.command in ("sample", "changed"):
+        import mutation_sample  # scripts/mutation_sample.py
+
+        if args.command == "changed":
+            return mutation_sample.command_changed(args.base, args.max_children)
+        return mutation_sample.command_sample(
+            args.count, args.seed, args.budget, args.check, args.raise_floor, args.max_children
+        )
     handler = {
         "run": command_run,
         "record": command_record,

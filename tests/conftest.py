@@ -11,8 +11,11 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from mutmut_support import install_under_mutmut_stats
 
 from app.testing.postgres import PostgresServer, unavailable_reason
+
+install_under_mutmut_stats()
 
 BACKENDS = [
     b.strip() for b in os.environ.get("ANYIO_BACKENDS", "asyncio,trio").split(",") if b.strip()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mutmut_support import original_source
+
 from app.config import SyncConfig
 from app.daemon.settings import ServiceSettings
 
@@ -21,7 +23,8 @@ SETTING = re.compile(r"^#?\s*([A-Z][A-Z0-9_]+)=(.*)$")
 def settings_the_code_reads() -> set[str]:
     found: set[str] = set()
     for reader in READERS:
-        found |= set(READ.findall((ROOT / reader).read_text(encoding="utf-8")))
+        source = original_source(ROOT) / reader
+        found |= set(READ.findall(source.read_text(encoding="utf-8")))
     return found
 
 

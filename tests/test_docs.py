@@ -94,6 +94,7 @@ def test_every_test_sample_declares_its_pytestmark() -> None:
     assert not unmarked
 
 
+@pytest.mark.child_process  # a pytest or python of its own
 def test_test_samples_pass_as_pasted_into_a_fresh_bridge_project(tmp_path: Path) -> None:
     run = run_as_pasted(tmp_path / "bridge", FAKE_SAMPLES)
 
@@ -102,6 +103,7 @@ def test_test_samples_pass_as_pasted_into_a_fresh_bridge_project(tmp_path: Path)
 
 
 @pytest.mark.contract
+@pytest.mark.child_process  # a pytest or python of its own
 def test_real_synapse_samples_pass_as_pasted_into_a_fresh_bridge_project(tmp_path: Path) -> None:
     """Like the contract tier: skipped without Synapse, unless ``REQUIRE_SYNAPSE=1``."""
     required = os.environ.get("REQUIRE_SYNAPSE") == "1"

@@ -30,6 +30,7 @@ def test_the_paths_the_docs_named_import_without_a_warning() -> None:
     assert callable(HttpxTransport) and Transport.__name__ == "Transport"
 
 
+@pytest.mark.child_process  # a pytest or python of its own
 def test_an_old_path_imports_in_a_fresh_interpreter() -> None:
     """As a bridge would: its first line names the old module, before anything else of app."""
     code = "from app.retry import RetryPolicy; from app.cli_output import Output; print('ok')"

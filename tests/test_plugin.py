@@ -38,6 +38,7 @@ def test_a_plain_test_in_the_module_runs_once(fake_homeserver):
 """
 
 
+@pytest.mark.child_process  # a pytest or python of its own
 def test_fixtures_and_marker_work_with_no_conftest(tmp_path: Path) -> None:
     run = run_pytest(tmp_path / "bridge", {"test_bridge.py": BRIDGE_TESTS})
 
@@ -51,6 +52,7 @@ def test_fixtures_and_marker_work_with_no_conftest(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("old_line", ["app.testing.fixtures", "app.testing.plugin"])
+@pytest.mark.child_process  # a pytest or python of its own
 def test_an_old_pytest_plugins_line_does_not_load_the_plugin_twice(
     tmp_path: Path, old_line: str
 ) -> None:
@@ -82,6 +84,7 @@ def test_needs_a_real_homeserver(synapse):
 @pytest.mark.parametrize(
     ("require", "outcome"), [("", "SKIPPED"), ("1", "ERROR")], ids=["skip", "require"]
 )
+@pytest.mark.child_process  # a pytest or python of its own
 def test_the_synapse_fixture_without_synapse_says_why(
     tmp_path: Path, require: str, outcome: str
 ) -> None:

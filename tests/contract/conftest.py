@@ -34,6 +34,20 @@ REAL_LETTA_TOKEN = "real-letta-test-password"
 
 _HERE = Path(__file__).resolve().parent
 
+# The contract tier runs on asyncio: every behaviour is proven equal on both backends on the
+# fakes, and a real server doubles the tier's time. test_trio_smoke_synapse.py runs whole syncs
+# on trio against Synapse; CONTRACT_ANYIO_BACKENDS=asyncio,trio runs the whole tier on both.
+CONTRACT_BACKENDS = [
+    backend.strip()
+    for backend in os.environ.get("CONTRACT_ANYIO_BACKENDS", "asyncio").split(",")
+    if backend.strip()
+]
+
+
+@pytest.fixture(params=CONTRACT_BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:

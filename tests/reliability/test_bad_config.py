@@ -17,7 +17,7 @@ from reliability_support import Effect, FrontDoor, harness_with_door, respond, r
 
 from app.testing.harness import SyncHarness
 
-pytestmark = pytest.mark.usefixtures("restore_logging")
+pytestmark = [pytest.mark.usefixtures("restore_logging"), pytest.mark.child_process]
 
 
 @pytest.fixture

@@ -15,6 +15,10 @@ from served_fakes import Served, SyncProcess, free_port, sync_env, wait_for
 
 from app.state.store import MAPPINGS_FILE
 
+# Starts child processes (python -m app, servers): mutated code cannot run there, and
+# in-process twins cover the behaviour. The mutation run leaves these out.
+pytestmark = pytest.mark.child_process
+
 WAIT = 60
 
 

@@ -11,8 +11,13 @@ import re
 import threading
 from pathlib import Path
 
+import pytest
 from reliability_support import assert_converged, mappings_on_disk, tagged_rooms
 from served_fakes import ADMIN, BOT, WAIT, Served, SyncProcess, sync_env, wait_for
+
+# Starts child processes (python -m app, servers): mutated code cannot run there, and
+# in-process twins cover the behaviour. The mutation run leaves these out.
+pytestmark = pytest.mark.child_process
 
 AGENTS = 6
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")

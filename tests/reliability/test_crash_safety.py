@@ -37,6 +37,10 @@ from served_fakes import (
 
 from app.state.store import MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE
 
+# Starts child processes (python -m app, servers): mutated code cannot run there, and
+# in-process twins cover the behaviour. The mutation run leaves these out.
+pytestmark = pytest.mark.child_process
+
 AGENTS = 12
 
 TRAPS = [

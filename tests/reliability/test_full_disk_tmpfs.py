@@ -28,6 +28,10 @@ from app.testing.harness import SyncHarness
 
 from helpers import cli_env
 
+# Starts child processes (python -m app, servers): mutated code cannot run there, and
+# in-process twins cover the behaviour. The mutation run leaves these out.
+pytestmark = pytest.mark.child_process
+
 AGENTS = 16
 DISK = "1m"
 # Free bytes left on the disk before the rename sync: from "nothing at all" to "just enough

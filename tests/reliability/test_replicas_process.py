@@ -12,8 +12,13 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from reliability_support import tagged_rooms
 from served_fakes import ADMIN, BOT, Served, SyncProcess, Trap, free_port, sync_env, wait_for
+
+# Starts child processes (python -m app, servers): mutated code cannot run there, and
+# in-process twins cover the behaviour. The mutation run leaves these out.
+pytestmark = pytest.mark.child_process
 
 INTERVAL = 1.5
 BACKENDS = ("asyncio", "trio", "asyncio")  # replicas may even differ in their event loop

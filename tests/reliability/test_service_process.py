@@ -15,6 +15,10 @@ from served_fakes import Served, SyncProcess, Trap, free_port, sync_env, wait_fo
 
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE
 
+# Starts child processes (python -m app, servers): mutated code cannot run there, and
+# in-process twins cover the behaviour. The mutation run leaves these out.
+pytestmark = pytest.mark.child_process
+
 
 def ready(base: str) -> bool:
     try:

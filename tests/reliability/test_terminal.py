@@ -18,9 +18,14 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
 from served_fakes import Served, sync_env
 
 from app.identity.naming import agent_localpart
+
+# Starts child processes (python -m app, servers): mutated code cannot run there, and
+# in-process twins cover the behaviour. The mutation run leaves these out.
+pytestmark = pytest.mark.child_process
 
 _CONTROL = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\x1b\][^\x07]*\x07")
 

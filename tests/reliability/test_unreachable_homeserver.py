@@ -13,6 +13,7 @@ import io
 import re
 from pathlib import Path
 
+import pytest
 from served_fakes import UnreachableRun, free_port, sync_env
 
 from app.cli import main
@@ -22,6 +23,10 @@ from app.http.retry import RetryPolicy
 from app.http.transport import Request, Response
 from app.testing.clock import FakeClock
 from app.testing.letta import FakeLetta, LettaHTTPServer
+
+# Starts child processes (python -m app, servers): mutated code cannot run there, and
+# in-process twins cover the behaviour. The mutation run leaves these out.
+pytestmark = pytest.mark.child_process
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
 BUDGET = 5.0  # seconds of waiting an operator accepts before hearing that the URL is wrong

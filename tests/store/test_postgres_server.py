@@ -8,7 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.testing.postgres import PostgresServer, stop_orphans
+
+# Starts child processes (python -m app, servers): mutated code cannot run there, and
+# in-process twins cover the behaviour. The mutation run leaves these out.
+pytestmark = pytest.mark.child_process
 
 STARTER = (
     "from app.testing.postgres import PostgresServer\n"
