@@ -130,3 +130,28 @@ def test_a_sync_that_cannot_save_its_state_exits_four_naming_the_data_dir(
     assert f"MATRIX_DATA_DIR={harness.data_dir}" in err.getvalue()
     assert "No space left on device" in err.getvalue()
     assert "Traceback" not in err.getvalue()
+
+
+def test_status_before_any_sync_says_so_and_with_a_space_shows_it(harness: SyncHarness) -> None:
+    code, before, _ = run(harness, ["status"])
+    data_dir = harness.data_dir.resolve()
+    assert code == 0
+    assert before == (
+        f"data directory: {data_dir}\nno state found here: no sync has run with this "
+        "MATRIX_DATA_DIR\n"
+    )
+    run(harness, ["sync"])  # no agents yet: the space alone is recorded
+    text = run(harness, ["status"])[1]
+    space = json.loads(run(harness, ["status", "--json"])[1])
+    assert space["data_dir"] == str(data_dir) and space["agents"] == []
+    assert f"space: {space['space']} (Letta Agents)" in text
+    assert "(ok = user, room and joins in order; !! = to repair on the next sync;" in text
+
+
+def test_plan_prints_its_table_with_named_columns(harness: SyncHarness) -> None:
+    harness.letta.add_agent("Planned")
+    code, out, _ = run(harness, ["plan"])
+    assert code == 0
+    header = next(line for line in out.splitlines() if "agent id" in line)
+    cells = [cell.strip() for cell in header.split("|")]
+    assert cells == ["action", "agent id", "name", "detail", "writes (step: what as account)"]

@@ -222,3 +222,10 @@ def test_retry_budget_defaults_to_30_seconds_and_is_read() -> None:
 def test_bad_retry_budget_is_named(value: str) -> None:
     with pytest.raises(ConfigError, match="RETRY_BUDGET"):
         SyncConfig.from_env(env(RETRY_BUDGET=value))
+
+
+def test_a_negative_failed_retry_max_names_the_setting() -> None:
+    with pytest.raises(
+        ConfigError, match="FAILED_RETRY_MAX must be a number of seconds, 0 or more"
+    ):
+        SyncConfig.from_env(env(FAILED_RETRY_MAX="-5"))

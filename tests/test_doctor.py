@@ -80,6 +80,8 @@ def test_a_sound_appservice_setup_passes_every_check_and_writes_nothing(
         "rate limits",
     }
     assert "covers the admin and every agent user (3 users)" in found["appservice namespace"]
+    assert found["rate limits"] == "ok the appservice's users are exempt (rate_limited: false)"
+    assert found["store"] == f"ok MATRIX_DATA_DIR={h.data_dir}: 1 agents recorded"
     assert writes_since(h, sent) == [] and sorted(os.listdir(h.data_dir)) == files
 
 

@@ -8,10 +8,19 @@ import json
 import stat
 from typing import Any
 
+import httpx
 import pytest
 
+from app.errors import MalformedResponse
 from app.matrix import MatrixClient
-from app.matrix.view import FULL_READ_EVERY, VIEW_FORMAT, HomeserverView, read_view, view_filter
+from app.matrix.view import (
+    FULL_READ_EVERY,
+    FULL_READ_TIMEOUT_MS,
+    VIEW_FORMAT,
+    HomeserverView,
+    read_view,
+    view_filter,
+)
 from app.state import JsonFileStore
 from app.sync.drift import WATCHED, read_homeserver
 from app.testing.harness import SyncHarness
@@ -213,3 +222,38 @@ async def test_a_view_a_day_old_is_read_in_full_again(
     again, _ = await read_view(client, view, WATCHED, URL, NOW + age)
 
     assert ("!ghost" in again.rooms) is kept and room in again.rooms
+
+
+async def test_a_sync_answer_whose_rooms_are_not_an_object_is_malformed(
+    sync_harness: SyncHarness,
+) -> None:
+    client, _ = admin_of(sync_harness)
+    rooms = {"join": ["not", "an", "object"]}
+    sync_harness.override("sync", httpx.Response(200, json={"next_batch": "s1", "rooms": rooms}))
+    with pytest.raises(MalformedResponse) as caught:
+        await read_view(client, None, WATCHED, URL, NOW)
+    assert caught.value.status == 200
+    assert str(caught.value).startswith("malformed response (HTTP 200): sync: a rooms section")
+
+
+async def test_the_view_keeps_the_token_of_the_answer_it_read(sync_harness: SyncHarness) -> None:
+    client, admin = admin_of(sync_harness)
+    room_with(sync_harness.homeserver, admin, "Watched")
+    view, _ = await read_view(client, None, WATCHED, URL, NOW)
+    answer = await sync_body(client)
+    assert view.next_batch and view.next_batch == answer["next_batch"]
+
+
+async def test_reading_the_view_never_waits_for_new_events(sync_harness: SyncHarness) -> None:
+    """A `/sync` with a token long-polls unless told not to: a sync must not stall on it."""
+    client, admin = admin_of(sync_harness)
+    room_with(sync_harness.homeserver, admin, "Watched")
+    view, _ = await read_view(client, None, WATCHED, URL, NOW)
+    await read_view(client, view, WATCHED, URL, NOW + 1)
+    reads = [c.request for c in sync_harness.router.calls if c.request.url.path.endswith("/sync")]
+    full, delta = reads
+    # A full read has no token, so it is answered at once; its small timeout only keeps
+    # Synapse from answering from its cache.
+    assert 0 < int(full.url.params["timeout"]) <= FULL_READ_TIMEOUT_MS
+    assert delta.url.params.get("timeout") == "0"
+    assert delta.url.params.get("since") == view.next_batch

@@ -955,3 +955,19 @@ async def test_recent_events_without_a_chunk_are_malformed(
     router.get(path=MESSAGES).mock(return_value=httpx.Response(200, json={"end": "t"}))
     with pytest.raises(MalformedResponse):
         [e async for e in bot.recent_events("!room:localhost")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"server_name": "matrix.example.org"}, "matrix.example.org"),
+        ({"server_name": ""}, None),
+        ({"server_name": 42}, None),
+        (["not", "an", "object"], None),
+    ],
+)
+async def test_the_published_server_name_is_a_non_empty_string_or_none(
+    router: respx.MockRouter, anon: MatrixClient, answer: object, expected: str | None
+) -> None:
+    router.get("/_matrix/key/v2/server").respond(200, json=answer)
+    assert await anon.published_server_name() == expected

@@ -71,3 +71,22 @@ def test_a_hold_doubles_to_its_limit_and_lifts_on_success_or_a_change() -> None:
     assert held(mapping, "Agent", 10.0, "levels-2") is None  # someone changed the levels
     assert after_run(mapping, "Agent", None, 20.0, 150.0) is None
     assert held(mapping, "Agent", 21.0, "levels-1") is None
+
+
+def test_an_event_without_its_own_level_needs_the_state_default() -> None:
+    assert power.needed_for(room("10", {"state_default": 75}), "m.room.name") == 75
+    assert power.needed_for(room("10", {"events": {"m.room.name": 20}}), "m.room.name") == 20
+
+
+def test_the_kick_level_defaults_to_fifty_when_the_levels_leave_it_out() -> None:
+    at_fifty = room("10", {"users": {A: 100, B: 50}})
+    assert power.may_unban(at_fifty, B, C)  # ban and kick both default to 50
+    assert not power.may_unban(room("10", {"users": {A: 100, B: 50}, "kick": 60}), B, C)
+
+
+def test_demoted_measures_against_the_event_types_own_level() -> None:
+    levels = {"users": {A: 100, B: 60}, "events": {"m.room.name": 70}, "state_default": 50}
+    r = room("10", levels)
+    assert power.demoted(r, [B], ["m.room.name"]) == [B]
+    assert power.demoted(r, [B], ["m.room.topic"]) == []
+    assert power.demoted(r, [B], []) == []  # nothing to write: nobody is short of power

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import partial
 
@@ -145,3 +146,12 @@ async def test_each_sync_logs_one_line_with_its_counts_then_one_warning_per_fail
     assert sent["matrix"] > 5 and sent["letta"] >= 1
     assert warned == "WARNING" and failure.startswith(f"agent {taken} (Taken) failed at user")
     assert found[("letta_matrix_sync_leader", ())] == 1.0  # a lone daemon leads
+
+
+async def test_healthz_answers_ok_true_and_unknown_methods_are_refused() -> None:
+    runner = SyncRunner(CountingSyncs(), ServiceSettings(interval=3600, port=0), SyncMetrics())
+    routes = Routes(runner)
+    health = await routes(HttpRequest("GET", "/healthz", {}))
+    assert (health.status, json.loads(health.body)) == (200, {"ok": True})
+    assert (await routes(HttpRequest("DELETE", "/healthz", {}))).status == 405
+    assert (await routes(HttpRequest("GET", "/nowhere", {}))).status == 404

@@ -120,3 +120,19 @@ async def test_readiness_goes_stale_after_three_intervals_without_a_good_sync() 
     clock.now += 181
     stale = runner.readiness()
     assert not stale.ready and "no successful sync for over 180 s" in stale.reason
+
+
+async def test_a_good_sync_resets_the_backoff_for_the_next_outage() -> None:
+    clock = FakeClock()
+    syncs, sleeps = FakeSyncs(), Sleeps(clock)
+    runner = runner_with(syncs, clock, sleeps)
+    async with anyio.create_task_group() as group:
+        group.start_soon(runner.run)
+        for waits, down in enumerate(("refused", "refused", None, "refused again"), start=1):
+            syncs.down = down
+            await until(lambda waits=waits: len(sleeps.asked) == waits)
+            sleeps.release.set()
+        await until(lambda: len(sleeps.asked) == 5)
+        runner.stop()
+    # 60, then doubled; a good sync; a new outage starts over at the interval.
+    assert sleeps.asked[:4] == [60, 120, 60, 60]

@@ -34,3 +34,15 @@ def test_the_leader_looks_at_its_lease_at_least_three_times_per_ttl() -> None:
     assert poll_seconds(60) == 5.0 and poll_seconds(60, ttl=15) == 5.0
     assert poll_seconds(60, ttl=6) == 2.0
     assert poll_seconds(1.5, ttl=15) == 0.375 and poll_seconds(0.1) == 0.2
+
+
+def test_a_wrong_interval_is_named_in_the_error() -> None:
+    with pytest.raises(ConfigError, match="SYNC_INTERVAL must be a number of seconds"):
+        ServiceSettings.from_env({"SYNC_INTERVAL": "hourly"})
+
+
+def test_the_lease_ttl_bounds_themselves_are_allowed() -> None:
+    assert ServiceSettings.from_env({"LEASE_TTL": "1"}).lease_ttl == 1.0
+    assert ServiceSettings.from_env({"LEASE_TTL": "3600"}).lease_ttl == 3600.0
+    with pytest.raises(ConfigError, match="between 1 and 3600"):
+        ServiceSettings.from_env({"LEASE_TTL": "3600.5"})

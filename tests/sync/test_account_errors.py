@@ -11,6 +11,7 @@ import httpx
 import pytest
 from account_scenarios import CLI_SCENARIOS, one_error_line
 
+from app.errors import ConfigError
 from app.testing.harness import SyncHarness
 
 from worlds import FakeWorld, World
@@ -74,3 +75,11 @@ def test_an_unverifiable_server_part_is_caught_once_registered(keys_hidden: Fake
 
     assert "this homeserver is 'localhost'" in message
     assert "(the homeserver registered @letta:localhost)" in message
+
+
+@pytest.mark.anyio
+async def test_a_refused_mcp_account_is_named_by_its_settings(sync_harness: SyncHarness) -> None:
+    h = sync_harness
+    with pytest.raises(ConfigError) as caught:
+        await h.sync(mcp_username="@mcp:elsewhere.example", mcp_password="mcp-password")
+    assert "MATRIX_MCP_USERNAME=@mcp:elsewhere.example names the server" in str(caught.value)

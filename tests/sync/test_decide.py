@@ -155,3 +155,10 @@ def test_an_upgrade_is_followed_unless_the_tombstone_was_found_not_to_continue_i
     assert room_fate(upgraded, mapping(), ADMIN) == "follow"
     ignored = mapping(**{IGNORED_UPGRADE: "!next:hs"})
     assert room_fate(upgraded, ignored, ADMIN) == "keep"
+
+
+def test_the_parent_link_is_written_in_the_room_naming_the_space() -> None:
+    older = room({"users": {AGENT: 100}}, **{SPACE_PARENT: {}})
+    unlinked = RoomState({**older.events, (SPACE_PARENT, SPACE): {}})
+    (parent,) = room_actions(facts(unlinked, mapping()))
+    assert (parent.what, parent.room_id, parent.state_key) == (SPACE_PARENT, ROOM, SPACE)

@@ -1,0 +1,107 @@
+"""Behaviours a mutation sample found untested: each asserts what a user or a bridge sees."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.cli import main
+from app.errors import ConfigError
+from app.letta.listing import MAX_PAGES, Walk
+from app.state import AgentMapping, MappingStore
+from app.state.store import MAPPINGS_FILE
+from app.testing.harness import SyncHarness
+
+from helpers import cli_env
+
+
+@pytest.mark.anyio
+async def test_a_letta_url_ending_in_v1_gets_the_hint_to_leave_it_out(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    wrong = h.config().letta_url.rstrip("/") + "/v1"
+    # Letta's own answer to a path it does not serve: 404 with FastAPI's detail.
+    h.router.get(url__startswith=f"{wrong}/v1/").respond(404, json={"detail": "Not Found"})
+    with pytest.raises(ConfigError) as caught:
+        await h.sync(letta_url=wrong)
+    assert "(leave /v1 out of LETTA_API_URL)" in str(caught.value)
+
+
+def test_a_record_keeps_the_agent_id_it_names_and_falls_back_to_its_key() -> None:
+    named = AgentMapping.from_json("key-id", {"agent_id": "agent-real", "agent_name": "A"})
+    unnamed = AgentMapping.from_json("key-id", {"agent_id": "", "agent_name": "B"})
+    assert (named.agent_id, unnamed.agent_id) == ("agent-real", "key-id")
+
+
+def test_a_token_saved_in_the_journal_keeps_its_device_after_a_restart(tmp_path: Path) -> None:
+    store = MappingStore.open(tmp_path)
+    store.save_token("@bot:hs", "syt_token", "DEVICE42")
+    # No close(): the process "dies" here; only the journal holds the token.
+    again = MappingStore.open(tmp_path)
+    token = again.token("@bot:hs")
+    assert token is not None and (token.access_token, token.device_id) == ("syt_token", "DEVICE42")
+
+
+def test_the_state_files_keep_names_readable_not_escaped(tmp_path: Path) -> None:
+    store = MappingStore.open(tmp_path)
+    store.save_mapping(AgentMapping("agent-1", "Ünïcødé 🤖", "@agent_1:hs", "pw"))
+    store.compact()
+    store.close()
+    text = (tmp_path / MAPPINGS_FILE).read_text(encoding="utf-8")
+    assert "Ünïcødé 🤖" in text and "\\u" not in text
+    assert json.loads(text)["agent-1"]["agent_name"] == "Ünïcødé 🤖"
+
+
+def plan_json(h: SyncHarness) -> dict[str, Any]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["plan", "--json"], env=cli_env(h), transport=h.transport(), out=out, err=err)
+    assert code == 0, err.getvalue()
+    result: dict[str, Any] = json.loads(out.getvalue())
+    return result
+
+
+def cli_sync(h: SyncHarness) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["sync"], env=cli_env(h), transport=h.transport(), out=out, err=err) == 0
+
+
+def test_plan_names_each_agent_as_letta_does(tmp_path: Path) -> None:
+    h = SyncHarness(tmp_path / "data")
+    kept = h.letta.add_agent("Kept")
+    cli_sync(h)
+    new = h.letta.add_agent("Brand new")
+    names = {row["agent_id"]: row["agent_name"] for row in plan_json(h)["actions"]}
+    assert names == {kept: "Kept", new: "Brand new"}
+
+
+def test_an_appservice_plan_on_a_lost_data_dir_names_the_room_it_finds_again(
+    tmp_path: Path,
+) -> None:
+    h = SyncHarness(tmp_path / "data")
+    h.use_appservice()
+    agent = h.letta.add_agent("Adopted")
+    cli_sync(h)
+    room = json.loads((h.data_dir / MAPPINGS_FILE).read_text())[agent]["room_id"]
+    shutil.rmtree(h.data_dir)
+    (row,) = plan_json(h)["actions"]
+    assert (row["action"], row["detail"]) == ("ok", f"found again: room {room}")
+
+
+@pytest.mark.anyio
+async def test_a_server_that_invents_pages_forever_gives_an_incomplete_listing() -> None:
+    counter = itertools.count()
+
+    async def endless(path: str, query: dict[str, str]) -> list[dict[str, str]]:
+        number = next(counter)
+        return [{"id": f"agent-{number}", "name": f"Agent {number}"}]
+
+    walk = await Walk(expected=None, page_size=1).run(endless)
+    assert walk.pages == MAX_PAGES
+    assert walk.incomplete == f"the listing stopped after {MAX_PAGES} pages"
