@@ -9,6 +9,28 @@ HEADER = """\
 
 Written by `python scripts/mutation.py` from `docs/mutation-scores.json`; do not edit by hand.
 
+## The score CI measures: a sample over all of `app/`
+
+Every `.ci/run` (and the GitHub workflow's `mutation-sample` job) runs
+
+    python scripts/mutation.py sample --count 300 --budget 20 --check
+
+mutmut generates every mutant of `app/` (without the test kit), the script draws 300 of them
+uniformly with the commit hash as the seed (so no fixed sample can be tuned to), runs them on
+the unit tiers (`-m "not contract and not child_process"`, asyncio), and prints the score with
+its 95% Wilson interval, overall and per package, then the undetected mutants by name
+(`mutmut show NAME` shows each change). It fails when the interval's lower bound is below the
+floor in `docs/mutation-floor.json`; `--raise-floor` records a higher one, never a lower one.
+Log calls, help text and metric descriptions are not mutated (`do_not_mutate_patterns`,
+`# pragma: no mutate`). For your own check:
+
+    python scripts/mutation.py sample --seed anything   # another sample
+    python scripts/mutation.py changed --base origin/main  # every mutant of the functions
+                                                           # your change touched
+    python scripts/mutation.py run --module app/sync/decide.py  # one whole module
+
+## Per-module scores recorded by full runs
+
 How it is measured: mutmut 3.8.1 (the `mutation` extra), configured in `pyproject.toml`
 (`[tool.mutmut]`), on `app/` without the test kit (`app/testing/`) and the demo, one module
 group at a time (A: `app/sync/` and `app/state/`; B: the rest), the unit tiers only
