@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from app import SyncConfig, run_agent_sync
 from app.cli import main
+from app.cli.commands import show_status
 from app.errors import ConfigError
 from app.letta.listing import MAX_PAGES, Walk
-from app.state import AgentMapping, MappingStore
+from app.state import AgentMapping, JsonFileStore, MappingStore
 from app.state.store import MAPPINGS_FILE
 from app.testing.harness import SyncHarness
 
@@ -105,3 +107,78 @@ async def test_a_server_that_invents_pages_forever_gives_an_incomplete_listing()
     walk = await Walk(expected=None, page_size=1).run(endless)
     assert walk.pages == MAX_PAGES
     assert walk.incomplete == f"the listing stopped after {MAX_PAGES} pages"
+
+
+class OldBridgeConfig:
+    """The old bridge's config object, as `run_agent_sync(config)` was called with."""
+
+    def __init__(self, h: SyncHarness) -> None:
+        env = cli_env(h)
+        self.homeserver_url = env["MATRIX_HOMESERVER_URL"]
+        self.username = env["MATRIX_USERNAME"]
+        self.password = env["MATRIX_PASSWORD"]
+        self.letta_api_url = env["LETTA_API_URL"]
+        self.letta_token = "letta-secret"
+        self.log_level = "WARNING"
+
+
+def test_the_old_bridges_config_object_fills_what_it_has_and_the_environment_the_rest(
+    tmp_path: Path,
+) -> None:
+    h = SyncHarness(tmp_path / "data")
+    old = OldBridgeConfig(h)
+    rest = {"MATRIX_DATA_DIR": str(h.data_dir), "MATRIX_ADMIN_USERNAME": "admin"}
+    config = SyncConfig.from_legacy(old, env={**rest, "MATRIX_USERNAME": "overridden"})
+    assert (config.homeserver_url, config.username, config.password) == (
+        old.homeserver_url,
+        old.username,
+        old.password,
+    )
+    assert (config.letta_url, config.letta_token, config.log_level) == (
+        old.letta_api_url,
+        "letta-secret",
+        "WARNING",
+    )
+    assert config.data_dir == h.data_dir and config.admin_user == "admin"
+
+
+@pytest.mark.anyio
+async def test_run_agent_sync_with_the_old_bridges_config_syncs(sync_harness: SyncHarness) -> None:
+    h = sync_harness
+    agent = h.letta.add_agent("Legacy")
+    old = OldBridgeConfig(h)
+    old.letta_token = ""  # the fake Letta takes none
+    os_env = {"MATRIX_DATA_DIR": str(h.data_dir), "MATRIX_ADMIN_USERNAME": "admin"}
+    config = SyncConfig.from_legacy(old, env={**os_env, "MATRIX_ADMIN_PASSWORD": "admin-pw"})
+    report = await run_agent_sync(config, h.transport())
+    assert report.ok and report.rooms_created == [agent]
+
+
+def test_a_room_name_template_may_index_the_name() -> None:
+    config = SyncConfig.from_env(
+        {**cli_env_minimal(), "ROOM_NAME_TEMPLATE": "{name[0]}: {agent_id}"}
+    )
+    assert config.room_name_template == "{name[0]}: {agent_id}"
+
+
+def cli_env_minimal() -> dict[str, str]:
+    return {
+        "MATRIX_HOMESERVER_URL": "http://localhost:8008",
+        "MATRIX_USERNAME": "letta",
+        "MATRIX_PASSWORD": "pw",
+        "LETTA_API_URL": "http://localhost:8283",
+    }
+
+
+def test_status_columns_line_up_whatever_the_lengths(tmp_path: Path) -> None:
+    store = MappingStore.open(tmp_path)
+    for agent_id, name in (("agent-with-a-long-id", "A"), ("a2", "A much longer name")):
+        mapping = AgentMapping(agent_id, name, f"@{agent_id}:hs", "pw", True, f"!{agent_id}:hs")
+        store.save_mapping(mapping)
+    store.compact()
+    store.close()
+    out = io.StringIO()
+    show_status(tmp_path, False, out, JsonFileStore.read(tmp_path))
+    rows = [line for line in out.getvalue().splitlines() if ":hs" in line]
+    starts = {line.index("!") for line in rows}
+    assert len(rows) == 2 and len(starts) == 1  # every room id starts in the same column
