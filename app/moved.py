@@ -39,7 +39,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self) -> None:
         # The import system sets the alias's spec on the module it gets: the real one is put
         # back, so that reload() and tools that read __spec__ see the module's own file.
-        self._real_specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
+        self._real_specs: dict[str, importlib.machinery.ModuleSpec | None] = {}  # by new name
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
@@ -54,14 +54,12 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             f"{spec.name} moved to {new}; import it from there", DeprecationWarning, stacklevel=2
         )
         module = importlib.import_module(new)
-        self._real_specs[spec.name] = module.__spec__
+        self._real_specs[new] = module.__spec__
         return module
 
     def exec_module(self, module: ModuleType) -> None:
         """The module is the new one, already loaded: only its own spec is restored."""
-        for real in self._real_specs.values():
-            if real is not None and real.name == module.__name__:
-                module.__spec__ = real
+        module.__spec__ = self._real_specs[module.__name__]
 
 
 def install() -> None:

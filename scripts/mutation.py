@@ -37,8 +37,6 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import tomllib
-
 ROOT = Path(__file__).resolve().parent.parent
 SCORES = ROOT / "docs" / "mutation-scores.json"
 EQUIVALENT = ROOT / "docs" / "mutation-equivalent.toml"
@@ -291,6 +289,8 @@ def command_check(_: argparse.Namespace) -> int:
 def equivalents() -> dict[str, str]:
     if not EQUIVALENT.exists():
         return {}
+    import tomllib  # Python 3.11+; the sampler imports this module on 3.10 too
+
     data = tomllib.loads(EQUIVALENT.read_text(encoding="utf-8"))
     return {entry["name"]: " ".join(entry["reason"].split()) for entry in data.get("mutant", [])}
 

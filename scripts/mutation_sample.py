@@ -27,13 +27,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from mutation import Counts, undetected  # scripts/mutation.py: one reading of mutmut's codes
+
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
 FLOOR = ROOT / "docs" / "mutation-floor.json"
-
-# mutmut's exit codes (mutmut/stats.py): detected, and not counted at all.
-DETECTED = {1, 3, 36, 24, -24, 152, 255, -11, -9}
-NOT_SCORED = {34, 37}  # skipped, or refused by a type checker (none is configured)
 
 # Generate every mutant, as `mutmut run` does first, without running any test.
 _GENERATE = """
@@ -83,8 +81,11 @@ class Score:
 
 
 def score_of(codes: dict[str, int | None]) -> Score:
-    counted = [code for code in codes.values() if code is not None and code not in NOT_SCORED]
-    return Score(sum(code in DETECTED for code in counted), len(counted))
+    """Counted as `scripts/mutation.py` counts (`Counts`): a mutant not run is not scored."""
+    counts = Counts()
+    for code in codes.values():
+        counts.add(code)
+    return Score(counts.detected, counts.scored)
 
 
 def generate() -> None:
@@ -136,18 +137,12 @@ def report(sample: list[str], codes: dict[str, int | None]) -> Score:
         print(f"  {package:<14} {score_of(of_package).describe()}")
     overall = score_of({name: codes.get(name) for name in sample})
     print(f"mutation score over app/ (sample of {len(sample)}): {overall.describe()}")
-    missed = sorted(
-        name for name in sample if codes.get(name) is not None and not _detected(codes[name])
-    )
+    missed = sorted(name for name in sample if undetected(codes.get(name)))
     if missed:
         print("undetected (`mutmut show NAME` shows the change):")
         for name in missed:
             print(f"  {name}")
     return overall
-
-
-def _detected(code: int | None) -> bool:
-    return code in DETECTED or code in NOT_SCORED
 
 
 def floor() -> float:
