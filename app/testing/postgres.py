@@ -15,6 +15,7 @@ import tempfile
 from itertools import count
 from pathlib import Path
 
+from app.testing.orphans import process_alive
 from app.testing.synapse.server import free_port
 
 _HOST = "127.0.0.1"
@@ -70,17 +71,6 @@ def stop_orphans(directory: Path | None = None) -> list[Path]:
         shutil.rmtree(root, ignore_errors=True)
         found.append(root)
     return found
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process of that pid runs (or may: another user's)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
 
 
 class PostgresServer:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from app.testing.synapse import SynapseServer
+from app.testing.orphans import stop_orphaned_servers
+from app.testing.synapse import SynapseServer, synapse_python
 
 CLIENT = "/_matrix/client/v3"
 
@@ -160,3 +165,38 @@ def _fresh_user(http: httpx.Client, prefix: str) -> tuple[str, dict[str, str]]:
 
 def _admin_path(prefix: str, user_id: str) -> str:
     return f"/_synapse/admin/{prefix}/{quote(user_id, safe='')}"
+
+
+KILLED_RUN = (
+    "import sys, time\n"
+    "from app.testing.synapse import SynapseServer\n"
+    "server = SynapseServer(sys.argv[1], python=sys.argv[2])\n"
+    "server.start()\n"
+    "print(server.base_url, flush=True)\n"
+    "time.sleep(300)\n"
+)
+
+
+@pytest.mark.child_process
+def test_the_synapse_of_a_killed_run_is_stopped_by_the_next_sweep(
+    synapse: SynapseServer, tmp_path: Path
+) -> None:
+    """A test run killed mid-way (CI time-out, Ctrl-C twice) leaves its Synapse running; the
+    next server start sweeps it. (`synapse` only for its check that Synapse runs here.)"""
+    run = subprocess.Popen(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", KILLED_RUN, str(tmp_path / "orphan"), synapse_python()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    orphan_url = run.stdout.readline().strip()
+    run.send_signal(signal.SIGKILL)
+    run.wait(30)
+    assert httpx.get(f"{orphan_url}/_matrix/client/versions").status_code == 200  # an orphan
+
+    stopped = stop_orphaned_servers()
+
+    assert len(stopped) >= 1
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{orphan_url}/_matrix/client/versions")
+    assert httpx.get(f"{synapse.base_url}/_matrix/client/versions").status_code == 200

@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.testing.postgres import process_alive
+from app.testing.orphans import process_alive
 
 PG_USER = "test"
 PG_DB = "letta"

@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TypeVar
 
+from app.testing.orphans import forget_server, record_server, stop_orphaned_servers
 from app.testing.ports import stable_port
 from app.testing.synapse.config import rewrite_config
 
@@ -104,6 +105,7 @@ class SynapseServer:
         self._port: int | None = None
         self._secret: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._record: Path | None = None
         self.startup_seconds: float | None = None
 
     @property
@@ -141,6 +143,7 @@ class SynapseServer:
         """Configure (once) and launch Synapse, then wait until the client API answers."""
         if self._proc is not None:
             raise SynapseError("Synapse is already running")
+        stop_orphaned_servers()
         self.configure()
         log = (self._data_dir / STDOUT_LOG).open("ab")
         cmd = [self._python, "-m", "synapse.app.homeserver", "-c", str(self.config_path)]
@@ -151,6 +154,8 @@ class SynapseServer:
             )
         finally:
             log.close()
+        # The config path names this server alone: a sweep never takes another for it.
+        self._record = record_server(self._proc.pid, str(self.config_path))
         try:
             self._wait_ready(began)
         except BaseException:
@@ -214,15 +219,11 @@ class SynapseServer:
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate Synapse, wait for it, and kill it if it does not go."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            logger.warning("Synapse ignored SIGTERM; killing pid %s", proc.pid)
-            proc.kill()
-            proc.wait(timeout=timeout)
+        record, self._record = self._record, None
+        if proc is not None and proc.poll() is None:
+            _terminate(proc, timeout)
+        if record is not None:
+            forget_server(record)
 
     def request(
         self,
@@ -298,6 +299,16 @@ class SynapseServer:
     def _admin_get(self, prefix: str, ident: str, suffix: str, token: str) -> Any:
         quoted = urllib.parse.quote(ident, safe="")  # '@', ':' and '!' all encoded
         return self.request("GET", f"/_synapse/admin/{prefix}/{quoted}{suffix}", token=token)
+
+
+def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        logger.warning("Synapse ignored SIGTERM; killing pid %s", proc.pid)
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 def _configured(value: _T | None) -> _T:
