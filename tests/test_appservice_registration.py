@@ -180,3 +180,31 @@ def test_a_registration_without_a_distinct_admin_is_refused() -> None:
     )
     assert code == same == 2 and out == ""
     assert "MATRIX_ADMIN_USERNAME" in err and "MATRIX_ADMIN_USERNAME" in also
+
+
+def test_a_sender_on_another_server_is_refused_with_the_reason() -> None:
+    code, _, err = run(
+        ["registration", "--server-name", "example.org"],
+        {"MATRIX_USERNAME": "@letta:other.org", "MATRIX_ADMIN_USERNAME": "admin"},
+    )
+
+    assert code == 2
+    assert (
+        "MATRIX_USERNAME=@letta:other.org is on other.org, not on --server-name example.org: "
+        "the appservice's sender must be a user of the homeserver that loads it"
+    ) in err
+
+
+def test_an_unreadable_registration_says_why(tmp_path: Path) -> None:
+    binary = tmp_path / "registration.yaml"
+    binary.write_bytes(b"id: \xff\xfe\n")
+
+    with pytest.raises(ConfigError) as directory:
+        load_registration(tmp_path)
+    with pytest.raises(ConfigError) as not_text:
+        load_registration(binary)
+
+    assert str(directory.value).endswith("cannot be read: Is a directory")
+    assert str(not_text.value) == (
+        f"MATRIX_APPSERVICE_REGISTRATION={binary} cannot be read: not UTF-8 text"
+    )

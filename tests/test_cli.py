@@ -155,3 +155,24 @@ def test_plan_prints_its_table_with_named_columns(harness: SyncHarness) -> None:
     header = next(line for line in out.splitlines() if "agent id" in line)
     cells = [cell.strip() for cell in header.split("|")]
     assert cells == ["action", "agent id", "name", "detail", "writes (step: what as account)"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_sync_json_on_a_terminal_is_indented_json_without_a_progress_bar(
+    harness: SyncHarness,
+) -> None:
+    harness.letta.add_agent("Shown")
+    out, err = Terminal(), io.StringIO()
+
+    code = main(
+        ["sync", "--json"], env=cli_env(harness), transport=harness.transport(), out=out, err=err
+    )
+
+    assert code == 0
+    report = json.loads(out.getvalue())  # nothing but the report
+    assert report["ok"] is True
+    assert out.getvalue().startswith('{\n  "data_dir": ') and out.getvalue().endswith("}\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from app.cli.output import Output
 from app.sync.report import AgentFailure, SyncReport
@@ -45,3 +46,50 @@ def test_a_pipe_gets_plain_lines() -> None:
         "users created: 0",
     ]
     assert "FAILED a2 (Broken) at room: MatrixError: no" in stream.getvalue()
+
+
+def terminal_lines(stream: Terminal) -> list[str]:
+    """What the terminal shows: its lines without the colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", stream.getvalue())
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def cells(line: str, rule: str) -> list[str]:
+    return [cell.strip() for cell in line.split(rule)[1:-1]]
+
+
+def test_the_failed_agents_table_names_its_columns_and_the_agent() -> None:
+    stream = Terminal()
+
+    Output(stream).report(a_report())
+
+    header = next(line for line in terminal_lines(stream) if "agent id" in line)
+    assert cells(header, "┃") == ["agent id", "name", "step", "reason"]
+    row = next(line for line in terminal_lines(stream) if "MatrixError: no" in line)
+    assert cells(row, "│") == ["a2", "Broken", "room", "MatrixError: no"]
+
+
+def test_the_progress_bar_says_what_it_counts() -> None:
+    stream = Terminal()
+
+    with Output(stream).progress() as progress:
+        progress.started(1)
+        progress.agent_done("a1", "One", True)
+
+    assert "syncing agents" in stream.getvalue() and "1/1" in stream.getvalue()
+
+
+def test_a_plain_table_is_a_title_a_header_and_a_line_per_row() -> None:
+    stream = io.StringIO()
+
+    Output(stream).table("Agents", ["id", "name"], [("a1", "One"), ("a2", 2)])
+
+    assert stream.getvalue().splitlines() == ["Agents", "  id | name", "  a1 | One", "  a2 | 2"]
+
+
+def test_a_plain_heading_is_marked() -> None:
+    stream = io.StringIO()
+
+    Output(stream).heading("Rooms")
+
+    assert stream.getvalue() == "== Rooms\n"

@@ -232,3 +232,81 @@ def test_doctor_json_is_one_object_with_every_check(harness: SyncHarness) -> Non
     assert code == 0 and data["ok"] is True
     names = [check["name"] for check in data["checks"]]
     assert "homeserver" in names and {c["status"] for c in data["checks"]} <= {"ok", "skip"}
+
+
+def doctor_text(h: SyncHarness, env: dict[str, str]) -> tuple[int, list[str]]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["doctor"], env=env, transport=h.transport(), out=out, err=err)
+    return code, out.getvalue().replace(str(h.data_dir), "<data>").splitlines()
+
+
+def test_the_whole_report_of_a_sound_appservice_setup_reads_as_documented(
+    harness: SyncHarness,
+) -> None:
+    """Every line an operator reads, word for word."""
+    code, lines = doctor_text(harness, sound_appservice(harness))
+
+    assert code == 0
+    assert lines == [
+        "ok    settings: read without error",
+        "ok    listen address (run): 127.0.0.1:9464; POST /sync takes loopback only",
+        "ok    Letta: http://localhost:8283 answers with the token given "
+        "(last agent change 2025-01-01 00:00)",
+        "ok    store: MATRIX_DATA_DIR=<data>: 1 agents recorded",
+        "ok    homeserver: http://localhost:8008 speaks Matrix (newest spec version v1.11)",
+        "ok    appservice registration: loaded by the homeserver; sender @letta:localhost",
+        "ok    appservice namespace: covers the admin and every agent user (3 users)",
+        "ok    admin is a server admin: @admin:localhost may use the admin API",
+        "ok    rate limits: the appservice's users are exempt (rate_limited: false)",
+        "9 checks, 0 failed",
+    ]
+
+
+def test_the_whole_report_of_a_closed_password_setup_names_the_fix(harness: SyncHarness) -> None:
+    h = harness
+    h.letta.add_agent("Synced")
+    cli_sync(h)
+    h.homeserver.make_server_admin(h.admin_id)
+    h.homeserver.close_registration()
+    h.letta.add_agent("New")
+
+    code, lines = doctor_text(h, cli_env(h))
+
+    assert code == 1
+    assert lines[3:] == [
+        "ok    store: MATRIX_DATA_DIR=<data>: 1 agents recorded",
+        "ok    homeserver: http://localhost:8008 speaks Matrix (newest spec version v1.11)",
+        "FAIL  registration for new agents: registration is closed on this homeserver, and 1 "
+        "Letta agents need a user: password mode registers them (m.login.dummy), so open "
+        "registration to it or use appservice mode (MATRIX_APPSERVICE_REGISTRATION)",
+        "ok    admin is a server admin: @admin:localhost may use the admin API",
+        "7 checks, 1 failed",
+    ]
+
+
+def test_the_newest_spec_version_is_compared_by_number_not_text(harness: SyncHarness) -> None:
+    h = harness
+    h.override("versions", httpx.Response(200, json={"versions": ["r0.6.1", "v1.11", "v1.2"]}))
+
+    _, found = doctor(h, cli_env(h))
+
+    assert found["homeserver"].endswith("(newest spec version v1.11)")
+
+
+def test_a_store_that_cannot_be_opened_fails_its_own_line(
+    harness: SyncHarness, tmp_path: Path
+) -> None:
+    h = harness
+    h.data_dir.mkdir(parents=True)
+    (h.data_dir / "agent_user_mappings.json").write_text("{not json")
+
+    code, found = doctor(h, cli_env(h))
+
+    assert code == 1 and list(failed(found)) == ["store"]
+
+
+def test_an_unknown_event_loop_for_run_fails_the_run_line(harness: SyncHarness) -> None:
+    code, found = doctor(harness, cli_env(harness, SYNC_BACKEND="curio"))
+
+    assert code == 1 and list(failed(found)) == ["listen address (run)"]
+    assert "SYNC_BACKEND must be asyncio or trio" in found["listen address (run)"]

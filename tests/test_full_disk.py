@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import os
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from faulty_files import FALLIBLE, FaultyFiles
 
 from app.cli import main
 from app.errors import StateWriteError
+from app.state.files import FileOps, write_all
 from app.state.models import AgentMapping
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, TOKENS_FILE, MappingStore
 from app.sync.report import SyncReport
@@ -223,3 +225,21 @@ def test_the_exit_4_message_names_the_cause_the_system_gave(
     assert code == 4 and hint in err.getvalue(), err.getvalue()
     others = {"free some space", "write access", "read-only"} - {hint}
     assert not any(other in err.getvalue() for other in others)
+
+
+def test_a_write_that_takes_no_byte_is_a_full_disk_by_its_system_message(tmp_path: Path) -> None:
+    """Some file systems answer a full disk with a write of 0 bytes, not an error."""
+
+    class TakesNothing(FileOps):
+        def write(self, fd: int, data: memoryview) -> int:
+            return 0
+
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(OSError) as caught:
+            write_all(TakesNothing(), fd, b"data")
+    finally:
+        os.close(fd)
+
+    assert caught.value.errno == errno.ENOSPC
+    assert str(caught.value) == "[Errno 28] No space left on device"

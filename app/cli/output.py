@@ -144,9 +144,8 @@ class ProgressDisplay:
     def __enter__(self) -> SyncProgress:
         if self._console is None:
             return NoProgress()
-        self._bar = Progress(
-            TextColumn("syncing agents"), BarColumn(), MofNCompleteColumn(), console=self._console
-        )
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        self._bar = Progress(*columns, console=self._console)
         self._bar.__enter__()
         _route_terminal_logs(self._console)
         return self
@@ -162,7 +161,7 @@ class ProgressDisplay:
             self._bar.__exit__(exc_type, exc, tb)
 
     def started(self, total_agents: int) -> None:
-        self._task = self._bar.add_task("agents", total=total_agents)
+        self._task = self._bar.add_task("syncing agents", total=total_agents)
 
     def agent_done(self, agent_id: str, agent_name: str, ok: bool) -> None:
         self._bar.advance(self._task)

@@ -80,12 +80,8 @@ def run_daemon(
     pacing: Pacing | None,
 ) -> int:
     """`run`: the service, until SIGTERM or SIGINT (then 0)."""
-    source = os.environ if env is None else env
     settings = ServiceSettings.from_env(env, interval=args.interval, listen=args.listen)
-    backend = source.get("SYNC_BACKEND", "").strip() or "asyncio"
-    if backend not in ("asyncio", "trio"):
-        raise ConfigError(f"SYNC_BACKEND must be asyncio or trio, got {backend!r}")
-    if backend == "trio":
+    if settings.backend == "trio":
         try:
             import trio  # noqa: F401
         except ImportError:
@@ -103,4 +99,4 @@ def run_daemon(
         daemon = SyncDaemon(config, settings, transport, pacing=pacing)
         return await daemon.run()
 
-    return anyio.run(serve, backend=backend)
+    return anyio.run(serve, backend=settings.backend)

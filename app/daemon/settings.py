@@ -13,6 +13,7 @@ DEFAULT_INTERVAL = 60.0
 DEFAULT_LISTEN = "127.0.0.1:9464"
 # Replicas: how long a leader that stopped renewing its lease keeps it (see app.state.lease).
 DEFAULT_LEASE_TTL = 15.0
+BACKENDS = ("asyncio", "trio")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class ServiceSettings:
     # How long SIGTERM waits for a sync in flight before cancelling it.
     shutdown_timeout: float = 30.0
     lease_ttl: float = DEFAULT_LEASE_TTL
+    # The event loop `run` serves on (SYNC_BACKEND).
+    backend: str = "asyncio"
 
     @property
     def loopback(self) -> bool:
@@ -56,7 +59,18 @@ class ServiceSettings:
         ttl = _seconds("LEASE_TTL", raw_ttl) if raw_ttl else DEFAULT_LEASE_TTL
         if not 1 <= ttl <= 3600:
             raise ConfigError(f"LEASE_TTL must be between 1 and 3600 seconds, got {raw_ttl!r}")
-        return cls(interval, host, port, token, max_backoff=max(interval, 900.0), lease_ttl=ttl)
+        backend = source.get("SYNC_BACKEND", "").strip() or BACKENDS[0]
+        if backend not in BACKENDS:
+            raise ConfigError(f"SYNC_BACKEND must be asyncio or trio, got {backend!r}")
+        return cls(
+            interval,
+            host,
+            port,
+            token,
+            max_backoff=max(interval, 900.0),
+            lease_ttl=ttl,
+            backend=backend,
+        )
 
 
 def _seconds(name: str, value: str) -> float:

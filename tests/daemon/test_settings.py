@@ -46,3 +46,14 @@ def test_the_lease_ttl_bounds_themselves_are_allowed() -> None:
     assert ServiceSettings.from_env({"LEASE_TTL": "3600"}).lease_ttl == 3600.0
     with pytest.raises(ConfigError, match="between 1 and 3600"):
         ServiceSettings.from_env({"LEASE_TTL": "3600.5"})
+
+
+@pytest.mark.parametrize(("value", "backend"), [("", "asyncio"), (" trio ", "trio")])
+def test_the_event_loop_is_asyncio_unless_trio_is_asked_for(value: str, backend: str) -> None:
+    assert ServiceSettings.from_env({"SYNC_BACKEND": value}).backend == backend
+    assert ServiceSettings.from_env({}).backend == "asyncio"
+
+
+def test_an_unknown_event_loop_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="SYNC_BACKEND must be asyncio or trio, got 'curio'"):
+        ServiceSettings.from_env({"SYNC_BACKEND": "curio"})

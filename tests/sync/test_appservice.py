@@ -11,6 +11,7 @@ import pytest
 
 from app import SyncService
 from app.errors import ConfigError, SyncError
+from app.identity.naming import agent_localpart
 from app.state import MappingStore
 from app.testing.counting import StatusCounter
 from app.testing.harness import SyncHarness
@@ -252,3 +253,20 @@ async def test_a_refused_core_user_outside_the_namespace_is_named_in_full_withou
 
     assert "@outsider:localhost" in str(caught.value)
     assert [url for url in counter.urls if "/_matrix/key/v2/server" in url] == []
+
+
+async def test_a_namespace_leaving_out_many_agents_names_three_and_counts_the_rest(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    registration = h.use_appservice()
+    registration.path.write_text(registration.path.read_text().replace("agent_[a-z0-9_]*|", ""))
+    ids = [h.letta.add_agent(f"Outside {n}") for n in range(5)]
+
+    with pytest.raises(ConfigError) as caught:
+        await h.sync()
+
+    listed = str(caught.value).split("cover these agent users: ")[1].split(". Add")[0]
+    shown, more = listed.split(" and ")
+    named = {h.user_id(agent_localpart(agent_id)) for agent_id in ids}
+    assert len(set(shown.split(", ")) & named) == 3 and more == "2 more"
