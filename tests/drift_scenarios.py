@@ -531,16 +531,14 @@ async def plan_shows_the_drift_a_sync_repairs(world: World) -> None:
     report = await world.sync()
     after = await planned(world)
 
-    assert {agent: action for agent, (action, _) in before.items()} == {
-        left: "repair",
-        renamed: "repair",
-        unlisted: "repair",
-        deactivated: "blocked",
-        fine: "ok",
+    expected = {  # each drift in the words an operator reads
+        left: ("repair", "agent user not in the room (leave)"),
+        renamed: ("repair", "room renamed by hand"),
+        unlisted: ("repair", "room missing from the space"),
+        deactivated: ("blocked", "agent user deactivated; room kept"),
+        fine: ("ok", ""),
     }
-    assert "agent user not in the room" in before[left][1]
-    assert "renamed" in before[renamed][1] and "space" in before[unlisted][1]
-    assert "deactivated" in before[deactivated][1]
+    assert before == expected, before
     assert set(report.repaired) == {left, renamed, unlisted}
     assert [failure.agent_id for failure in report.failures] == [deactivated]
     assert {agent: action for agent, (action, _) in after.items()} == {

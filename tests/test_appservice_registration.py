@@ -208,3 +208,15 @@ def test_an_unreadable_registration_says_why(tmp_path: Path) -> None:
     assert str(not_text.value) == (
         f"MATRIX_APPSERVICE_REGISTRATION={binary} cannot be read: not UTF-8 text"
     )
+
+
+def test_a_server_name_with_a_port_keeps_the_localparts_whole() -> None:
+    server = "example.org:8448"
+
+    registration = new_registration(server, f"@letta:{server}", f"@admin:{server}")
+
+    assert registration["sender_localpart"] == "letta"
+    assert registration["namespaces"]["users"][1] == {
+        "exclusive": True,
+        "regex": r"@admin:example\.org:8448$",
+    }

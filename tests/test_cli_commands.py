@@ -20,16 +20,23 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
-def test_plan_reports_what_a_sync_would_do_and_writes_nothing(tmp_path: Path) -> None:
+def a_changed_deployment(tmp_path: Path) -> tuple[SyncHarness, dict[str, str]]:
+    """Synced, then an agent renamed, one added, and one's room deleted; the agent ids by role
+    (and the renamed agent's user id)."""
     h = SyncHarness(tmp_path / "data")
     renamed, doomed, fine = (h.letta.add_agent(n) for n in ("Old", "Doomed", "Fine"))
     assert run(h, ["sync"])[0] == 0
     h.letta.rename(renamed, "New")
     new = h.letta.add_agent("Newcomer")
-    doomed_room = json.loads((h.data_dir / "agent_user_mappings.json").read_text())[doomed][
-        "room_id"
-    ]
-    h.homeserver.delete_room(doomed_room)
+    state = json.loads((h.data_dir / "agent_user_mappings.json").read_text())
+    h.homeserver.delete_room(state[doomed]["room_id"])
+    user = state[renamed]["matrix_user_id"]
+    return h, {"renamed": renamed, "doomed": doomed, "fine": fine, "new": new, "user": user}
+
+
+def test_plan_reports_what_a_sync_would_do_and_writes_nothing(tmp_path: Path) -> None:
+    h, ids = a_changed_deployment(tmp_path)
+    renamed, doomed, fine, new = ids["renamed"], ids["doomed"], ids["fine"], ids["new"]
     files_before = snapshot(h.data_dir)
     rooms_before = set(h.homeserver.room_ids())
     counts_before = dict(h.homeserver.requests_by_kind)
@@ -176,3 +183,24 @@ def test_help_of_plan_and_run_gives_no_exit_codes_but_their_own(
         text = help_of(command)
         assert own in text and "every agent in order" not in text, text
     assert "every agent in order" in help_of("sync")
+
+
+def test_plan_as_text_is_every_line_an_operator_reads(tmp_path: Path) -> None:
+    h, ids = a_changed_deployment(tmp_path)
+    renamed, doomed, new, agent_user = ids["renamed"], ids["doomed"], ids["new"], ids["user"]
+
+    code, out, _ = run(h, ["plan"])
+
+    assert code == 0
+    assert out.splitlines() == [
+        f"data directory: {h.data_dir.resolve()}",
+        "space: keep",
+        "bot account: exists",
+        "Planned changes",
+        "  action | agent id | name | detail | writes (step: what as account)",
+        f"  create | {new} | Newcomer | user, room, space membership | ",
+        f"  create_room | {doomed} | Doomed | the room is gone or the agent left | ",
+        f"  rename | {renamed} | New | 'Old' -> 'New' | rename: displayname as {agent_user}; "
+        "rename: m.room.name as @admin:localhost",
+        "1 agents already in order",
+    ]

@@ -310,3 +310,34 @@ def test_an_unknown_event_loop_for_run_fails_the_run_line(harness: SyncHarness) 
 
     assert code == 1 and list(failed(found)) == ["listen address (run)"]
     assert "SYNC_BACKEND must be asyncio or trio" in found["listen address (run)"]
+
+
+def test_a_registration_file_that_cannot_be_read_fails_its_own_line(
+    harness: SyncHarness, tmp_path: Path
+) -> None:
+    broken = tmp_path / "registration.yaml"
+    broken.write_text("id: [unclosed")
+    env = cli_env(harness, MATRIX_APPSERVICE_REGISTRATION=str(broken), MATRIX_PASSWORD="")
+
+    code, found = doctor(harness, env)
+
+    assert code == 1 and "appservice registration" in failed(found)
+    assert "not valid YAML" in found["appservice registration"]
+
+
+def test_a_homeserver_that_lists_no_spec_version_says_none(harness: SyncHarness) -> None:
+    harness.override("versions", httpx.Response(200, json={"versions": []}))
+
+    _, found = doctor(harness, cli_env(harness))
+
+    assert found["homeserver"].endswith("(newest spec version none)")
+
+
+def test_a_public_address_with_a_webhook_token_passes_and_says_how_it_is_guarded(
+    harness: SyncHarness,
+) -> None:
+    env = cli_env(harness, LISTEN_ADDRESS="0.0.0.0:9464", SYNC_WEBHOOK_TOKEN="long-random-token")
+
+    _, found = doctor(harness, env)
+
+    assert found["listen address (run)"] == "ok 0.0.0.0:9464; POST /sync takes a bearer token"

@@ -14,7 +14,7 @@ import pytest
 from app import SyncConfig, run_agent_sync
 from app.cli import main
 from app.cli.commands import show_status
-from app.errors import ConfigError
+from app.errors import ConfigError, MatrixError
 from app.letta.listing import MAX_PAGES, Walk
 from app.state import AgentMapping, JsonFileStore, MappingStore
 from app.state.store import MAPPINGS_FILE
@@ -182,3 +182,48 @@ def test_status_columns_line_up_whatever_the_lengths(tmp_path: Path) -> None:
     rows = [line for line in out.getvalue().splitlines() if ":hs" in line]
     starts = {line.index("!") for line in rows}
     assert len(rows) == 2 and len(starts) == 1  # every room id starts in the same column
+
+
+@pytest.mark.parametrize("given", ["5000", True, 1.5])
+def test_a_retry_hint_that_is_not_a_whole_number_is_ignored(given: object) -> None:
+    body = json.dumps({"errcode": "M_LIMIT_EXCEEDED", "error": "slow", "retry_after_ms": given})
+
+    error = MatrixError.from_response(429, body.encode())
+
+    assert error.retry_after_ms is None
+    assert (
+        MatrixError.from_response(
+            429, body.replace(json.dumps(given), "5000").encode()
+        ).retry_after_ms
+        == 5000
+    )
+
+
+def test_a_wrong_letta_url_and_log_level_are_named(tmp_path: Path) -> None:
+    base = {**cli_env_minimal(), "MATRIX_DATA_DIR": str(tmp_path)}
+
+    with pytest.raises(ConfigError) as url:
+        SyncConfig.from_env({**base, "LETTA_API_URL": "ftp://letta"})
+    with pytest.raises(ConfigError) as level:
+        SyncConfig.from_env({**base, "LOG_LEVEL": "LOUD"})
+
+    assert str(url.value) == (
+        "LETTA_API_URL must be an http(s) URL such as http://localhost:8008, got 'ftp://letta'"
+    )
+    assert str(level.value) == "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+
+
+@pytest.mark.anyio
+async def test_a_letta_url_without_v1_that_is_not_letta_gets_no_hint(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    wrong = "http://localhost:8283/elsewhere"
+    h.router.get(url__startswith=f"{wrong}/v1/").respond(404, json={"detail": "Not Found"})
+
+    with pytest.raises(ConfigError) as caught:
+        await h.sync(letta_url=wrong)
+
+    assert str(caught.value) == (
+        f"LETTA_API_URL={wrong} does not answer like a Letta server (HTTP 404)"
+    )

@@ -11,6 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from app.errors import StateFileError
 from app.state import AgentMapping, MappingStore
 from app.state.store import MAPPINGS_FILE
 
@@ -98,3 +101,22 @@ def test_a_cleared_fact_leaves_the_file() -> None:
     gone = {"history_import_pending", "history_import_done", "held_after_failure"}
     assert not gone & set(written) and "removed_from_letta" not in written
     assert written["ignored_upgrade"] == "!not-a-successor:hs"
+
+
+def test_a_record_of_the_older_service_without_its_own_id_takes_the_key() -> None:
+    """The older service wrote some records without `agent_id`: the file's key names them."""
+    record = {"agent_name": "Old", "matrix_user_id": "@old:hs", "matrix_password": "pw"}
+
+    mapping = AgentMapping.from_json("agent-old", record)
+
+    assert (mapping.agent_id, mapping.created, mapping.room_id) == ("agent-old", False, None)
+    assert AgentMapping.from_json("agent-key", {"agent_id": "agent-own"}).agent_id == "agent-own"
+
+
+def test_an_entry_that_is_not_an_object_is_named_in_the_error(tmp_path: Path) -> None:
+    (tmp_path / MAPPINGS_FILE).write_text(json.dumps({"agent-1": ["not", "an", "object"]}))
+
+    with pytest.raises(StateFileError) as caught:
+        MappingStore.read(tmp_path)
+
+    assert str(caught.value).endswith(f"{MAPPINGS_FILE}: entry 'agent-1' is not an object")

@@ -90,3 +90,40 @@ def test_demoted_measures_against_the_event_types_own_level() -> None:
     assert power.demoted(r, [B], ["m.room.name"]) == [B]
     assert power.demoted(r, [B], ["m.room.topic"]) == []
     assert power.demoted(r, [B], []) == []  # nothing to write: nobody is short of power
+
+
+def test_the_defaults_a_levels_event_names_apply_to_whom_and_what_it_does_not_list() -> None:
+    levels = room("10", {"users_default": 10, "state_default": 75, "users": {B: 60}})
+
+    assert power.level_of(levels, C) == 10
+    assert power.needed_for(levels, "m.room.topic") == 75
+
+
+def test_lifting_a_ban_needs_both_the_ban_and_the_kick_level() -> None:
+    ban_high = room("10", {"users": {A: 60, B: 0}, "ban": 100, "kick": 0})
+    defaults = room("10", {"users": {A: 50, B: 0}})  # ban and kick at their default 50
+    kick_high = room("10", {"users": {A: 60, B: 0}, "ban": 0, "kick": 100})
+
+    assert not power.may_unban(ban_high, A, B)
+    assert power.may_unban(defaults, A, B)
+    assert not power.may_unban(kick_high, A, B)
+
+
+def test_demoted_reads_the_level_of_each_event_type_asked_about() -> None:
+    levels = room("10", {"users": {B: 50}, "events": {"m.room.name": 100}, "state_default": 50})
+
+    assert power.demoted(levels, [B], ["m.room.name"]) == [B]
+    assert power.demoted(levels, [B], ["m.room.topic"]) == []
+    assert power.demoted(levels, [B], []) == []  # nothing to write needs nothing
+
+
+def test_levels_that_list_no_users_demote_nobody() -> None:
+    assert power.demoted(room("10", {"events": {"m.room.name": 100}}), [B], ["m.room.name"]) == []
+    assert power.demoted(room("10", {"users": ["not", "a", "map"]}), [B], ["m.room.name"]) == []
+
+
+def test_the_fingerprint_does_not_depend_on_the_order_of_the_keys() -> None:
+    one = room("10", {"users": {A: 100, B: 50}, "ban": 50, "kick": 50})
+    other = room("10", {"kick": 50, "ban": 50, "users": {B: 50, A: 100}})
+
+    assert power.levels_fingerprint(one) == power.levels_fingerprint(other)

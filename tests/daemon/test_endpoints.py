@@ -155,3 +155,39 @@ async def test_healthz_answers_ok_true_and_unknown_methods_are_refused() -> None
     assert (health.status, json.loads(health.body)) == (200, {"ok": True})
     assert (await routes(HttpRequest("DELETE", "/healthz", {}))).status == 405
     assert (await routes(HttpRequest("GET", "/nowhere", {}))).status == 404
+
+
+async def test_every_endpoint_names_the_method_it_refuses() -> None:
+    runner = SyncRunner(CountingSyncs(), ServiceSettings(interval=3600, port=0), SyncMetrics())
+    routes = Routes(runner)
+    for method, path in (("POST", "/healthz"), ("POST", "/readyz"), ("POST", "/metrics")):
+        refused = await routes(HttpRequest(method, path, {}))
+        assert (refused.status, refused.body) == (
+            405,
+            f'{{"error": "{method} is not allowed on {path}"}}\n'.encode(),
+        )
+
+
+async def test_the_webhook_answers_say_what_happened_in_their_bodies() -> None:
+    loopback = Routes(SyncRunner(CountingSyncs(), ServiceSettings(port=0), SyncMetrics()))
+    public = Routes(SyncRunner(CountingSyncs(), ServiceSettings(host="0.0.0.0"), SyncMetrics()))  # noqa: S104
+    guarded = Routes(
+        SyncRunner(CountingSyncs(), ServiceSettings(webhook_token="s3cret-token"), SyncMetrics())
+    )
+
+    accepted = await loopback(HttpRequest("POST", "/sync", {}))
+    refused = await public(HttpRequest("POST", "/sync", {}))
+    wrong = await guarded(HttpRequest("POST", "/sync", {"authorization": "Bearer nope"}))
+
+    assert (accepted.status, json.loads(accepted.body)) == (
+        202,
+        {"accepted": True, "after_current_sync": False},
+    )
+    assert (refused.status, json.loads(refused.body)) == (
+        403,
+        {"error": "set SYNC_WEBHOOK_TOKEN to accept POST /sync on a public address"},
+    )
+    assert (wrong.status, json.loads(wrong.body)) == (
+        401,
+        {"error": "a valid 'Authorization: Bearer <token>' is required"},
+    )

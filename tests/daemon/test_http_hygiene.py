@@ -4,6 +4,7 @@ stay quick while others hold connections open."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -152,3 +153,14 @@ async def test_a_keep_alive_connection_is_closed_after_its_lifetime() -> None:
                 except (anyio.EndOfStream, anyio.BrokenResourceError):
                     closed = True
     assert closed and answered > 1
+
+
+async def test_a_refusal_says_why_in_one_json_line() -> None:
+    async with served() as port:
+        answer = await exchange(
+            port, b"GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n"
+        )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert status_of(answer) == 400 and b"content-type: application/json" in head.lower()
+    assert body.endswith(b"}\n") and body.count(b"\n") == 1
+    assert json.loads(body)["error"]  # h11's reason, or "bad request"

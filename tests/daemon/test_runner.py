@@ -6,10 +6,10 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from app.daemon.metrics import SyncMetrics
+from app.daemon.metrics import PREFIX, SyncMetrics
 from app.daemon.runner import SyncRunner
 from app.daemon.settings import ServiceSettings
-from app.errors import ConnectionFailed
+from app.errors import ConnectionFailed, SyncLocked
 from app.sync.report import SyncReport
 from app.testing.clock import FakeClock
 
@@ -136,3 +136,62 @@ async def test_a_good_sync_resets_the_backoff_for_the_next_outage() -> None:
         runner.stop()
     # 60, then doubled; a good sync; a new outage starts over at the interval.
     assert sleeps.asked[:4] == [60, 120, 60, 60]
+
+
+class OneSync:
+    """A sync that answers one way: a report, or an error raised."""
+
+    def __init__(self, answer: SyncReport | Exception) -> None:
+        self.answer = answer
+
+    async def __call__(self) -> tuple[SyncReport, int]:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer, 0
+
+
+def outcomes(metrics: SyncMetrics) -> dict[str, float]:
+    """The syncs counter by outcome, and how many durations were observed."""
+    read = metrics.registry.get_sample_value
+    found = {o: read(f"{PREFIX}_syncs_total", {"outcome": o}) or 0.0 for o in OUTCOMES}
+    return {**found, "timed": read(f"{PREFIX}_sync_duration_seconds_count") or 0.0}
+
+
+OUTCOMES = ("ok", "failures", "error")
+
+
+async def test_a_sync_that_waits_for_the_lock_counts_once_as_an_error_and_says_why() -> None:
+    clock = FakeClock()
+    metrics = SyncMetrics()
+    locked = SyncLocked("another sync holds the lock of /data")
+    runner = SyncRunner(OneSync(locked), ServiceSettings(), metrics, clock=clock.monotonic)
+
+    await runner.sync_now()
+
+    assert runner.problem == "waiting for the lock: another sync holds the lock of /data"
+    assert runner.failures_in_a_row == 1 and runner.syncs_finished == 1
+    assert outcomes(metrics) == {"ok": 0, "failures": 0, "error": 1, "timed": 1}
+
+
+async def test_a_sync_letta_failed_counts_once_as_failures_not_also_as_an_error() -> None:
+    metrics = SyncMetrics()
+    report = SyncReport(letta_error="LettaError: 500")
+    runner = SyncRunner(OneSync(report), ServiceSettings(), metrics, clock=FakeClock().monotonic)
+
+    await runner.sync_now()
+
+    assert runner.problem == "Letta: LettaError: 500" and runner.failures_in_a_row == 1
+    assert outcomes(metrics) == {"ok": 0, "failures": 1, "error": 0, "timed": 1}
+
+
+async def test_a_good_sync_after_failures_clears_the_problem() -> None:
+    metrics = SyncMetrics()
+    sync = OneSync(ConnectionFailed("down"))
+    runner = SyncRunner(sync, ServiceSettings(), metrics, clock=FakeClock().monotonic)
+    await runner.sync_now()
+    sync.answer = SyncReport()
+
+    await runner.sync_now()
+
+    assert (runner.problem, runner.failures_in_a_row) == (None, 0)
+    assert outcomes(metrics) == {"ok": 1, "failures": 0, "error": 1, "timed": 2}

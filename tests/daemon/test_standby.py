@@ -123,3 +123,52 @@ async def test_a_standby_says_the_leader_is_unresponsive_once_its_heartbeat_is_p
     assert not stale.ready and stale.role == "standby"
     assert "host-a:41" in stale.reason and "unresponsive" in stale.reason
     assert "21.0 s ago" in stale.reason and "15 s" in stale.reason
+
+
+class FakeLease:
+    """A lease whose holder the test decides; `refresh` only reads that."""
+
+    def __init__(self) -> None:
+        self.is_leader = False
+        self.token: int | None = None
+        self.leader_age: float | None = None
+        self.triggers = 0
+
+    async def refresh(self) -> None:
+        self.token = 7 if self.is_leader else None
+        self.leader_age = 0.0 if self.is_leader else 2.0
+
+    def take_triggers(self) -> int:
+        taken, self.triggers = self.triggers, 0
+        return taken
+
+
+class Triggers:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def trigger(self) -> None:
+        self.count += 1
+
+
+async def test_a_replica_syncs_when_it_takes_the_lease_and_steps_down_only_when_it_loses_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lease, runner = FakeLease(), Triggers()
+    metrics = SyncMetrics()
+    role = ReplicaRole(lease, poll=5, metrics=metrics)  # type: ignore[arg-type]
+    leading = lambda: metrics.registry.get_sample_value("letta_matrix_sync_leader")  # noqa: E731
+
+    lease.is_leader = True
+    await role.step(runner)  # type: ignore[arg-type]
+    await role.step(runner)  # type: ignore[arg-type]
+    assert runner.count == 1 and leading() == 1 and "stepping down" not in caplog.text
+
+    lease.is_leader = False
+    await role.step(runner)  # type: ignore[arg-type]
+    assert "stepping down to standby: another replica holds the lease now" in caplog.text
+    assert leading() == 0
+
+    lease.is_leader, lease.triggers = True, 1  # leads again, with a webhook passed on to it
+    await role.step(runner)  # type: ignore[arg-type]
+    assert runner.count == 3  # the new lead syncs, and so does the forwarded request

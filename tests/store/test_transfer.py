@@ -11,7 +11,7 @@ import pytest
 from app.cli import main
 from app.state.postgres import PostgresStore
 from app.state.store import JOURNAL_FILE, MAPPINGS_FILE, SPACE_FILE, TOKENS_FILE
-from app.state.transfer import import_files
+from app.state.transfer import TransferReport, import_files
 
 pytestmark = pytest.mark.anyio
 
@@ -132,3 +132,16 @@ def test_status_reads_the_database(tmp_path: Path, postgres_url: str) -> None:
     assert shown["store"].startswith("MATRIX_STORE_URL=postgresql://127.0.0.1:")
     assert shown["space"] == "!space:x"
     assert [a["agent_id"] for a in shown["agents"]] == ["agent-0d5f", "agent-minimal"]
+
+
+def test_the_report_mentions_the_space_config_only_when_one_was_copied() -> None:
+    with_space = TransferReport(mappings=3, changed=1, tokens=2, space=True)
+    without = TransferReport(mappings=3, changed=1, tokens=2, space=False)
+
+    assert with_space.describe("imported", "the database") == (
+        "imported 3 agent mappings (1 new or changed), 2 access tokens and the space config "
+        "into the database"
+    )
+    assert without.describe("exported", "/srv/data") == (
+        "exported 3 agent mappings (1 new or changed), 2 access tokens into /srv/data"
+    )

@@ -380,7 +380,10 @@ async def test_a_listing_that_stays_incomplete_marks_nothing_removed_and_says_so
     assert not report.ok and report.listing_incomplete == "Letta counts 9 agents but listed 5"
     assert report.removed_from_letta == []
     assert not any(m.get("removed_from_letta") for m in stored(h).values())
-    assert "Letta listing incomplete (Letta counts 9 agents but listed 5)" in report.summary()
+    assert (
+        "Letta listing incomplete (Letta counts 9 agents but listed 5): no agent was marked "
+        "removed; the next sync lists again"
+    ) in report.summary().splitlines()
 
 
 async def test_a_newer_letta_server_syncs_too(tmp_path: Any) -> None:
@@ -450,3 +453,15 @@ async def test_a_space_listing_the_homeserver_accepts_but_does_not_hold_is_a_fai
     assert again.ok and again.repaired == [agent_id], again.failures
     assert again.actions == {agent_id: ["space: m.space.child as " + h.admin_id]}
     assert h.homeserver.state(space, "m.space.child", room) not in (None, {})
+
+
+async def test_a_history_limit_of_one_imports_the_last_line(sync_harness: SyncHarness) -> None:
+    h = sync_harness
+    agent_id = h.letta.add_agent("Terse")
+    for n in range(3):
+        h.letta.add_message(agent_id, "user_message", f"t{n}")
+
+    await h.sync(history_import_limit=1)
+
+    timeline = h.homeserver.room(stored(h)[agent_id]["room_id"]).timeline
+    assert [spoken_text(e.content) for e in timeline] == ["t2"]

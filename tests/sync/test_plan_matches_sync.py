@@ -1,5 +1,5 @@
 """`plan` lists, just before each sync of every shared scenario, what that sync then reports
-(tests/plan_checking.py; tests/contract/test_plan_matches_sync_synapse.py on Synapse)."""
+(tests/plan_checking.py; tests/contract/test_scenarios_synapse.py on Synapse)."""
 
 from __future__ import annotations
 

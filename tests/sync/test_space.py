@@ -24,6 +24,7 @@ async def test_space_is_created_once_with_the_required_settings(sync_harness: Sy
     assert space is not None and report.space_created
     assert hs.state(space, "m.room.create")["type"] == "m.space"
     assert hs.state(space, "m.room.name") == {"name": "Letta Agents"}
+    assert hs.state(space, "m.room.topic") == {"topic": "Rooms of the Letta agents"}
     assert hs.state(space, "m.room.join_rules")["join_rule"] == "invite"
     assert hs.state(space, "m.room.guest_access") == {"guest_access": "forbidden"}
     assert hs.state(space, "m.room.history_visibility") == {"history_visibility": "shared"}
