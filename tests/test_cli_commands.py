@@ -204,3 +204,17 @@ def test_plan_as_text_is_every_line_an_operator_reads(tmp_path: Path) -> None:
         "rename: m.room.name as @admin:localhost",
         "1 agents already in order",
     ]
+
+
+def test_the_usage_lines_name_the_commands_and_the_store_actions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["store", "copy"], out=io.StringIO(), err=io.StringIO())
+    out = io.StringIO()
+    assert main([], out=out) == 0
+
+    assert refused.value.code == 2
+    error = capsys.readouterr().err  # (how choices are quoted varies by Python version)
+    assert "invalid choice: 'copy'" in error and "import" in error and "export" in error
+    assert out.getvalue().startswith("usage: letta-matrix-sync [-h] [--version] command ...\n")

@@ -227,3 +227,59 @@ async def test_a_letta_url_without_v1_that_is_not_letta_gets_no_hint(
     assert str(caught.value) == (
         f"LETTA_API_URL={wrong} does not answer like a Letta server (HTTP 404)"
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"HTTP_TIMEOUT": "0"}, "HTTP_TIMEOUT must be a positive number of seconds"),
+        ({"RETRY_BUDGET": "-1"}, "RETRY_BUDGET must be a number of seconds, 0 or more"),
+        ({"FAILED_RETRY_MAX": "inf"}, "FAILED_RETRY_MAX must be a number of seconds, 0 or more"),
+        (
+            {"MATRIX_MCP_USERNAME": "mcp"},
+            "MATRIX_MCP_USERNAME and MATRIX_MCP_PASSWORD must be set together",
+        ),
+        ({"HISTORY_IMPORT_LIMIT": "-1"}, "HISTORY_IMPORT_LIMIT must be 0 or more"),
+        ({"SYNC_CONCURRENCY": "0"}, "SYNC_CONCURRENCY must be 1 or more"),
+    ],
+)
+def test_each_wrong_setting_is_refused_in_its_own_words(
+    setting: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        SyncConfig.from_env({**cli_env_minimal(), "MATRIX_DATA_DIR": str(tmp_path), **setting})
+
+    assert str(caught.value).startswith(message)
+
+
+def test_a_config_built_in_code_without_a_password_says_what_else_would_do() -> None:
+    """The bridge builds its SyncConfig itself: the same rule, in the same words."""
+    with pytest.raises(ConfigError) as caught:
+        SyncConfig("http://localhost:8008", "letta", "", "http://localhost:8283")
+
+    assert str(caught.value) == (
+        "MATRIX_PASSWORD is required unless MATRIX_APPSERVICE_REGISTRATION names an "
+        "appservice registration"
+    )
+
+
+@pytest.mark.parametrize("admin", [None, "letta", "@letta:localhost"])
+def test_appservice_mode_refuses_an_admin_that_is_the_sender_in_full(
+    admin: str | None, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        SyncConfig(
+            "http://localhost:8008",
+            "letta",
+            "",
+            "http://localhost:8283",
+            admin_username=admin,
+            appservice_registration=tmp_path / "registration.yaml",
+        )
+
+    assert str(caught.value) == (
+        "appservice mode needs MATRIX_ADMIN_USERNAME, a user other than the appservice's "
+        "sender (MATRIX_USERNAME=letta): the homeserver cannot serve the sender's /sync. "
+        "Set it (admin, say), and list it in the registration's namespace (`letta-matrix-sync "
+        "registration` does so)"
+    )

@@ -15,7 +15,7 @@ import pytest
 
 from app.errors import StateFileError
 from app.state import AgentMapping, MappingStore
-from app.state.store import MAPPINGS_FILE
+from app.state.store import MAPPINGS_FILE, TOKENS_FILE
 
 HOLD = {
     "agent_name": "Meridian",
@@ -120,3 +120,25 @@ def test_an_entry_that_is_not_an_object_is_named_in_the_error(tmp_path: Path) ->
         MappingStore.read(tmp_path)
 
     assert str(caught.value).endswith(f"{MAPPINGS_FILE}: entry 'agent-1' is not an object")
+
+
+def test_a_state_file_that_is_not_an_object_names_what_it_found(tmp_path: Path) -> None:
+    (tmp_path / MAPPINGS_FILE).write_text("[]")
+
+    with pytest.raises(StateFileError) as caught:
+        MappingStore.read(tmp_path)
+
+    assert str(caught.value).endswith(f"{MAPPINGS_FILE} must hold a JSON object, found list")
+
+
+def test_a_stored_device_id_that_is_not_text_is_dropped_not_the_token(tmp_path: Path) -> None:
+    tokens = {
+        "@a:hs": {"access_token": "token-a", "device_id": 5},
+        "@b:hs": {"access_token": "token-b", "device_id": "DEVB"},
+    }
+    (tmp_path / TOKENS_FILE).write_text(json.dumps(tokens))
+
+    store = MappingStore.read(tmp_path)
+
+    assert (store.token("@a:hs").access_token, store.token("@a:hs").device_id) == ("token-a", None)
+    assert store.token("@b:hs").device_id == "DEVB"

@@ -971,3 +971,30 @@ async def test_the_published_server_name_is_a_non_empty_string_or_none(
 ) -> None:
     router.get("/_matrix/key/v2/server").respond(200, json=answer)
     assert await anon.published_server_name() == expected
+
+
+async def test_a_body_missing_what_the_api_promises_names_the_field(
+    router: respx.MockRouter, anon: MatrixClient, bot: MatrixClient
+) -> None:
+    router.get("/_matrix/client/versions").respond(200, json={"unstable_features": {}})
+    router.get(f"{V3}/joined_rooms").respond(200, json={})
+    router.put(path__startswith=f"{V3}/rooms/!r/state/").respond(200, json={})
+    router.post(f"{V3}/login").respond(200, json={"user_id": BOT, "device_id": "D"})
+
+    problems = []
+    for call in (
+        anon.versions(),
+        bot.joined_rooms(),
+        bot.put_state_event("!r", "m.room.name", {"name": "N"}),
+        bot.login("bot", "pw"),
+    ):
+        with pytest.raises(MalformedResponse) as caught:
+            await call
+        problems.append((caught.value.status, caught.value.problem))
+
+    assert problems == [
+        (200, "versions: missing list field 'versions'"),
+        (200, "joined_rooms: missing list field 'joined_rooms'"),
+        (200, "put state: missing string field 'event_id'"),
+        (200, "login: missing string field 'access_token'"),
+    ]

@@ -13,7 +13,7 @@ import anyio
 import pytest
 from anyio.abc import SocketStream
 
-from app.daemon.http_server import HttpLimits, HttpRequest, HttpResponse, serve
+from app.daemon.http_server import Handler, HttpLimits, HttpRequest, HttpResponse, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -26,9 +26,9 @@ async def healthz(request: HttpRequest) -> HttpResponse:
 
 
 @asynccontextmanager
-async def served(limits: HttpLimits = LIMITS) -> AsyncIterator[int]:
+async def served(limits: HttpLimits = LIMITS, handler: Handler = healthz) -> AsyncIterator[int]:
     async with anyio.create_task_group() as group:
-        port = await group.start(partial(serve, "127.0.0.1", 0, healthz, limits=limits))
+        port = await group.start(partial(serve, "127.0.0.1", 0, handler, limits=limits))
         yield port
         group.cancel_scope.cancel()
 
@@ -164,3 +164,14 @@ async def test_a_refusal_says_why_in_one_json_line() -> None:
     assert status_of(answer) == 400 and b"content-type: application/json" in head.lower()
     assert body.endswith(b"}\n") and body.count(b"\n") == 1
     assert json.loads(body)["error"]  # h11's reason, or "bad request"
+
+
+async def test_the_route_is_the_path_without_its_query_string() -> None:
+    """Probes and webhooks often append one (`?source=letta`)."""
+
+    async def echo(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, json.dumps([request.method, request.path]).encode())
+
+    async with served(handler=echo) as port:
+        answer = await exchange(port, b"GET /healthz?probe=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == ["GET", "/healthz"]

@@ -83,3 +83,19 @@ async def test_a_refused_mcp_account_is_named_by_its_settings(sync_harness: Sync
     with pytest.raises(ConfigError) as caught:
         await h.sync(mcp_username="@mcp:elsewhere.example", mcp_password="mcp-password")
     assert "MATRIX_MCP_USERNAME=@mcp:elsewhere.example names the server" in str(caught.value)
+
+
+def test_an_admin_that_cannot_log_in_on_a_closed_homeserver_is_told_how_to_make_one(
+    world: FakeWorld,
+) -> None:
+    world.harness.homeserver.close_registration()
+
+    message = one_error_line(*world.cli("sync"))
+
+    assert message.endswith(
+        "cannot log in as 'admin', and registration is closed on this homeserver, so "
+        "MATRIX_ADMIN_USERNAME cannot be registered either: if the account does not exist, "
+        "create it with the homeserver's tools (Synapse: register_new_matrix_user) or use "
+        "appservice mode (MATRIX_APPSERVICE_REGISTRATION); if it exists, the password in "
+        "MATRIX_ADMIN_PASSWORD is wrong"
+    )
