@@ -13,6 +13,7 @@ from test_cli import run
 
 from app.cli import main
 from app.state import MappingStore
+from app.sync.plan_reads import NAME_CHECKS
 from app.testing.harness import SyncHarness
 
 
@@ -218,3 +219,33 @@ def test_the_usage_lines_name_the_commands_and_the_store_actions(
     error = capsys.readouterr().err  # (how choices are quoted varies by Python version)
     assert "invalid choice: 'copy'" in error and "import" in error and "export" in error
     assert out.getvalue().startswith("usage: letta-matrix-sync [-h] [--version] command ...\n")
+
+
+def plan_notes(h: SyncHarness) -> list[str]:
+    code, out, err = run(h, ["plan", "--json"])
+    assert code in (0, 1), err
+    return list(json.loads(out)["notes"])
+
+
+def test_plan_notes_say_what_it_could_not_check(tmp_path: Path) -> None:
+    closed = SyncHarness(tmp_path / "closed")
+    closed.letta.add_agent("New")
+    closed.homeserver.close_registration()
+    many = SyncHarness(tmp_path / "many")
+    for n in range(NAME_CHECKS + 2):
+        many.letta.add_agent(f"New {n}")
+
+    assert plan_notes(closed) == ["registration is closed here: names were not checked"]
+    assert plan_notes(many) == [
+        "bot account: will be registered",
+        f"names checked for {NAME_CHECKS} of {NAME_CHECKS + 2} new agents",
+    ]
+
+
+def test_plan_in_appservice_mode_says_existing_agent_users_are_adopted(tmp_path: Path) -> None:
+    h = SyncHarness(tmp_path / "data")
+    h.use_appservice()
+    h.letta.add_agent("Agent")
+    assert run(h, ["sync"])[0] == 0
+
+    assert plan_notes(h) == ["appservice mode: agent users that exist already are adopted"]

@@ -12,7 +12,9 @@ import json
 
 import pytest
 
-from app.sync.history import ROLE_KEY, spoken_text
+from app.letta.types import LettaMessage
+from app.sync.history import ROLE_KEY, USER_LABEL, message_content, spoken_text
+from app.sync.rooms import MAX_NAME_LENGTH, clip
 from app.testing.harness import SyncHarness
 from app.testing.letta import FakeLetta
 
@@ -134,3 +136,21 @@ async def test_the_users_lines_are_marked_as_the_users(sync_harness: SyncHarness
     )
     assert (question[ROLE_KEY], answer[ROLE_KEY], answer["body"]) == ("user", "assistant", "noted")
     assert "format" not in answer
+
+
+def test_a_users_line_of_several_lines_is_quoted_line_by_line_and_read_back_whole() -> None:
+    line = LettaMessage("m1", "user_message", "first <b>\nsecond")
+
+    content = message_content(line, "k1")
+
+    assert content["body"] == f"{USER_LABEL}\n> first <b>\n> second"
+    assert content["format"] == "org.matrix.custom.html"
+    assert content["formatted_body"] == (
+        f"<b>{USER_LABEL}</b><blockquote>first &lt;b&gt;<br/>second</blockquote>"
+    )
+    assert spoken_text(content) == "first <b>\nsecond"
+
+
+def test_a_name_at_the_limit_is_kept_whole_and_one_over_is_cut() -> None:
+    assert clip("n" * MAX_NAME_LENGTH) == "n" * MAX_NAME_LENGTH
+    assert clip("n" * (MAX_NAME_LENGTH + 1)) == "n" * (MAX_NAME_LENGTH - 1) + "…"
