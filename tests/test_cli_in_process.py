@@ -126,3 +126,15 @@ def test_version_prints_the_program_and_its_version(capsys: pytest.CaptureFixtur
 
     assert stopped.value.code == 0
     assert capsys.readouterr().out.startswith("letta-matrix-sync ")
+
+
+def test_the_help_goes_to_the_real_stdout_when_no_stream_is_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """And that stdout is left as it was: it is sent to /dev/null only once its reader is
+    gone (`| head`)."""
+    assert main([]) == 0
+
+    assert capsys.readouterr().out.startswith("usage: letta-matrix-sync")
+    print("still here")
+    assert capsys.readouterr().out == "still here\n"

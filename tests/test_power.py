@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from app.matrix.view import CREATE, MEMBER, RoomState
-from app.state import AgentMapping
+from app.state import AgentMapping, MappingStore
 from app.sync import power
 from app.sync.backoff import FIRST_WAIT, after_run, held
 from app.sync.state_writes import StatePowerMissing, refused_by, remember_refusal
+from app.testing.harness import SyncHarness
 
 A, B, C = "@a:hs", "@b:hs", "@c:hs"
 
@@ -127,3 +130,42 @@ def test_the_fingerprint_does_not_depend_on_the_order_of_the_keys() -> None:
     other = room("10", {"kick": 50, "ban": 50, "users": {B: 50, A: 100}})
 
     assert power.levels_fingerprint(one) == power.levels_fingerprint(other)
+
+
+@pytest.mark.anyio
+async def test_a_writer_the_homeserver_refuses_for_power_is_remembered_and_the_next_writes(
+    sync_harness: SyncHarness,
+) -> None:
+    """The view said the admin may; the homeserver says its level is too low (Synapse's
+    words): the agent user writes the name instead, and the refusal is kept for next time."""
+    h = sync_harness
+    agent_id = h.letta.add_agent("Before")
+    await h.sync()
+    h.letta.rename(agent_id, "After")
+    refusal = "You don't have permission to post that to the room. user_level (0) < send_level (50)"
+    h.homeserver.fail_next("put_state", 403, {"errcode": "M_FORBIDDEN", "error": refusal})
+
+    report = await h.sync()
+
+    mapping = MappingStore.read(h.data_dir).get(agent_id)
+    assert report.ok and report.renamed == [agent_id], report.failures
+    assert h.homeserver.state(mapping.room_id, "m.room.name") == {"name": "After"}
+    assert report.actions[agent_id][-1] == f"rename: m.room.name as {mapping.matrix_user_id}"
+    assert mapping.refused_state is not None
+    assert mapping.refused_state["refused"] == {"m.room.name": [h.admin_id]}
+
+
+@pytest.mark.anyio
+async def test_a_refusal_that_names_no_power_fails_the_agent_and_is_not_remembered(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    agent_id = h.letta.add_agent("Before")
+    await h.sync()
+    h.letta.rename(agent_id, "After")
+    h.homeserver.fail_next("put_state", 403, {"errcode": "M_FORBIDDEN", "error": "spam checker"})
+
+    report = await h.sync()
+
+    assert [f.agent_id for f in report.failures] == [agent_id]
+    assert not MappingStore.read(h.data_dir).get(agent_id).refused_state

@@ -11,7 +11,9 @@ import pytest
 
 from app import SyncService
 from app.errors import ConfigError, SyncError
+from app.identity import identity_for
 from app.identity.naming import agent_localpart
+from app.matrix import MatrixClient
 from app.state import MappingStore
 from app.testing.counting import StatusCounter
 from app.testing.harness import SyncHarness
@@ -270,3 +272,26 @@ async def test_a_namespace_leaving_out_many_agents_names_three_and_counts_the_re
     shown, more = listed.split(" and ")
     named = {h.user_id(agent_localpart(agent_id)) for agent_id in ids}
     assert len(set(shown.split(", ")) & named) == 3 and more == "2 more"
+
+
+async def test_a_namespace_user_is_acted_as_never_taken_from_a_token_of_password_mode(
+    sync_harness: SyncHarness,
+) -> None:
+    """Switched from password mode: the admin's old token stays on file, but the appservice
+    acts as the admin now; a user outside the namespace still uses its stored token."""
+    h = sync_harness
+    h.letta.add_agent("Before the switch")
+    await h.sync()
+    registration = h.use_appservice()
+    store = MappingStore.open(h.data_dir)
+    store.save_token("@outsider:localhost", "outsider-token", "DEV")
+    anonymous = MatrixClient.connect(h.transport(), h.homeserver.base_url)
+
+    identity = identity_for(anonymous, store, registration)
+
+    assert store.token(h.admin_id) is not None  # the old token is there to be (not) taken
+    assert identity.stored("admin", "pw") is None
+    assert identity.stored(h.admin_id, "pw") is None
+    outsider = identity.stored("outsider", "pw")
+    assert outsider is not None and outsider.access_token == "outsider-token"
+    store.close()
