@@ -132,6 +132,14 @@ def test_the_fingerprint_does_not_depend_on_the_order_of_the_keys() -> None:
     assert power.levels_fingerprint(one) == power.levels_fingerprint(other)
 
 
+async def synced_then_renamed(h: SyncHarness) -> str:
+    """An agent synced as "Before", then renamed "After" in Letta: the next sync renames."""
+    agent_id = h.letta.add_agent("Before")
+    await h.sync()
+    h.letta.rename(agent_id, "After")
+    return agent_id
+
+
 @pytest.mark.anyio
 async def test_a_writer_the_homeserver_refuses_for_power_is_remembered_and_the_next_writes(
     sync_harness: SyncHarness,
@@ -139,9 +147,7 @@ async def test_a_writer_the_homeserver_refuses_for_power_is_remembered_and_the_n
     """The view said the admin may; the homeserver says its level is too low (Synapse's
     words): the agent user writes the name instead, and the refusal is kept for next time."""
     h = sync_harness
-    agent_id = h.letta.add_agent("Before")
-    await h.sync()
-    h.letta.rename(agent_id, "After")
+    agent_id = await synced_then_renamed(h)
     refusal = "You don't have permission to post that to the room. user_level (0) < send_level (50)"
     h.homeserver.fail_next("put_state", 403, {"errcode": "M_FORBIDDEN", "error": refusal})
 
@@ -160,9 +166,7 @@ async def test_a_refusal_that_names_no_power_fails_the_agent_and_is_not_remember
     sync_harness: SyncHarness,
 ) -> None:
     h = sync_harness
-    agent_id = h.letta.add_agent("Before")
-    await h.sync()
-    h.letta.rename(agent_id, "After")
+    agent_id = await synced_then_renamed(h)
     h.homeserver.fail_next("put_state", 403, {"errcode": "M_FORBIDDEN", "error": "spam checker"})
 
     report = await h.sync()
