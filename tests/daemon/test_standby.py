@@ -9,11 +9,12 @@ import pytest
 
 from app.daemon.http_server import HttpRequest
 from app.daemon.metrics import SyncMetrics
-from app.daemon.replicas import ReplicaRole
+from app.daemon.replicas import LeaderOnlyWrites, ReplicaRole
 from app.daemon.routes import Routes
 from app.daemon.runner import SyncRunner
 from app.daemon.settings import ServiceSettings
-from app.errors import StateFileError
+from app.errors import LeaseLost, StateFileError
+from app.http.transport import Request, Response
 from app.state.lease import Lease
 
 from helpers import CountingSyncs
@@ -172,3 +173,55 @@ async def test_a_replica_syncs_when_it_takes_the_lease_and_steps_down_only_when_
     lease.is_leader, lease.triggers = True, 1  # leads again, with a webhook passed on to it
     await role.step(runner)  # type: ignore[arg-type]
     assert runner.count == 3  # the new lead syncs, and so does the forwarded request
+
+
+class Recorded:
+    """The inner transport: answers 200 and keeps what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, request: Request) -> Response:
+        self.sent.append(f"{request.method} {request.url}")
+        return Response(200, content=b"{}")
+
+    async def aclose(self) -> None:
+        pass
+
+
+class LapsingLease(FakeLease):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lapsed = False
+        self.stepped_down = 0
+
+    def valid(self) -> bool:
+        return not self.lapsed
+
+    def step_down(self) -> None:
+        self.stepped_down += 1
+        self.is_leader = False
+
+
+async def test_writes_to_the_homeserver_leave_only_while_the_lease_holds() -> None:
+    lease, inner = LapsingLease(), Recorded()
+    metrics = SyncMetrics()
+    writes = LeaderOnlyWrites(inner, ReplicaRole(lease, poll=5, metrics=metrics))  # type: ignore[arg-type]
+    put = Request("PUT", "http://hs/_matrix/client/v3/rooms/%21r/state/m.room.name/")
+    read = Request("GET", "http://hs/_matrix/client/v3/rooms/%21r/state")
+    letta = Request("POST", "http://letta/v1/agents/search")
+
+    await writes.send(put)
+    lease.lapsed = True
+    await writes.send(read)  # reads and Letta's requests always go
+    await writes.send(letta)
+    with pytest.raises(LeaseLost, match="not sent: this replica's lease may have lapsed"):
+        await writes.send(put)
+
+    assert inner.sent == [
+        f"PUT {put.url}",
+        f"GET {read.url}",
+        f"POST {letta.url}",
+    ]
+    assert lease.stepped_down == 1
+    assert metrics.registry.get_sample_value("letta_matrix_sync_leader") == 0
