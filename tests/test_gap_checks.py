@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from app import SyncConfig, run_agent_sync
@@ -282,4 +283,37 @@ def test_appservice_mode_refuses_an_admin_that_is_the_sender_in_full(
         "sender (MATRIX_USERNAME=letta): the homeserver cannot serve the sender's /sync. "
         "Set it (admin, say), and list it in the registration's namespace (`letta-matrix-sync "
         "registration` does so)"
+    )
+
+
+@pytest.mark.anyio
+async def test_a_homeserver_url_that_redirects_is_a_setup_error_naming_the_setting(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    h.override("register", httpx.Response(301, headers={"Location": "https://matrix.example.org/"}))
+
+    with pytest.raises(ConfigError) as caught:
+        await h.sync()
+
+    assert str(caught.value) == (
+        "MATRIX_HOMESERVER_URL=http://localhost:8008 answered HTTP 301, a redirect, which the "
+        "library does not follow: set the URL the homeserver answers at itself"
+    )
+
+
+@pytest.mark.anyio
+async def test_a_letta_url_that_redirects_is_a_setup_error_naming_the_setting(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    h.letta.add_agent("Behind a proxy")
+    h.override("list_agents", httpx.Response(307, headers={"Location": "https://letta/"}))
+
+    with pytest.raises(ConfigError) as caught:
+        await h.sync()
+
+    assert str(caught.value).startswith("LETTA_API_URL=http://localhost:8283 answered HTTP 307")
+    assert str(caught.value).endswith(
+        "set the address the Letta server answers at itself (https:// behind a TLS proxy?)"
     )
