@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 
-from app.cli.output import Output
+from app.cli.output import Output, terminal_log_handler
 from app.sync.report import AgentFailure, SyncReport
 
 
@@ -93,3 +94,21 @@ def test_a_plain_heading_is_marked() -> None:
     Output(stream).heading("Rooms")
 
     assert stream.getvalue() == "== Rooms\n"
+
+
+def test_log_records_go_above_a_live_progress_bar_and_back_to_stderr_after_it() -> None:
+    out, err = Terminal(), Terminal()
+    handler = terminal_log_handler(err)
+    assert handler is not None and terminal_log_handler(io.StringIO()) is None
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with Output(out).progress() as progress:
+            progress.started(1)
+            logging.getLogger("app.sync").warning("during the bar")
+        logging.getLogger("app.sync").warning("after the bar")
+    finally:
+        root.removeHandler(handler)
+
+    assert "during the bar" in out.getvalue() and "during the bar" not in err.getvalue()
+    assert any(line.endswith("app.sync: after the bar") for line in terminal_lines(err))
