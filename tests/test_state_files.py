@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from app.errors import StateFileError, StateWriteError
+from app.state import AgentMapping, MappingStore
 from app.state.files import FileOps, ensure_private_dir, fsync_dir, read_json, write_json_atomic
+from app.state.store import JOURNAL_FILE
 
 
 def test_a_data_directory_is_made_but_never_its_parents(tmp_path: Path) -> None:
@@ -80,3 +82,57 @@ def test_a_directory_fsync_the_file_system_cannot_do_is_skipped_any_other_failur
         fsync_dir(tmp_path, DirectoriesCannotOpen(errno.EACCES))
 
     assert caught.value.errno == errno.EACCES
+
+
+class Fails(FileOps):
+    """One system call fails with EIO; the others work."""
+
+    def __init__(self, call: str) -> None:
+        self.call = call
+
+    def _check(self, call: str) -> None:
+        if call == self.call:
+            raise OSError(errno.EIO, "Input/output error")
+
+    def open(self, path: Path, flags: int, mode: int = 0o600) -> int:
+        if path.name == JOURNAL_FILE:
+            self._check("open")
+        return super().open(path, flags, mode)
+
+    def size(self, fd: int) -> int:
+        self._check("size")
+        return super().size(fd)
+
+    def close(self, fd: int) -> None:
+        self._check("close")
+        super().close(fd)
+
+    def unlink(self, path: Path) -> None:
+        self._check("unlink")
+        super().unlink(path)
+
+
+def a_mapping(agent_id: str) -> AgentMapping:
+    return AgentMapping(agent_id, "Name", f"@{agent_id}:hs", "pw", True, f"!{agent_id}:hs")
+
+
+@pytest.mark.parametrize("call", ["open", "size"])
+def test_a_journal_that_cannot_be_appended_to_says_so_by_name(tmp_path: Path, call: str) -> None:
+    store = MappingStore.open(tmp_path, files=Fails(call))
+
+    with pytest.raises(StateWriteError) as caught:
+        store.save_mapping(a_mapping("agent-1"))
+
+    assert str(caught.value) == (f"cannot append to {tmp_path / JOURNAL_FILE}: Input/output error")
+
+
+def test_a_journal_that_cannot_be_removed_after_folding_says_so_and_stays(tmp_path: Path) -> None:
+    store = MappingStore.open(tmp_path, files=Fails("unlink"))
+    store.save_mapping(a_mapping("agent-1"))
+
+    with pytest.raises(StateWriteError) as caught:
+        store.compact()
+
+    assert str(caught.value) == f"cannot remove {tmp_path / JOURNAL_FILE}: Input/output error"
+    assert (tmp_path / JOURNAL_FILE).exists()  # replaying it again is harmless
+    assert MappingStore.read(tmp_path).get("agent-1") == a_mapping("agent-1")
