@@ -465,3 +465,22 @@ async def test_a_history_limit_of_one_imports_the_last_line(sync_harness: SyncHa
 
     timeline = h.homeserver.room(stored(h)[agent_id]["room_id"]).timeline
     assert [spoken_text(e.content) for e in timeline] == ["t2"]
+
+
+async def test_an_admin_that_cannot_get_back_into_the_room_fails_the_agent_naming_both(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    agent_id = h.letta.add_agent("Locked out")
+    await h.sync()
+    room_id = stored(h)[agent_id]["room_id"]
+    h.homeserver.force_leave(room_id, h.admin_id)
+    refused = {"errcode": "M_FORBIDDEN", "error": "not allowed"}
+    h.homeserver.fail_next("join", 403, refused, times=2)  # before and after the invitation
+
+    report = await h.sync()
+
+    [failure] = report.failures
+    assert failure.agent_id == agent_id
+    assert failure.reason.endswith(f"could not join {h.admin_id} to room {room_id}")
+    assert stored(h)[agent_id]["invitation_status"][h.admin_id] == "failed"
