@@ -249,3 +249,22 @@ def test_plan_in_appservice_mode_says_existing_agent_users_are_adopted(tmp_path:
     assert run(h, ["sync"])[0] == 0
 
     assert plan_notes(h) == ["appservice mode: agent users that exist already are adopted"]
+
+
+def test_plan_says_when_only_a_refused_agent_could_tell_whether_its_room_lives(
+    tmp_path: Path,
+) -> None:
+    h = SyncHarness(tmp_path / "data")
+    agent_id = h.letta.add_agent("Locked out")
+    assert run(h, ["sync"])[0] == 0
+    mapping = json.loads((h.data_dir / "agent_user_mappings.json").read_text())[agent_id]
+    h.homeserver.force_leave(mapping["room_id"], h.admin_id)
+    h.homeserver.change_password(mapping["matrix_user_id"], "changed-by-someone-else")
+
+    code, out, _ = run(h, ["plan", "--json"])
+
+    [planned] = json.loads(out)["actions"]
+    assert (planned["action"], planned["detail"]) == (
+        "repair",
+        "admin not in the room, or the room is gone; the agent's token is refused",
+    )
