@@ -264,6 +264,7 @@ def test_plan_says_when_only_a_refused_agent_could_tell_whether_its_room_lives(
     code, out, _ = run(h, ["plan", "--json"])
 
     [planned] = json.loads(out)["actions"]
+    assert code == 0  # a repair the sync may still make (it asks the agent first)
     assert (planned["action"], planned["detail"]) == (
         "repair",
         "admin not in the room, or the room is gone; the agent's token is refused",
