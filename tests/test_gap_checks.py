@@ -15,7 +15,7 @@ import pytest
 from app import SyncConfig, run_agent_sync
 from app.cli import main
 from app.cli.commands import show_status
-from app.errors import ConfigError, MatrixError
+from app.errors import ConfigError, MatrixError, SyncError
 from app.letta.listing import MAX_PAGES, Walk
 from app.state import AgentMapping, JsonFileStore, MappingStore
 from app.state.store import MAPPINGS_FILE
@@ -317,3 +317,12 @@ async def test_a_letta_url_that_redirects_is_a_setup_error_naming_the_setting(
     assert str(caught.value).endswith(
         "set the address the Letta server answers at itself (https:// behind a TLS proxy?)"
     )
+
+
+def test_a_service_not_opened_says_how_to_open_it(sync_harness: SyncHarness) -> None:
+    service = sync_harness.service()
+
+    with pytest.raises(SyncError) as caught:
+        _ = service.store
+
+    assert str(caught.value) == "SyncService is not open: use `async with SyncService(config)`"
