@@ -341,3 +341,19 @@ def test_a_public_address_with_a_webhook_token_passes_and_says_how_it_is_guarded
     _, found = doctor(harness, env)
 
     assert found["listen address (run)"] == "ok 0.0.0.0:9464; POST /sync takes a bearer token"
+
+
+def test_doctor_json_with_a_failed_check_is_indented_not_ok_and_exits_1(
+    harness: SyncHarness,
+) -> None:
+    h = harness
+    h.override("versions", httpx.Response(404, text="<html>not found</html>"))
+    out = io.StringIO()
+
+    code = main(["doctor", "--json"], env=cli_env(h), transport=h.transport(), out=out)
+
+    data = json.loads(out.getvalue())
+    assert code == 1 and data["ok"] is False
+    assert out.getvalue().startswith('{\n  "ok": false,\n  "checks": [')
+    failed_checks = [c for c in data["checks"] if c["status"] == "fail"]
+    assert [c["name"] for c in failed_checks] == ["homeserver"]

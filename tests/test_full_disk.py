@@ -210,6 +210,7 @@ def test_a_torn_line_that_cannot_be_cut_back_stops_appends_until_the_journal_is_
         (errno.ENOSPC, "free some space"),
         (errno.EACCES, "write access"),
         (errno.EROFS, "read-only"),
+        (errno.EIO, "fix the cause"),
     ],
 )
 def test_the_exit_4_message_names_the_cause_the_system_gave(

@@ -998,3 +998,30 @@ async def test_a_body_missing_what_the_api_promises_names_the_field(
         (200, "put state: missing string field 'event_id'"),
         (200, "login: missing string field 'access_token'"),
     ]
+
+
+async def test_a_join_returns_the_room_id_the_server_names(
+    router: respx.MockRouter, bot: MatrixClient
+) -> None:
+    """Joining by alias: the answer names the room."""
+    router.post(path=f"{V3}/rooms/#agents:localhost/join").respond(
+        200, json={"room_id": "!real:localhost"}
+    )
+    router.post(path=f"{V3}/rooms/!quiet:localhost/join").respond(200, json={})
+
+    assert await bot.join("#agents:localhost") == "!real:localhost"
+    assert await bot.join("!quiet:localhost") == "!quiet:localhost"
+
+
+async def test_a_text_message_is_m_text_under_the_given_transaction(
+    router: respx.MockRouter, bot: MatrixClient
+) -> None:
+    route = router.put(path__startswith=f"{V3}/rooms/!r/send/m.room.message/").respond(
+        200, json={"event_id": "$e"}
+    )
+
+    assert await bot.send_text("!r", "hello", txn_id="txn-1") == "$e"
+
+    request = route.calls.last.request
+    assert request.url.path.endswith("/send/m.room.message/txn-1")
+    assert body_of(request) == {"msgtype": "m.text", "body": "hello"}
