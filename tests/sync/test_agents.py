@@ -313,6 +313,7 @@ async def test_rename_of_an_agent_whose_room_vanished_still_converges(
 
     mapping = stored(h)[agent_id]
     assert report.ok, report.failures
+    assert report.renamed == [agent_id] and report.rooms_created == [agent_id]
     assert h.homeserver.state(mapping["room_id"], "m.room.name") == {"name": "After"}
     assert h.homeserver.displayname(mapping["matrix_user_id"]) == "After"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from drift_scenarios import DRIFT_SCENARIOS
+from drift_scenarios import DRIFT_SCENARIOS, room_of, room_path, user_of
 
 from app.testing.harness import SyncHarness
 
@@ -23,3 +23,26 @@ async def test_scenario(
     if mode == "appservice":
         sync_harness.use_appservice()
     await scenario(FakeWorld(sync_harness))
+
+
+async def test_an_upgraded_room_where_only_the_admin_is_invited_is_followed_too(
+    sync_harness: SyncHarness,
+) -> None:
+    """The upgrader invites the admin, not the agent: the admin joins and lets the agent in."""
+    world = FakeWorld(sync_harness)
+    moderator = world.new_person("moderator")
+    agent_id = world.letta.add_agent("Upgraded")
+    await world.sync(invite_users=(moderator,))
+    old = room_of(world, agent_id)
+    world.act(moderator, "POST", room_path(old, "join"), {})
+    new = str(
+        world.act(moderator, "POST", room_path(old, "upgrade"), {"new_version": "12"})[
+            "replacement_room"
+        ]
+    )
+    world.act(moderator, "POST", room_path(new, "invite"), {"user_id": world.admin_id})
+
+    report = await world.sync(invite_users=(moderator,))
+
+    assert agent_id in report.repaired and room_of(world, agent_id) == new
+    assert {user_of(world, agent_id), world.admin_id} <= world.joined(new)
