@@ -485,3 +485,19 @@ async def test_an_admin_that_cannot_get_back_into_the_room_fails_the_agent_namin
     assert failure.agent_id == agent_id
     assert failure.reason.endswith(f"could not join {h.admin_id} to room {room_id}")
     assert stored(h)[agent_id]["invitation_status"][h.admin_id] == "failed"
+
+
+async def test_a_bot_that_left_alone_is_brought_back_while_the_admin_stays(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    agent_id = h.letta.add_agent("Bot left")
+    await h.sync()
+    room_id = stored(h)[agent_id]["room_id"]
+    h.homeserver.force_leave(room_id, h.bot_id)
+
+    report = await h.sync()
+
+    assert report.ok and report.repaired == [agent_id], report
+    assert h.homeserver.members(room_id)[h.bot_id] == "join"
+    assert h.homeserver.members(room_id)[h.admin_id] == "join"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app import AgentMapping
-from app.errors import ConfigError
+from app.errors import ConfigError, MatrixError
 from app.testing.harness import SyncHarness
 
 pytestmark = pytest.mark.anyio
@@ -218,3 +218,23 @@ async def test_a_recreated_space_leaves_no_stale_parent_in_the_rooms(
     room = stored_mappings(h)[agent_id]["room_id"]
     assert h.homeserver.state(room, "m.space.parent", second.space_id or "")["canonical"] is True
     assert not h.homeserver.state(room, "m.space.parent", first.space_id or "")
+
+
+async def test_a_space_creation_that_failed_is_marked_in_flight_then_cleared_once_made(
+    sync_harness: SyncHarness,
+) -> None:
+    h = sync_harness
+    path = h.data_dir / "letta_space_config.json"
+    h.homeserver.fail_next("createRoom", 400, {"errcode": "M_UNKNOWN", "error": "no"})
+
+    with pytest.raises(MatrixError):
+        await h.sync()
+    in_flight = json.loads(path.read_text())
+    report = await h.sync()
+    made = json.loads(path.read_text())
+
+    started = in_flight.pop("creation_started_at")
+    assert isinstance(started, float)
+    assert in_flight == {"space_id": None, "created_at": None, "name": "Letta Agents"}
+    assert report.space_created and made["space_id"] == report.space_id
+    assert "creation_started_at" not in made and made["name"] == "Letta Agents"
