@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from app.cli import main
+from app.testing.clock import FakeClock
 from app.testing.harness import SyncHarness
 
 from helpers import cli_env
@@ -357,3 +358,32 @@ def test_doctor_json_with_a_failed_check_is_indented_not_ok_and_exits_1(
     assert out.getvalue().startswith('{\n  "ok": false,\n  "checks": [')
     failed_checks = [c for c in data["checks"] if c["status"] == "fail"]
     assert [c["name"] for c in failed_checks] == ["homeserver"]
+
+
+def test_doctor_with_its_own_transport_says_which_servers_are_down(tmp_path: Path) -> None:
+    """No transport given: doctor makes its own (and closes it). Nothing listens on port 1;
+    its retries wait on a fake clock."""
+    env = {
+        "MATRIX_HOMESERVER_URL": "http://127.0.0.1:1",
+        "MATRIX_USERNAME": "letta",
+        "MATRIX_PASSWORD": "pw",
+        "LETTA_API_URL": "http://127.0.0.1:1",
+        "MATRIX_DATA_DIR": str(tmp_path / "data"),
+    }
+    out, err = io.StringIO(), io.StringIO()
+    clock = FakeClock()
+
+    code = main(["doctor"], env=env, out=out, err=err, pacing=clock.pacing())
+
+    lines = out.getvalue().splitlines()
+    assert code == 1 and err.getvalue() == ""
+    assert any(
+        line.startswith("FAIL  Letta: LETTA_API_URL=http://127.0.0.1:1 cannot be read: ")
+        for line in lines
+    )
+    assert any(
+        line.startswith(
+            "FAIL  homeserver: MATRIX_HOMESERVER_URL=http://127.0.0.1:1 does not answer"
+        )
+        for line in lines
+    )

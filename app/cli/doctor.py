@@ -18,6 +18,7 @@ from typing import TextIO
 from app.config import SyncConfig
 from app.daemon.settings import ServiceSettings
 from app.errors import ConfigError, LettaError, MatrixForbidden, MatrixUnknownToken, SyncError
+from app.http.calls import Pacing
 from app.http.retry import RetryPolicy
 from app.http.transport import Transport
 from app.identity.naming import agent_user_id
@@ -59,7 +60,11 @@ def skip(name: str, detail: str) -> Check:
 
 
 async def run_doctor(
-    env: Mapping[str, str], transport: Transport | None, out: TextIO, as_json: bool = False
+    env: Mapping[str, str],
+    transport: Transport | None,
+    out: TextIO,
+    as_json: bool = False,
+    pacing: Pacing | None = None,
 ) -> int:
     from app.http.httpx_transport import HttpxTransport
 
@@ -67,7 +72,7 @@ async def run_doctor(
     chosen = own or transport
     assert chosen is not None
     try:
-        checks = await diagnose(env, chosen)
+        checks = await diagnose(env, chosen, pacing)
     finally:
         if own is not None:
             await own.aclose()
@@ -82,7 +87,9 @@ async def run_doctor(
     return 1 if failed else 0
 
 
-async def diagnose(env: Mapping[str, str], transport: Transport) -> list[Check]:
+async def diagnose(
+    env: Mapping[str, str], transport: Transport, pacing: Pacing | None = None
+) -> list[Check]:
     checks = [_service_settings(env)]
     try:
         config = SyncConfig.from_env(env)
@@ -90,8 +97,10 @@ async def diagnose(env: Mapping[str, str], transport: Transport) -> list[Check]:
         return [fail("settings", str(exc)), *checks]
     checks.insert(0, ok("settings", "read without error"))
     policy = RetryPolicy(budget=min(config.retry_budget, 5.0))
-    matrix = MatrixClient.connect(transport, config.homeserver_url, policy=policy)
-    letta = LettaClient.connect(transport, config.letta_url, config.letta_token, policy=policy)
+    matrix = MatrixClient.connect(transport, config.homeserver_url, policy=policy, pacing=pacing)
+    letta = LettaClient.connect(
+        transport, config.letta_url, config.letta_token, policy=policy, pacing=pacing
+    )
     checks.append(await _letta(letta, config))
     store_check, store = await _store(config)
     checks.append(store_check)

@@ -254,7 +254,7 @@ def _run(
             return run_registration(args, os.environ if env is None else env, out, err)
         if command == "doctor":
             doctor_env = os.environ if env is None else env
-            return anyio.run(run_doctor, doctor_env, transport, out, args.json)
+            return anyio.run(run_doctor, doctor_env, transport, out, args.json, pacing)
         config = SyncConfig.from_env(env)
         # Only sync draws a progress bar; run's logs go to journald or a container's log.
         _setup_logging(config.log_level, terminal=command == "sync")
