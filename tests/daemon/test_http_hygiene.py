@@ -175,3 +175,17 @@ async def test_the_route_is_the_path_without_its_query_string() -> None:
     async with served(handler=echo) as port:
         answer = await exchange(port, b"GET /healthz?probe=1 HTTP/1.1\r\nHost: a\r\n\r\n")
     assert json.loads(answer.partition(b"\r\n\r\n")[2]) == ["GET", "/healthz"]
+
+
+async def test_a_body_sent_in_chunks_reaches_the_handler_whole() -> None:
+    async def echo_body(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, request.body)
+
+    chunked = (
+        b"POST /sync HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nfirst\r\n6\r\nsecond\r\n0\r\n\r\n"
+    )
+    async with served(handler=echo_body) as port:
+        answer = await exchange(port, chunked)
+
+    assert answer.partition(b"\r\n\r\n")[2] == b"firstsecond"
