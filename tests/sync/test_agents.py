@@ -501,3 +501,25 @@ async def test_a_bot_that_left_alone_is_brought_back_while_the_admin_stays(
     assert report.ok and report.repaired == [agent_id], report
     assert h.homeserver.members(room_id)[h.bot_id] == "join"
     assert h.homeserver.members(room_id)[h.admin_id] == "join"
+
+
+async def test_a_user_registered_before_a_crash_is_finished_with_its_token_not_a_login(
+    sync_harness: SyncHarness,
+) -> None:
+    """The last run registered the agent (its token is on file) and died before it recorded
+    the user as made: this run finishes the user with that token. A login would make a
+    device, and the report would count the user as created a second time."""
+    h = sync_harness
+    agent_id = h.letta.add_agent("Interrupted")
+    await h.sync()
+    path = h.data_dir / "agent_user_mappings.json"
+    data = json.loads(path.read_text())
+    data[agent_id]["created"] = False
+    path.write_text(json.dumps(data))
+    (h.data_dir / "agent_user_mappings.journal").unlink(missing_ok=True)
+    logins = h.homeserver.logins
+
+    report = await h.sync()
+
+    assert report.ok and report.users_created == [], report
+    assert h.homeserver.logins == logins and stored(h)[agent_id]["created"] is True
