@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from app import SyncConfig
 from app.state import JsonFileStore
 from app.state.opening import is_database, open_store
+from app.state.postgres import schema_version
 
 pytestmark = pytest.mark.anyio
 
@@ -41,3 +43,15 @@ async def test_a_directory_as_a_string_opens_the_json_files(tmp_path: Path) -> N
         assert isinstance(store, JsonFileStore) and store.data_dir == tmp_path
     finally:
         await store.aclose()
+
+
+async def test_a_database_opened_to_read_is_left_untouched(postgres_url: str) -> None:
+    """`status` and `plan` on a database no sync has used yet: nothing is created there."""
+    store = await open_store(postgres_url, read_only=True)
+    try:
+        assert store.all() == []
+    finally:
+        await store.aclose()
+
+    with psycopg.connect(postgres_url) as conn:
+        assert schema_version(conn) == 0
