@@ -243,6 +243,11 @@ async def a_demoted_admin_is_restored_and_the_room_renamed_back(world: World) ->
     again = await world.sync(invite_users=(moderator,))
 
     assert report.ok and report.repaired == [agent_id], report
+    user = user_of(world, agent_id)  # the room's creator: the one with power left
+    assert report.actions[agent_id] == [
+        f"power: m.room.power_levels as {user}",
+        f"rename: m.room.name as {user}",
+    ]
     assert world.state(room, "m.room.name") == {"name": "Steady name"}
     restored = world.state(room, "m.room.power_levels") or {}
     assert restored["users"][world.admin_id] == 100
