@@ -269,3 +269,29 @@ def test_plan_says_when_only_a_refused_agent_could_tell_whether_its_room_lives(
         "repair",
         "admin not in the room, or the room is gone; the agent's token is refused",
     )
+
+
+def test_plan_for_an_agent_without_a_stored_token_cannot_ask_it_and_says_what_it_knows(
+    tmp_path: Path,
+) -> None:
+    """Without the agent's token, a plan (which never logs in) cannot ask the agent whether
+    the room the admin left still lives."""
+    h = SyncHarness(tmp_path / "data")
+    agent_id = h.letta.add_agent("Tokenless")
+    assert run(h, ["sync"])[0] == 0
+    mapping = json.loads((h.data_dir / "agent_user_mappings.json").read_text())[agent_id]
+    tokens_file = h.data_dir / "access_tokens.json"
+    tokens = json.loads(tokens_file.read_text())
+    del tokens[mapping["matrix_user_id"]]
+    tokens_file.write_text(json.dumps(tokens))
+    (h.data_dir / "agent_user_mappings.journal").unlink(missing_ok=True)
+    h.homeserver.force_leave(mapping["room_id"], h.admin_id)
+
+    code, out, _ = run(h, ["plan", "--json"])
+
+    [planned] = json.loads(out)["actions"]
+    assert code == 0
+    assert (planned["action"], planned["detail"]) == (
+        "repair",
+        "admin not in the room, or the room is gone",
+    )
