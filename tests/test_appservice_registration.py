@@ -220,3 +220,13 @@ def test_a_server_name_with_a_port_keeps_the_localparts_whole() -> None:
         "exclusive": True,
         "regex": r"@admin:example\.org:8448$",
     }
+
+
+def test_a_registration_that_is_not_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "registration.yaml"
+    path.write_text("id: letta\nas_token: a\nsender_localpart: [unclosed\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_registration(path)
+
+    assert str(caught.value) == f"MATRIX_APPSERVICE_REGISTRATION={path} is not valid YAML (line 4)"
