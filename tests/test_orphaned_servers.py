@@ -76,15 +76,37 @@ def test_a_live_runs_server_is_left_alone(tmp_path: Path) -> None:
         ours.wait(10)
 
 
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="the sweep reads /proc")
 def test_a_reused_pid_is_never_signalled(tmp_path: Path) -> None:
-    """The recorded server is gone and its pid now runs another program (here: this one)."""
-    record = tmp_path / "1-2.json"
-    dead_owner = killed_owner_pid()
-    record.write_text(json.dumps({"owner": dead_owner, "pid": os.getpid(), "marker": MARKER}))
+    """The recorded server is gone and its pid now runs another program."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        record = tmp_path / f"1-{other.pid}.json"
+        record.write_text(
+            json.dumps({"owner": killed_owner_pid(), "pid": other.pid, "marker": MARKER})
+        )
 
-    assert stop_orphaned_servers(tmp_path) == []
+        assert stop_orphaned_servers(tmp_path) == []
 
-    assert not record.exists()  # this process is still here to assert it
+        assert other.poll() is None and not record.exists()
+    finally:
+        other.kill()
+        other.wait(10)
+
+
+def test_a_registry_another_user_could_write_into_is_not_read(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    (shared / "1-2.json").write_text(json.dumps({"owner": 1, "pid": 2, "marker": ""}))
+
+    assert stop_orphaned_servers(shared) == []
+    assert (shared / "1-2.json").exists()  # not ours to judge
+
+
+def test_a_record_needs_a_marker(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs a marker"):
+        record_server(os.getpid(), "", tmp_path)
 
 
 def killed_owner_pid() -> int:

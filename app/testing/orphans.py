@@ -2,11 +2,13 @@
 
 A test run that is killed (a CI time-out, a mutant's time limit, Ctrl-C twice) never reaches
 its fixtures' teardown, and its servers go on running. Each server this kit starts as a
-child process is recorded in a small file (owner pid, server pid, a string its command line
-holds); the next server start sweeps the records whose owner is gone.
+child process is recorded in a small file (owner pid, server pid, one argument of its
+command line); the next server start sweeps the records whose owner is gone.
 
-Sweeping reads ``/proc/<pid>/cmdline`` so that a pid reused by another program is never
-signalled: where there is no ``/proc`` (macOS), the sweep only drops the records.
+The records live in a directory of the user's own (mode 0700, one per uid), so no other
+user can plant one. Sweeping reads ``/proc/<pid>/cmdline`` and wants the recorded argument
+whole, so that a pid reused by another program is never signalled: where there is no
+``/proc`` (macOS), the sweep only drops the records.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ def process_alive(pid: int) -> bool:
 
 
 def record_server(pid: int, marker: str, registry: Path | None = None) -> Path:
-    """Record a server this process started; `marker` must appear in its command line."""
+    """Record a server this process started; `marker` is one whole argument of its command
+    line (a path that names this server alone)."""
+    if not marker:
+        raise ValueError("a server's record needs a marker: an argument only it is given")
     root = registry or default_registry()
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     record = root / f"{os.getpid()}-{pid}.json"
     record.write_text(json.dumps({"owner": os.getpid(), "pid": pid, "marker": marker}))
     return record
@@ -48,8 +53,11 @@ def forget_server(record: Path) -> None:
 
 def stop_orphaned_servers(registry: Path | None = None, grace: float = 10.0) -> list[int]:
     """Stop the recorded servers whose owner is gone; returns the pids signalled."""
-    stopped = []
-    for record in sorted((registry or default_registry()).glob("*.json")):
+    stopped: list[int] = []
+    root = registry or default_registry()
+    if not _ours(root):
+        return stopped
+    for record in sorted(root.glob("*.json")):
         try:
             entry = json.loads(record.read_text())
             owner, pid, marker = int(entry["owner"]), int(entry["pid"]), str(entry["marker"])
@@ -57,7 +65,7 @@ def stop_orphaned_servers(registry: Path | None = None, grace: float = 10.0) -> 
             continue  # being written, or not ours to judge
         if process_alive(owner):
             continue
-        if _runs(pid, marker):
+        if marker and _runs(pid, marker):
             _stop(pid, grace)
             stopped.append(pid)
         forget_server(record)
@@ -65,16 +73,25 @@ def stop_orphaned_servers(registry: Path | None = None, grace: float = 10.0) -> 
 
 
 def default_registry() -> Path:
-    return Path(tempfile.gettempdir()) / REGISTRY
+    return Path(tempfile.gettempdir()) / f"{REGISTRY}-{os.getuid()}"
+
+
+def _ours(root: Path) -> bool:
+    """The registry is this user's and no one else may write into it."""
+    try:
+        found = root.stat()
+    except OSError:
+        return False
+    return found.st_uid == os.getuid() and not found.st_mode & 0o022
 
 
 def _runs(pid: int, marker: str) -> bool:
     """Alive and still the program recorded (not a reused pid)."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return marker in command.decode(errors="replace") and not _gone(pid)
+    return marker.encode() in arguments and not _gone(pid)
 
 
 def _gone(pid: int) -> bool:
@@ -86,12 +103,12 @@ def _gone(pid: int) -> bool:
 
 
 def _stop(pid: int, grace: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if _gone(pid):
             return
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from app.testing.orphans import stop_orphaned_servers
+from app.testing.orphans import default_registry, stop_orphaned_servers
 from app.testing.synapse import SynapseServer, synapse_python
 
 CLIENT = "/_matrix/client/v3"
@@ -192,11 +192,14 @@ def test_the_synapse_of_a_killed_run_is_stopped_by_the_next_sweep(
     orphan_url = run.stdout.readline().strip()
     run.send_signal(signal.SIGKILL)
     run.wait(30)
+    assert orphan_url, "the killed run never reported its Synapse"
     assert httpx.get(f"{orphan_url}/_matrix/client/versions").status_code == 200  # an orphan
+    [record] = default_registry().glob(f"{run.pid}-*.json")
+    orphan_pid = int(record.stem.split("-")[1])
 
     stopped = stop_orphaned_servers()
 
-    assert len(stopped) >= 1
+    assert orphan_pid in stopped and not record.exists()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{orphan_url}/_matrix/client/versions")
     assert httpx.get(f"{synapse.base_url}/_matrix/client/versions").status_code == 200

@@ -97,7 +97,7 @@ class SynapseServer:
         default_rate_limits: bool = False,
         room_version: str | None = None,
     ) -> None:
-        self._data_dir = Path(data_dir)
+        self._data_dir = Path(data_dir).absolute()  # the config path in its command line
         self.default_rate_limits = default_rate_limits
         self.room_version = room_version
         self._python = python or synapse_python()
@@ -154,9 +154,9 @@ class SynapseServer:
             )
         finally:
             log.close()
-        # The config path names this server alone: a sweep never takes another for it.
-        self._record = record_server(self._proc.pid, str(self.config_path))
         try:
+            # The config path names this server alone: a sweep never takes another for it.
+            self._record = record_server(self._proc.pid, str(self.config_path))
             self._wait_ready(began)
         except BaseException:
             self.stop()
