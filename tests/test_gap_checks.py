@@ -183,6 +183,11 @@ def test_status_columns_line_up_whatever_the_lengths(tmp_path: Path) -> None:
     rows = [line for line in out.getvalue().splitlines() if ":hs" in line]
     starts = {line.index("!") for line in rows}
     assert len(rows) == 2 and len(starts) == 1  # every room id starts in the same column
+    assert out.getvalue().splitlines()[3:] == [
+        "    agent id              name                room",
+        "!!  agent-with-a-long-id  A                   !agent-with-a-long-id:hs",
+        "!!  a2                    A much longer name  !a2:hs",
+    ]
 
 
 @pytest.mark.parametrize("given", ["5000", True, 1.5])

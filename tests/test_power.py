@@ -112,14 +112,6 @@ def test_lifting_a_ban_needs_both_the_ban_and_the_kick_level() -> None:
     assert not power.may_unban(kick_high, A, B)
 
 
-def test_demoted_reads_the_level_of_each_event_type_asked_about() -> None:
-    levels = room("10", {"users": {B: 50}, "events": {"m.room.name": 100}, "state_default": 50})
-
-    assert power.demoted(levels, [B], ["m.room.name"]) == [B]
-    assert power.demoted(levels, [B], ["m.room.topic"]) == []
-    assert power.demoted(levels, [B], []) == []  # nothing to write needs nothing
-
-
 def test_levels_that_list_no_users_demote_nobody() -> None:
     assert power.demoted(room("10", {"events": {"m.room.name": 100}}), [B], ["m.room.name"]) == []
     assert power.demoted(room("10", {"users": ["not", "a", "map"]}), [B], ["m.room.name"]) == []

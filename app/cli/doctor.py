@@ -7,6 +7,7 @@ only a write could prove (a password, say) is said to be unchecked, with why.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -119,11 +120,13 @@ async def diagnose(
 
 
 def _service_settings(env: Mapping[str, str]) -> Check:
-    name = "listen address (run)"
+    name = "run settings"
     try:
         settings = ServiceSettings.from_env(env)
     except ConfigError as exc:
         return fail(name, str(exc))
+    if settings.backend == "trio" and importlib.util.find_spec("trio") is None:
+        return fail(name, "SYNC_BACKEND=trio needs trio installed (pip install trio)")
     where = f"{settings.host}:{settings.port}"
     if settings.loopback or settings.webhook_token:
         guarded = "a bearer token" if settings.webhook_token else "loopback only"

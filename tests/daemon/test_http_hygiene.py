@@ -189,3 +189,16 @@ async def test_a_body_sent_in_chunks_reaches_the_handler_whole() -> None:
         answer = await exchange(port, chunked)
 
     assert answer.partition(b"\r\n\r\n")[2] == b"firstsecond"
+
+
+async def test_a_body_of_exactly_the_limit_is_taken() -> None:
+    async def size(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, str(len(request.body)).encode())
+
+    limit = LIMITS.max_body_bytes
+    chunked = b"POST /sync HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    body = b"%x\r\n" % limit + b"a" * limit + b"\r\n0\r\n\r\n"
+    async with served(handler=size) as port:
+        answer = await exchange(port, chunked + body)
+
+    assert status_of(answer) == 200 and answer.endswith(str(limit).encode())

@@ -272,6 +272,9 @@ async def test_a_namespace_leaving_out_many_agents_names_three_and_counts_the_re
     shown, more = listed.split(" and ")
     named = {h.user_id(agent_localpart(agent_id)) for agent_id in ids}
     assert len(set(shown.split(", ")) & named) == 3 and more == "2 more"
+    assert str(caught.value).endswith(
+        ". Add a namespaces.users regex for them (and reload the homeserver); nothing was changed"
+    )
 
 
 async def test_a_namespace_user_is_acted_as_never_taken_from_a_token_of_password_mode(
