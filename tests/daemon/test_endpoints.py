@@ -191,3 +191,12 @@ async def test_the_webhook_answers_say_what_happened_in_their_bodies() -> None:
         401,
         {"error": "a valid 'Authorization: Bearer <token>' is required"},
     )
+
+
+async def test_metrics_are_served_in_prometheus_text_format() -> None:
+    runner = SyncRunner(CountingSyncs(), ServiceSettings(interval=3600, port=0), SyncMetrics())
+
+    answer = await Routes(runner)(HttpRequest("GET", "/metrics", {}))
+
+    assert answer.status == 200 and answer.content_type.startswith("text/plain; version=0.0.4")
+    assert b"letta_matrix_sync_syncs_total" in answer.body

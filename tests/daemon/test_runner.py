@@ -195,3 +195,24 @@ async def test_a_good_sync_after_failures_clears_the_problem() -> None:
 
     assert (runner.problem, runner.failures_in_a_row) == (None, 0)
     assert outcomes(metrics) == {"ok": 1, "failures": 0, "error": 1, "timed": 2}
+
+
+async def test_readiness_says_what_a_leader_lacks_in_words() -> None:
+    clock = FakeClock()
+    sync = OneSync(ConnectionFailed("homeserver down"))
+    runner = SyncRunner(sync, ServiceSettings(interval=60), SyncMetrics(), clock=clock.monotonic)
+    states = [runner.readiness().to_json()]
+    await runner.sync_now()
+    states.append(runner.readiness().to_json())
+    sync.answer = SyncReport()
+    await runner.sync_now()
+    states.append(runner.readiness().to_json())
+    clock.now += 181  # three intervals and a second without a sync
+    states.append(runner.readiness().to_json())
+
+    assert [(s["ready"], s["role"], s["reason"]) for s in states] == [
+        (False, "leader", "no sync has finished yet"),
+        (False, "leader", "ConnectionFailed: homeserver down"),
+        (True, "leader", "last sync finished without a setup error"),
+        (False, "leader", "no successful sync for over 180 s"),
+    ]

@@ -169,6 +169,8 @@ async def test_a_replica_syncs_when_it_takes_the_lease_and_steps_down_only_when_
     await role.step(runner)  # type: ignore[arg-type]
     assert "stepping down to standby: another replica holds the lease now" in caplog.text
     assert leading() == 0
+    heartbeat = metrics.registry.get_sample_value("letta_matrix_sync_lease_heartbeat_age_seconds")
+    assert heartbeat == 2.0  # the leader's, as this standby last saw it
 
     lease.is_leader, lease.triggers = True, 1  # leads again, with a webhook passed on to it
     await role.step(runner)  # type: ignore[arg-type]
