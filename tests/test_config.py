@@ -197,6 +197,8 @@ def test_repr_hides_passwords_and_tokens() -> None:
         ("http://user:secret@localhost:8008/x?access_token=t", "http://localhost:8008/x"),
         ("localhost:8283", "localhost:8283"),
         ("https://localhost", "https://localhost"),
+        ("https://localhost/path#token=a#b", "https://localhost/path"),
+        ("postgresql://sync:pw@db:5432/sync?sslmode=require", "postgresql://db:5432/sync"),
     ],
 )
 def test_redact_url_drops_credentials_and_query(url: str, shown: str) -> None:

@@ -136,3 +136,18 @@ def test_a_journal_that_cannot_be_removed_after_folding_says_so_and_stays(tmp_pa
     assert str(caught.value) == f"cannot remove {tmp_path / JOURNAL_FILE}: Input/output error"
     assert (tmp_path / JOURNAL_FILE).exists()  # replaying it again is harmless
     assert MappingStore.read(tmp_path).get("agent-1") == a_mapping("agent-1")
+
+
+class OneByteAtATime(FileOps):
+    """A file system that takes one byte per write (allowed: a write may be short)."""
+
+    def write(self, fd: int, data: memoryview) -> int:
+        return super().write(fd, data[:1])
+
+
+def test_a_file_written_one_byte_at_a_time_is_whole(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+
+    write_json_atomic(path, {"agents": ["a", "b"]}, files=OneByteAtATime())
+
+    assert json.loads(path.read_text()) == {"agents": ["a", "b"]}

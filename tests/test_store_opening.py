@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from app import SyncConfig
+from app.errors import StateFileError
 from app.state import JsonFileStore
 from app.state.opening import is_database, open_store
 from app.state.postgres import schema_version
@@ -55,3 +56,17 @@ async def test_a_database_opened_to_read_is_left_untouched(postgres_url: str) ->
 
     with psycopg.connect(postgres_url) as conn:
         assert schema_version(conn) == 0
+
+
+async def test_a_database_that_cannot_be_reached_is_named_with_the_reason() -> None:
+    url = "postgresql://sync:secret-password@127.0.0.1:1/sync"  # nothing listens on port 1
+
+    with pytest.raises(StateFileError) as caught:
+        await open_store(url, read_only=True)
+
+    message = str(caught.value)
+    assert message.startswith(
+        "cannot connect to PostgreSQL (MATRIX_STORE_URL=postgresql://127.0.0.1:1/sync): "
+    )
+    assert "secret-password" not in message
+    assert len(message.partition("): ")[2]) > len("OperationalError")  # the driver's reason
