@@ -95,7 +95,9 @@ def test_every_agent_user_of_a_letta_id_is_in_the_namespace(suffix: str) -> None
 
 
 def test_needs_the_bot_name_and_a_plain_server_name() -> None:
-    assert run(["registration", "--server-name", "example.org"], {})[0] == 2
+    code, _, err = run(["registration", "--server-name", "example.org"], {})
+    assert code == 2
+    assert "MATRIX_USERNAME is required: the bot is the appservice's sender" in err
     code, _, err = run(["registration", "--server-name", "https://example.org"], NAMES)
     assert code == 2 and "--server-name" in err
     code, _, err = run(

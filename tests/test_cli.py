@@ -175,4 +175,26 @@ def test_sync_json_on_a_terminal_is_indented_json_without_a_progress_bar(
     assert code == 0
     report = json.loads(out.getvalue())  # nothing but the report
     assert report["ok"] is True
+    assert report["data_dir"] == report["store"] == str(harness.data_dir.resolve())
     assert out.getvalue().startswith('{\n  "data_dir": ') and out.getvalue().endswith("}\n")
+
+
+def test_sync_retry_failed_tries_a_held_agent_now(harness: SyncHarness) -> None:
+    """A deactivated agent user is held back after it fails; --retry-failed tries it anyway
+    (and, failing again, holds it longer)."""
+    agent_id = harness.letta.add_agent("Deactivated")
+    run(harness, ["sync"])
+    state = json.loads((harness.data_dir / "agent_user_mappings.json").read_text())
+    harness.homeserver.deactivate_user(state[agent_id]["matrix_user_id"])
+    harness.letta.rename(agent_id, "Renamed")
+    run(harness, ["sync"])  # fails, and is held back from now on
+
+    def next_try(*flags: str) -> str:
+        code, out, _ = run(harness, ["sync", "--json", *flags])
+        [failure] = json.loads(out)["failures"]
+        assert code == 1 and failure["agent_id"] == agent_id
+        return str(failure["next_try"])
+
+    held = next_try()
+    assert next_try() == held  # not tried: the same wait
+    assert next_try("--retry-failed") > held  # tried now, and held for longer
