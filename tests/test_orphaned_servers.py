@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.testing.orphans import record_server, stop_orphaned_servers
+from app.testing.orphans import process_exited, record_server, stop_orphaned_servers
 
 # Starts child processes: the mutation run leaves it out.
 pytestmark = pytest.mark.child_process
@@ -31,14 +31,6 @@ RUN = (
 )
 
 
-def running(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
-
-
 def killed_run(registry: Path) -> int:
     """Start a test run, kill it as a CI time-out would; returns its server's pid."""
     run = subprocess.Popen(  # noqa: S603 - our own interpreter
@@ -54,11 +46,11 @@ def killed_run(registry: Path) -> int:
 @pytest.mark.skipif(not Path("/proc/self").exists(), reason="the sweep reads /proc")
 def test_the_server_of_a_killed_run_is_stopped_and_its_record_dropped(tmp_path: Path) -> None:
     server = killed_run(tmp_path)
-    assert running(server)  # the orphan
+    assert not process_exited(server)  # the orphan
 
     assert stop_orphaned_servers(tmp_path, grace=10) == [server]
 
-    assert not running(server)
+    assert process_exited(server)
     assert list(tmp_path.glob("*.json")) == []
 
 

@@ -91,10 +91,10 @@ def _runs(pid: int, marker: str) -> bool:
         arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return marker.encode() in arguments and not _gone(pid)
+    return marker.encode() in arguments and not process_exited(pid)
 
 
-def _gone(pid: int) -> bool:
+def process_exited(pid: int) -> bool:
     """Exited: no process, or a zombie (an init that does not reap, as in some containers)."""
     try:
         return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
@@ -107,7 +107,7 @@ def _stop(pid: int, grace: float) -> None:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if _gone(pid):
+        if process_exited(pid):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError, PermissionError):

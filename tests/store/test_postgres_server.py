@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from app.testing.orphans import process_exited
 from app.testing.postgres import PostgresServer, stop_orphans
 
 # Starts child processes (python -m app, servers): mutated code cannot run there, and
@@ -22,15 +23,6 @@ STARTER = (
     "print(server.root, flush=True)\n"
     "import time; time.sleep(120)\n"
 )
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (an init that does not reap, as in some containers)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 def postmaster_pid(root: Path) -> int:
@@ -48,10 +40,10 @@ def test_a_killed_runs_server_is_stopped_by_the_next_run(postgres_server: Postgr
     postmaster = postmaster_pid(root)
     run.send_signal(signal.SIGKILL)
     run.wait(30)
-    assert running(postmaster)  # an orphan
+    assert not process_exited(postmaster)  # an orphan
 
     stopped = stop_orphans(root.parent)
 
     assert root in stopped and not root.exists()
-    assert not running(postmaster)
+    assert process_exited(postmaster)
     assert postgres_server.root.exists()  # a live run's server is left alone

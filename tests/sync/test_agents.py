@@ -468,14 +468,20 @@ async def test_a_history_limit_of_one_imports_the_last_line(sync_harness: SyncHa
     assert [spoken_text(e.content) for e in timeline] == ["t2"]
 
 
+async def synced_then_left(h: SyncHarness, name: str, user_id: str) -> tuple[str, str]:
+    """An agent synced, then `user_id` out of its room: (agent id, room id)."""
+    agent_id = h.letta.add_agent(name)
+    await h.sync()
+    room_id = str(stored(h)[agent_id]["room_id"])
+    h.homeserver.force_leave(room_id, user_id)
+    return agent_id, room_id
+
+
 async def test_an_admin_that_cannot_get_back_into_the_room_fails_the_agent_naming_both(
     sync_harness: SyncHarness,
 ) -> None:
     h = sync_harness
-    agent_id = h.letta.add_agent("Locked out")
-    await h.sync()
-    room_id = stored(h)[agent_id]["room_id"]
-    h.homeserver.force_leave(room_id, h.admin_id)
+    agent_id, room_id = await synced_then_left(h, "Locked out", h.admin_id)
     refused = {"errcode": "M_FORBIDDEN", "error": "not allowed"}
     h.homeserver.fail_next("join", 403, refused, times=2)  # before and after the invitation
 
@@ -491,10 +497,7 @@ async def test_a_bot_that_left_alone_is_brought_back_while_the_admin_stays(
     sync_harness: SyncHarness,
 ) -> None:
     h = sync_harness
-    agent_id = h.letta.add_agent("Bot left")
-    await h.sync()
-    room_id = stored(h)[agent_id]["room_id"]
-    h.homeserver.force_leave(room_id, h.bot_id)
+    agent_id, room_id = await synced_then_left(h, "Bot left", h.bot_id)
 
     report = await h.sync()
 
